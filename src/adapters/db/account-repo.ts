@@ -1,0 +1,244 @@
+/**
+ * AccountRepo on Kysely: one SQL statement per call, the same code on SQLite and PostgreSQL.
+ * Uniqueness (username and email case-insensitively, zone+phone) is enforced by the database's
+ * unique keys, never by a read-then-write here, so concurrent sign-ups cannot both win.
+ */
+import { sql, type Expression, type Kysely, type Selectable, type SqlBool } from 'kysely';
+import type {
+  AccountRepo, AccountStatus, AuditEvent, AuditQuery, Device, NewUser, Role, StoredAuditEvent, User, UserQuery,
+} from '../../ports/accounts.ts';
+import { translateDbError } from './db-errors.ts';
+import type { Database, UsersTable } from './schema.ts';
+
+export class KyselyAccountRepo implements AccountRepo {
+  readonly #db: Kysely<Database>;
+
+  constructor(db: Kysely<Database>) {
+    this.#db = db;
+  }
+
+  async createUser(user: NewUser, now: number): Promise<User> {
+    const email = user.email ?? null;
+    const row: UsersTable = {
+      uid: user.uid,
+      username: user.username,
+      username_lower: foldCase(user.username),
+      name: user.name,
+      email,
+      email_lower: email === null ? null : foldCase(email),
+      zone: user.zone ?? null,
+      phone: user.phone ?? null,
+      password_hash: user.passwordHash,
+      role: user.role ?? 'user',
+      status: 'active',
+      created_at: now,
+      updated_at: now,
+    };
+    await guard(this.#db.insertInto('users').values(row).execute());
+    return toUser(row);
+  }
+
+  findByUid(uid: string): Promise<User | null> {
+    return this.#findUser('uid', uid);
+  }
+
+  findByUsername(username: string): Promise<User | null> {
+    return this.#findUser('username_lower', foldCase(username));
+  }
+
+  findByEmail(email: string): Promise<User | null> {
+    return this.#findUser('email_lower', foldCase(email));
+  }
+
+  async findByPhone(zone: string, phone: string): Promise<User | null> {
+    const row = await guard(
+      this.#db.selectFrom('users').selectAll().where('zone', '=', zone).where('phone', '=', phone).executeTakeFirst(),
+    );
+    return row ? toUser(row) : null;
+  }
+
+  async updatePasswordHash(uid: string, expected: string | null, next: string, now: number): Promise<boolean> {
+    // Compare-and-set: a concurrent rehash or password change that landed first is kept.
+    const result = await guard(
+      this.#db
+        .updateTable('users')
+        .set({ password_hash: next, updated_at: now })
+        .where('uid', '=', uid)
+        .where('password_hash', expected === null ? 'is' : '=', expected)
+        .executeTakeFirst(),
+    );
+    return result.numUpdatedRows > 0n;
+  }
+
+  setStatus(uid: string, status: AccountStatus, now: number): Promise<boolean> {
+    return this.#updateUser(uid, { status, updated_at: now });
+  }
+
+  setRole(uid: string, role: Role, now: number): Promise<boolean> {
+    return this.#updateUser(uid, { role, updated_at: now });
+  }
+
+  async listUsers(query: UserQuery): Promise<{ users: User[]; total: number }> {
+    let matching = this.#db.selectFrom('users');
+    if (query.query) {
+      const search = likePattern(query.query);
+      matching = matching.where((eb) => eb.or([
+        like(eb.ref('username_lower'), search),
+        like(eb.ref('email_lower'), search),
+        // SQLite's lower() folds ASCII only; username and email are folded in JS on write instead.
+        like(eb.fn<string>('lower', [eb.ref('name')]), search),
+        like(eb.ref('phone'), search),
+      ]));
+    }
+    const [rows, count] = await guard(Promise.all([
+      matching.selectAll().orderBy('created_at').orderBy('uid').limit(query.limit).offset(query.offset).execute(),
+      matching.select((eb) => eb.fn.countAll<number>().as('total')).executeTakeFirstOrThrow(),
+    ]));
+    return { users: rows.map(toUser), total: Number(count.total) };
+  }
+
+  async upsertDevice(device: Device): Promise<void> {
+    const row = {
+      uid: device.uid,
+      device_id: device.deviceId,
+      name: device.name,
+      model: device.model,
+      last_login_at: device.lastLoginAt,
+    };
+    await guard(
+      this.#db
+        .insertInto('devices')
+        .values(row)
+        .onConflict((oc) => oc.columns(['uid', 'device_id']).doUpdateSet({
+          name: row.name,
+          model: row.model,
+          last_login_at: row.last_login_at,
+        }))
+        .execute(),
+    );
+  }
+
+  async listDevices(uid: string): Promise<Device[]> {
+    const rows = await guard(
+      this.#db.selectFrom('devices').selectAll().where('uid', '=', uid)
+        .orderBy('last_login_at', 'desc').orderBy('device_id').execute(),
+    );
+    return rows.map((row) => ({
+      uid: row.uid,
+      deviceId: row.device_id,
+      name: row.name,
+      model: row.model,
+      lastLoginAt: row.last_login_at,
+    }));
+  }
+
+  async deleteDevice(uid: string, deviceId: string): Promise<boolean> {
+    const result = await guard(
+      this.#db.deleteFrom('devices').where('uid', '=', uid).where('device_id', '=', deviceId).executeTakeFirst(),
+    );
+    return result.numDeletedRows > 0n;
+  }
+
+  async appendAudit(event: AuditEvent): Promise<void> {
+    await guard(
+      this.#db.insertInto('audit_events').values({
+        type: event.type,
+        uid: event.uid,
+        sid: event.sid,
+        ip: event.ip,
+        user_agent: event.userAgent,
+        result: event.result,
+        reason: event.reason,
+        at: event.at,
+      }).execute(),
+    );
+  }
+
+  async queryAudit(query: AuditQuery): Promise<StoredAuditEvent[]> {
+    let select = this.#db.selectFrom('audit_events').selectAll();
+    if (query.uid !== undefined) select = select.where('uid', '=', query.uid);
+    if (query.type !== undefined) select = select.where('type', '=', query.type);
+    if (query.since !== undefined) select = select.where('at', '>=', query.since);
+    if (query.beforeId !== undefined) select = select.where('id', '<', query.beforeId);
+    const rows = await guard(select.orderBy('id', 'desc').limit(query.limit).execute());
+    return rows.map((row) => ({
+      id: row.id,
+      type: row.type,
+      uid: row.uid,
+      sid: row.sid,
+      ip: row.ip,
+      userAgent: row.user_agent,
+      result: row.result,
+      reason: row.reason,
+      at: row.at,
+    }));
+  }
+
+  async pruneAudit(olderThan: number): Promise<number> {
+    const result = await guard(this.#db.deleteFrom('audit_events').where('at', '<', olderThan).executeTakeFirst());
+    return Number(result.numDeletedRows);
+  }
+
+  async ping(): Promise<boolean> {
+    try {
+      await sql`select 1`.execute(this.#db);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  close(): Promise<void> {
+    return this.#db.destroy();
+  }
+
+  async #findUser(column: 'uid' | 'username_lower' | 'email_lower', value: string): Promise<User | null> {
+    const row = await guard(this.#db.selectFrom('users').selectAll().where(column, '=', value).executeTakeFirst());
+    return row ? toUser(row) : null;
+  }
+
+  async #updateUser(uid: string, changes: Partial<UsersTable>): Promise<boolean> {
+    const result = await guard(this.#db.updateTable('users').set(changes).where('uid', '=', uid).executeTakeFirst());
+    return result.numUpdatedRows > 0n;
+  }
+}
+
+/** Waits for a query and rethrows its failure as the port's error (UniqueViolation, StoreUnavailableError). */
+async function guard<T>(query: Promise<T>): Promise<T> {
+  try {
+    return await query;
+  } catch (error) {
+    throw translateDbError(error);
+  }
+}
+
+/** The one case folding for usernames and emails, on write and on lookup alike. */
+function foldCase(value: string): string {
+  return value.toLowerCase();
+}
+
+/** A substring pattern with LIKE's wildcards escaped, so a search for `a_b` means the literal text. */
+function likePattern(query: string): string {
+  return `%${foldCase(query).replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+}
+
+function like(column: Expression<string | null>, pattern: string): Expression<SqlBool> {
+  // SQLite has no default LIKE escape character; naming one makes both databases agree.
+  return sql<SqlBool>`${column} like ${pattern} escape '\\'`;
+}
+
+function toUser(row: Selectable<UsersTable>): User {
+  return {
+    uid: row.uid,
+    username: row.username,
+    name: row.name,
+    email: row.email,
+    zone: row.zone,
+    phone: row.phone,
+    passwordHash: row.password_hash,
+    role: row.role,
+    status: row.status,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}

@@ -1,0 +1,55 @@
+/**
+ * The account database's tables as Kysely sees them. Column names are snake_case as stored;
+ * the repo maps rows to the port's camelCase records. Times are epoch milliseconds (bigint columns,
+ * read back as numbers on both databases — see open.ts for PostgreSQL's int8 parser).
+ */
+import type { Generated } from 'kysely';
+import type { AccountStatus, Role } from '../../ports/accounts.ts';
+
+export interface UsersTable {
+  uid: string;
+  username: string;
+  /** Lower-cased copy of username: the unique key, so `Alice` and `alice` collide on every DB. */
+  username_lower: string;
+  name: string;
+  email: string | null;
+  email_lower: string | null;
+  zone: string | null;
+  phone: string | null;
+  password_hash: string | null;
+  role: Role;
+  status: AccountStatus;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface DevicesTable {
+  uid: string;
+  device_id: string;
+  name: string;
+  model: string;
+  last_login_at: number;
+}
+
+export interface AuditEventsTable {
+  id: Generated<number>;
+  type: string;
+  uid: string | null;
+  sid: string | null;
+  ip: string | null;
+  user_agent: string | null;
+  result: 'ok' | 'fail';
+  reason: string | null;
+  at: number;
+}
+
+export interface Database {
+  users: UsersTable;
+  devices: DevicesTable;
+  audit_events: AuditEventsTable;
+}
+
+/** Explicit names, so a PostgreSQL 23505 error says which field collided (see account-repo.ts). */
+export const USERS_USERNAME_UNIQUE = 'users_username_unique';
+export const USERS_EMAIL_UNIQUE = 'users_email_unique';
+export const USERS_PHONE_UNIQUE = 'users_phone_unique';

@@ -1,0 +1,142 @@
+/**
+ * `latchkey <command>`: serve, migrate, and the operator's commands on users and sessions.
+ */
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig, type Config } from './config.ts';
+import { serve } from './main.ts';
+import { createRuntime, type Runtime } from './runtime.ts';
+import { createLogger } from './logger.ts';
+import { createAccount } from './flows/password/password-flow.ts';
+import { setAccountStatus } from './core/accounts.ts';
+import { LatchkeyError } from './core/errors.ts';
+import { migrate } from './adapters/db/open.ts';
+
+const USAGE = `latchkey — identity and session server for multi-device apps
+
+Usage:
+  latchkey serve [--config FILE]                         run the HTTP server
+  latchkey migrate [--config FILE]                       create or update the account database
+  latchkey user create --username U --password P [--admin] [--name N] [--email E]
+  latchkey user ban UID                                  ban a user and end all their sessions
+  latchkey user unban UID
+  latchkey sessions revoke-all UID                       end every session of a user
+  latchkey <command> --help                              help for one command
+
+Configuration: defaults < JSON file (--config FILE or LATCHKEY_CONFIG) < environment
+(LATCHKEY_HOST, LATCHKEY_PORT, LATCHKEY_DATA_DIR, LATCHKEY_STORE, LATCHKEY_DB,
+LATCHKEY_TRUST_PROXY, LATCHKEY_SESSION_TTL, LATCHKEY_LOG_LEVEL). See README.md.
+`;
+
+const HELP: Record<string, string> = {
+  serve: 'latchkey serve [--config FILE]\n  Runs the HTTP server until SIGTERM/SIGINT, then drains in-flight requests and exits.\n',
+  migrate: 'latchkey migrate [--config FILE]\n  Applies pending account-database migrations (serve also does this at start).\n',
+  user:
+    'latchkey user create --username U --password P [--admin] [--name N] [--email E] [--config FILE]\n' +
+    'latchkey user ban UID [--config FILE]\nlatchkey user unban UID [--config FILE]\n',
+  sessions: 'latchkey sessions revoke-all UID [--config FILE]\n  Ends every session of the user on every node.\n',
+};
+
+const OPTIONS = {
+  config: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+  username: { type: 'string' },
+  password: { type: 'string' },
+  name: { type: 'string' },
+  email: { type: 'string' },
+  admin: { type: 'boolean' },
+} as const;
+
+async function withRuntime(config: Config, work: (runtime: Runtime) => Promise<void>): Promise<void> {
+  const runtime = await createRuntime(config, createLogger('warn'));
+  try {
+    await work(runtime);
+  } finally {
+    await runtime.close();
+  }
+}
+
+function required(value: string | undefined, what: string): string {
+  if (value === undefined || value === '') throw new UsageError(`missing ${what}`);
+  return value;
+}
+
+class UsageError extends Error {}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true });
+  const [command, sub, arg] = positionals;
+  if (command === undefined || (values.help === true && (command === undefined || HELP[command] === undefined))) {
+    process.stdout.write(USAGE);
+    return command === undefined && values.help !== true ? 1 : 0;
+  }
+  if (values.help === true) {
+    process.stdout.write(HELP[command] ?? USAGE);
+    return 0;
+  }
+  const config = loadConfig({ file: values.config });
+  switch (command) {
+    case 'serve':
+      await serve(config);
+      return -1;
+    case 'migrate':
+      await migrate(config.db);
+      process.stdout.write('migrations applied\n');
+      return 0;
+    case 'user':
+      return userCommand(config, sub, arg, values);
+    case 'sessions':
+      if (sub !== 'revoke-all') throw new UsageError(HELP.sessions);
+      await withRuntime(config, async (runtime) => {
+        const count = await runtime.sessions.revokeAll(required(arg, 'UID'), 'all');
+        process.stdout.write(`revoked ${count} session(s)\n`);
+      });
+      return 0;
+    default:
+      throw new UsageError(`unknown command ${command}\n\n${USAGE}`);
+  }
+}
+
+async function userCommand(
+  config: Config,
+  sub: string | undefined,
+  arg: string | undefined,
+  values: { username?: string; password?: string; name?: string; email?: string; admin?: boolean },
+): Promise<number> {
+  await withRuntime(config, async (runtime) => {
+    if (sub === 'create') {
+      const created = await createAccount(
+        runtime,
+        { username: required(values.username, '--username'), password: required(values.password, '--password'), name: values.name, email: values.email },
+        values.admin === true ? 'admin' : 'user',
+      );
+      process.stdout.write(`${created.uid}\n`);
+    } else if (sub === 'ban' || sub === 'unban') {
+      const count = await setAccountStatus(runtime, required(arg, 'UID'), sub === 'ban' ? 'banned' : 'active');
+      process.stdout.write(sub === 'ban' ? `banned; revoked ${count} session(s)\n` : 'unbanned\n');
+    } else {
+      throw new UsageError(HELP.user ?? USAGE);
+    }
+  });
+  return 0;
+}
+
+/** Runs the CLI with the process arguments and exits with its status. */
+export function runCli(): void {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      if (code >= 0) process.exit(code);
+    },
+    (error: unknown) => {
+      if (error instanceof ConfigError || error instanceof UsageError || error instanceof LatchkeyError) {
+        process.stderr.write(`latchkey: ${error.message}\n`);
+      } else if (error instanceof Error && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS')) {
+        process.stderr.write(`latchkey: ${error.message}\n${USAGE}`);
+      } else {
+        process.stderr.write(`latchkey: ${error instanceof Error ? error.message : String(error)}\n`);
+      }
+      process.exit(1);
+    },
+  );
+}
+
+if (import.meta.main) runCli();

@@ -1,0 +1,210 @@
+/**
+ * The one typed configuration: defaults < JSON file (`--config FILE` or LATCHKEY_CONFIG) < env.
+ * A bad value stops start-up with one line naming the key and what is allowed.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { defaultDevicePolicies, type DevicePolicies, type DevicePolicy } from './core/sessions/policy.ts';
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+export interface RateLimit {
+  /** Requests allowed per window. */
+  readonly max: number;
+  readonly windowSeconds: number;
+}
+
+export interface Config {
+  readonly host: string;
+  readonly port: number;
+  readonly dataDir: string;
+  /** `sqlite:<path>`, `redis://…` or `redis-cluster://host:port,host:port`. */
+  readonly store: string;
+  /** `sqlite:<path>` or `postgres://…`. */
+  readonly db: string;
+  /** Proxies whose X-Forwarded-For is believed: false, true, or a list of addresses/CIDRs. */
+  readonly trustProxy: boolean | readonly string[];
+  readonly sessionTtlSeconds: number;
+  readonly logLevel: LogLevel;
+  readonly devicePolicies: DevicePolicies;
+  readonly rateLimits: {
+    readonly register: RateLimit;
+    readonly login: RateLimit;
+  };
+  readonly loginThrottle: {
+    /** Failures per (account, IP) before that pair is locked for `lockSeconds`. */
+    readonly perAccountIp: number;
+    /** Failures per account from all addresses before growing delays apply. */
+    readonly perAccount: number;
+    readonly windowSeconds: number;
+    readonly lockSeconds: number;
+  };
+  readonly password: { readonly memoryCost: number; readonly timeCost: number; readonly parallelism: number };
+}
+
+export class ConfigError extends Error {
+  constructor(key: string, allowed: string, value: unknown) {
+    super(`config ${key}: ${JSON.stringify(value)} is not allowed; expected ${allowed}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+type Json = Record<string, unknown>;
+
+/** Config file keys (snake_case, as in the README table) and their env names. */
+const ENV_KEYS = {
+  host: 'LATCHKEY_HOST',
+  port: 'LATCHKEY_PORT',
+  data_dir: 'LATCHKEY_DATA_DIR',
+  store: 'LATCHKEY_STORE',
+  db: 'LATCHKEY_DB',
+  trust_proxy: 'LATCHKEY_TRUST_PROXY',
+  session_ttl: 'LATCHKEY_SESSION_TTL',
+  log_level: 'LATCHKEY_LOG_LEVEL',
+} as const;
+
+export function loadConfig(options: { env?: Env; file?: string | undefined } = {}): Config {
+  const env = options.env ?? process.env;
+  const file = options.file ?? env.LATCHKEY_CONFIG;
+  const fromFile = file === undefined ? {} : readConfigFile(file);
+  const raw: Json = { ...fromFile };
+  for (const [key, envName] of Object.entries(ENV_KEYS)) {
+    const value = env[envName];
+    if (value !== undefined && value !== '') raw[key] = value;
+  }
+  return parseConfig(raw);
+}
+
+function readConfigFile(path: string): Json {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError('config', 'a readable JSON file', `${path} (${(error as Error).message})`);
+  }
+  try {
+    const parsed: unknown = JSON.parse(text);
+    if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) return parsed as Json;
+  } catch {
+    // fall through to the one-line error
+  }
+  throw new ConfigError('config', 'a JSON object', path);
+}
+
+export function parseConfig(raw: Json): Config {
+  const dataDir = str(raw, 'data_dir', './data');
+  const defaultSqlite = `sqlite:${join(dataDir, 'latchkey.db')}`;
+  return {
+    host: str(raw, 'host', '127.0.0.1'),
+    port: int(raw, 'port', 8080, 0, 65535),
+    dataDir,
+    store: storeUrl(raw, 'store', defaultSqlite, ['sqlite:', 'redis://', 'rediss://', 'redis-cluster://']),
+    db: storeUrl(raw, 'db', defaultSqlite, ['sqlite:', 'postgres://', 'postgresql://']),
+    trustProxy: trustProxy(raw.trust_proxy),
+    sessionTtlSeconds: int(raw, 'session_ttl', 30 * 24 * 3600, 60, 400 * 24 * 3600),
+    logLevel: oneOf(raw, 'log_level', 'info', LOG_LEVELS),
+    devicePolicies: devicePolicies(raw.device_policies),
+    rateLimits: {
+      register: rateLimit(raw, 'register', { max: 10, windowSeconds: 3600 }),
+      login: rateLimit(raw, 'login', { max: 60, windowSeconds: 60 }),
+    },
+    loginThrottle: {
+      perAccountIp: int(sub(raw, 'login_throttle'), 'login_throttle.per_account_ip', 5, 1, 1000),
+      perAccount: int(sub(raw, 'login_throttle'), 'login_throttle.per_account', 50, 1, 100_000),
+      windowSeconds: int(sub(raw, 'login_throttle'), 'login_throttle.window_seconds', 900, 1, 86_400),
+      lockSeconds: int(sub(raw, 'login_throttle'), 'login_throttle.lock_seconds', 900, 1, 86_400),
+    },
+    password: {
+      memoryCost: int(sub(raw, 'password'), 'password.memory_cost', 19_456, 1024, 1_048_576),
+      timeCost: int(sub(raw, 'password'), 'password.time_cost', 2, 1, 20),
+      parallelism: int(sub(raw, 'password'), 'password.parallelism', 1, 1, 16),
+    },
+  };
+}
+
+/** Reads `a.b` keys from a nested object; the last path segment is the key looked up. */
+function sub(raw: Json, key: string): Json {
+  const value = raw[key];
+  if (value === undefined) return {};
+  if (value !== null && typeof value === 'object' && !Array.isArray(value)) return value as Json;
+  throw new ConfigError(key, 'an object', value);
+}
+
+function leaf(key: string): string {
+  return key.slice(key.lastIndexOf('.') + 1);
+}
+
+function str(raw: Json, key: string, fallback: string): string {
+  const value = raw[leaf(key)] ?? fallback;
+  if (typeof value !== 'string' || value === '') throw new ConfigError(key, 'a non-empty string', value);
+  return value;
+}
+
+function int(raw: Json, key: string, fallback: number, min: number, max: number): number {
+  const value = raw[leaf(key)] ?? fallback;
+  const number = typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value) : value;
+  if (typeof number !== 'number' || !Number.isInteger(number) || number < min || number > max) {
+    throw new ConfigError(key, `an integer from ${min} to ${max}`, value);
+  }
+  return number;
+}
+
+function oneOf<T extends string>(raw: Json, key: string, fallback: T, allowed: readonly T[]): T {
+  const value = raw[leaf(key)] ?? fallback;
+  if (!allowed.includes(value as T)) throw new ConfigError(key, `one of ${allowed.join(', ')}`, value);
+  return value as T;
+}
+
+function storeUrl(raw: Json, key: string, fallback: string, schemes: readonly string[]): string {
+  const value = str(raw, key, fallback);
+  if (!schemes.some((scheme) => value.startsWith(scheme))) {
+    throw new ConfigError(key, `a URL starting with ${schemes.join(' or ')}`, value);
+  }
+  if (value.startsWith('sqlite:') && value.length === 'sqlite:'.length) {
+    throw new ConfigError(key, 'sqlite:<path>', value);
+  }
+  return value;
+}
+
+function trustProxy(value: unknown): boolean | readonly string[] {
+  if (value === undefined || value === false || value === 'false' || value === '') return false;
+  if (value === true || value === 'true') return true;
+  const list = typeof value === 'string' ? value.split(',').map((v) => v.trim()) : value;
+  if (Array.isArray(list) && list.length > 0 && list.every((v) => typeof v === 'string' && v !== '')) {
+    return list as string[];
+  }
+  throw new ConfigError('trust_proxy', 'true, false, or a comma-separated list of proxy addresses/CIDRs', value);
+}
+
+function rateLimit(raw: Json, name: string, fallback: RateLimit): RateLimit {
+  const limits = sub(raw, 'rate_limits');
+  const own = sub(limits, name);
+  return {
+    max: int(own, `rate_limits.${name}.max`, fallback.max, 1, 1_000_000),
+    windowSeconds: int(own, `rate_limits.${name}.window_seconds`, fallback.windowSeconds, 1, 86_400),
+  };
+}
+
+function devicePolicies(value: unknown): DevicePolicies {
+  if (value === undefined) return defaultDevicePolicies;
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new ConfigError('device_policies', 'an object keyed by app, web, pc', value);
+  }
+  const given = value as Json;
+  const pick = (name: string, fallback: DevicePolicy): DevicePolicy => {
+    const policy = given[name];
+    if (policy === undefined) return fallback;
+    if (policy === 'exclusive') return { mode: 'exclusive' };
+    if (typeof policy === 'object' && policy !== null && (policy as Json).mode === 'multi') {
+      return { mode: 'multi', cap: int(policy as Json, `device_policies.${name}.cap`, 10, 1, 1000) };
+    }
+    throw new ConfigError(`device_policies.${name}`, '"exclusive" or {"mode":"multi","cap":N}', policy);
+  };
+  return {
+    0: pick('app', defaultDevicePolicies[0]),
+    1: pick('web', defaultDevicePolicies[1]),
+    2: pick('pc', defaultDevicePolicies[2]),
+  };
+}

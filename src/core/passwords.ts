@@ -1,0 +1,107 @@
+/**
+ * Password hashing (DESIGN §4): argon2id with OWASP's parameters for new hashes; bcrypt hashes
+ * imported from octo-server still verify and are flagged for rehash. Every verify costs about one
+ * argon2id run, even for an unknown user, so response time does not reveal which usernames exist.
+ */
+import { hash as argon2Hash, parseOptions, verify as argon2Verify } from '@node-rs/argon2';
+import { compare as bcryptCompare } from 'bcryptjs';
+
+export interface Argon2Params {
+  /** KiB of memory per hash. */
+  readonly memoryCost: number;
+  /** Passes over the memory. */
+  readonly timeCost: number;
+  readonly parallelism: number;
+}
+
+export interface PasswordVerdict {
+  readonly ok: boolean;
+  /** The hash is bcrypt or weaker argon2 than configured: store a fresh hash of this password. */
+  readonly needsRehash: boolean;
+}
+
+export interface PasswordHasher {
+  hash(password: string): Promise<string>;
+  /** A null or unrecognised hash never verifies, but costs the same work as one that does. */
+  verify(hash: string | null, password: string): Promise<PasswordVerdict>;
+}
+
+/** OWASP Password Storage Cheat Sheet, argon2id option 2 (19 MiB, 2 passes, 1 lane). */
+export const OWASP_ARGON2: Argon2Params = { memoryCost: 19_456, timeCost: 2, parallelism: 1 };
+
+const REJECTED: PasswordVerdict = { ok: false, needsRehash: false };
+
+export function createPasswordHasher(options: Partial<Argon2Params> = {}): PasswordHasher {
+  const params: Argon2Params = {
+    memoryCost: options.memoryCost ?? OWASP_ARGON2.memoryCost,
+    timeCost: options.timeCost ?? OWASP_ARGON2.timeCost,
+    parallelism: options.parallelism ?? OWASP_ARGON2.parallelism,
+  };
+  // @node-rs/argon2 defaults to argon2id v19 and runs on libuv's thread pool, off the event loop.
+  const hash = (password: string): Promise<string> => argon2Hash(password, params);
+  let dummyHash: Promise<string> | undefined;
+
+  async function burnEquivalentWork(password: string): Promise<void> {
+    dummyHash ??= hash('latchkey dummy password').catch((error: unknown) => {
+      dummyHash = undefined;
+      throw error;
+    });
+    await argon2Verify(await dummyHash, password);
+  }
+
+  async function verify(stored: string | null, password: string): Promise<PasswordVerdict> {
+    const verdict = stored === null ? null : await verifyKnownScheme(stored, password, params);
+    if (verdict !== null) return verdict;
+    await burnEquivalentWork(password);
+    return REJECTED;
+  }
+
+  return { hash, verify };
+}
+
+const ARGON2ID_V19 = '$argon2id$v=19$';
+// octo-server's table holds Go's bcrypt output ($2a$); $2b$ and $2y$ are the same algorithm.
+const BCRYPT_PREFIXES = ['$2a$', '$2b$', '$2y$'];
+
+function isBcrypt(stored: string): boolean {
+  return BCRYPT_PREFIXES.some((prefix) => stored.startsWith(prefix));
+}
+
+/** Null when the hash is not one we can check (unknown scheme, corrupt), so the caller burns the time. */
+async function verifyKnownScheme(stored: string, password: string, params: Argon2Params): Promise<PasswordVerdict | null> {
+  if (isBcrypt(stored)) {
+    const ok = await bcryptCompare(password, stored).catch(() => null);
+    return ok === null ? null : { ok, needsRehash: ok };
+  }
+  const found = parseArgon2(stored);
+  if (found === null) return null;
+  const ok = await argon2Verify(stored, password).catch(() => null);
+  if (ok === null) return null;
+  return { ok, needsRehash: ok && (!stored.startsWith(ARGON2ID_V19) || weaker(found, params)) };
+}
+
+function parseArgon2(stored: string): Argon2Params | null {
+  if (!stored.startsWith('$argon2')) return null;
+  try {
+    return parseOptions(stored);
+  } catch {
+    return null;
+  }
+}
+
+function weaker(found: Argon2Params, wanted: Argon2Params): boolean {
+  return found.memoryCost < wanted.memoryCost || found.timeCost < wanted.timeCost || found.parallelism < wanted.parallelism;
+}
+
+export const PASSWORD_MIN_LENGTH = 8;
+export const PASSWORD_MAX_LENGTH = 128;
+
+/** Returns null when the password is acceptable, else a message for the user. Lengths count code points. */
+export function checkPasswordPolicy(password: string): string | null {
+  // Each code point is at most two UTF-16 units: a longer string is too long without counting it.
+  const length = password.length > PASSWORD_MAX_LENGTH * 2 ? Infinity : [...password].length;
+  if (length < PASSWORD_MIN_LENGTH) return `password must be at least ${PASSWORD_MIN_LENGTH} characters`;
+  if (length > PASSWORD_MAX_LENGTH) return `password must be at most ${PASSWORD_MAX_LENGTH} characters`;
+  if (password.trim() === '') return 'password must not be only spaces';
+  return null;
+}

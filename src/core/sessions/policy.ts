@@ -1,0 +1,21 @@
+/** Device flags are WuKongIM's: APP = 0, Web = 1, PC = 2. Anything else is refused at the edge. */
+export const DEVICE_FLAGS = [0, 1, 2] as const;
+export type DeviceFlag = (typeof DEVICE_FLAGS)[number];
+export const deviceFlagName: Record<DeviceFlag, string> = { 0: 'app', 1: 'web', 2: 'pc' };
+
+export function isDeviceFlag(value: unknown): value is DeviceFlag {
+  return value === 0 || value === 1 || value === 2;
+}
+
+/**
+ * exclusive: a new login of this flag revokes the previous session of the flag (one phone).
+ * multi: up to `cap` sessions of the flag; past it the oldest is revoked.
+ */
+export type DevicePolicy = { readonly mode: 'exclusive' } | { readonly mode: 'multi'; readonly cap: number };
+export type DevicePolicies = Readonly<Record<DeviceFlag, DevicePolicy>>;
+
+export const defaultDevicePolicies: DevicePolicies = {
+  0: { mode: 'exclusive' },
+  1: { mode: 'multi', cap: 10 },
+  2: { mode: 'multi', cap: 10 },
+};

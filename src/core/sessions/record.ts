@@ -1,0 +1,64 @@
+import type { DeviceFlag } from './policy.ts';
+
+export type LoginMethod = 'password' | 'register' | 'code' | 'qr' | 'oidc';
+export type RevokeReason = 'logout' | 'revoked' | 'others' | 'replaced' | 'cap' | 'ban' | 'all' | 'password' | 'device';
+
+export interface DeviceInfo {
+  readonly device_id: string;
+  readonly device_name: string;
+  readonly device_model: string;
+}
+
+/** What `sess:<sid>` holds. Written once, with NX, at creation; never rewritten. */
+export interface SessionRecord extends DeviceInfo {
+  readonly uid: string;
+  readonly device_flag: DeviceFlag;
+  readonly method: LoginMethod;
+  readonly ip: string;
+  readonly user_agent: string;
+  readonly created_at: number;
+  readonly expires_at: number;
+}
+
+export interface Session extends SessionRecord {
+  readonly sid: string;
+}
+
+export interface ListedSession extends Session {
+  readonly last_seen_at: number;
+}
+
+/**
+ * The per-user index maps sid → "flag:created_at:expires_at", so policies and pruning need no
+ * extra reads of the session records.
+ */
+export interface IndexEntry {
+  readonly sid: string;
+  readonly flag: DeviceFlag;
+  readonly createdAt: number;
+  readonly expiresAt: number;
+}
+
+export function encodeIndexEntry(flag: DeviceFlag, createdAt: number, expiresAt: number): string {
+  return `${flag}:${createdAt}:${expiresAt}`;
+}
+
+export function decodeIndex(hash: Record<string, string>): IndexEntry[] {
+  const entries: IndexEntry[] = [];
+  for (const [sid, value] of Object.entries(hash)) {
+    const [flag, createdAt, expiresAt] = value.split(':').map(Number);
+    if ((flag === 0 || flag === 1 || flag === 2) && createdAt !== undefined && expiresAt !== undefined) {
+      entries.push({ sid, flag, createdAt, expiresAt });
+    }
+  }
+  return entries;
+}
+
+export function parseSessionRecord(sid: string, raw: string): Session | null {
+  try {
+    const record = JSON.parse(raw) as SessionRecord;
+    return typeof record.uid === 'string' ? { sid, ...record } : null;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,179 @@
+import type { AccountRepo, Role, User } from '../../ports/accounts.ts';
+import { UniqueViolation } from '../../ports/accounts.ts';
+import type { Random } from '../../ports/random.ts';
+import type { Clock } from '../../ports/clock.ts';
+import type { SessionService } from '../../core/sessions/service.ts';
+import type { DeviceFlag } from '../../core/sessions/policy.ts';
+import type { DeviceInfo, LoginMethod, Session } from '../../core/sessions/record.ts';
+import type { LoginThrottle } from '../../core/guards.ts';
+import type { PasswordHasher } from '../../core/passwords.ts';
+import { checkPasswordPolicy } from '../../core/passwords.ts';
+import { LatchkeyError, accountDisabled, invalidCredentials, invalidRequest } from '../../core/errors.ts';
+import type { AuditContext, AuditTrail } from '../../ops/audit.ts';
+import type { Metrics } from '../../ops/metrics.ts';
+import { loginResponse, type LoginResponse } from '../login-response.ts';
+
+export interface PasswordFlowDeps {
+  readonly accounts: AccountRepo;
+  readonly sessions: SessionService;
+  readonly hasher: PasswordHasher;
+  readonly throttle: LoginThrottle;
+  readonly audit: AuditTrail;
+  readonly metrics: Metrics;
+  readonly clock: Clock;
+  readonly random: Random;
+}
+
+export interface LoginContext extends AuditContext {
+  readonly flag: DeviceFlag;
+  readonly device: DeviceInfo;
+}
+
+export interface RegisterInput {
+  readonly username: string;
+  readonly password: string;
+  readonly name?: string | undefined;
+  readonly email?: string | undefined;
+  readonly zone?: string | undefined;
+  readonly phone?: string | undefined;
+}
+
+/** Creates an account with a password; conflict when username, email or phone is taken. */
+export async function createAccount(
+  deps: Pick<PasswordFlowDeps, 'accounts' | 'hasher' | 'clock' | 'random'>,
+  input: RegisterInput,
+  role: Role = 'user',
+): Promise<User> {
+  requirePolicy(input.password, 'password');
+  const passwordHash = await deps.hasher.hash(input.password);
+  try {
+    return await deps.accounts.createUser(
+      {
+        uid: deps.random.bytes(16).toString('hex'),
+        username: input.username,
+        name: input.name ?? input.username,
+        email: input.email ?? null,
+        zone: input.phone === undefined ? null : (input.zone ?? '86'),
+        phone: input.phone ?? null,
+        passwordHash,
+        role,
+      },
+      deps.clock.now(),
+    );
+  } catch (error) {
+    if (error instanceof UniqueViolation) {
+      throw new LatchkeyError('conflict', `${error.field} is already taken`, { field: error.field });
+    }
+    throw error;
+  }
+}
+
+/** Registers an account and logs it in on the calling device. */
+export async function register(deps: PasswordFlowDeps, input: RegisterInput, context: LoginContext): Promise<LoginResponse> {
+  const user = await createAccount(deps, input);
+  await deps.audit.record({ type: 'register', uid: user.uid, sid: null, result: 'ok', reason: null, context });
+  return startSession(deps, user, 'register', context);
+}
+
+/**
+ * Password login. The identifier is a username, an email, or `zone-phone`. Unknown user and wrong
+ * password give the same answer after the same hashing work.
+ */
+export async function passwordLogin(
+  deps: PasswordFlowDeps,
+  identifier: string,
+  password: string,
+  context: LoginContext,
+): Promise<LoginResponse> {
+  await deps.throttle.before(identifier, context.ip);
+  const user = await findByIdentifier(deps.accounts, identifier);
+  const verdict = await deps.hasher.verify(user?.passwordHash ?? null, password);
+  if (user === null || !verdict.ok) {
+    await deps.throttle.failed(identifier, context.ip);
+    deps.metrics.logins.inc({ method: 'password', result: 'fail' });
+    await deps.audit.record({
+      type: 'login', uid: user?.uid ?? null, sid: null, result: 'fail', reason: 'invalid_credentials', context,
+    });
+    throw invalidCredentials();
+  }
+  await deps.throttle.succeeded(identifier, context.ip);
+  if (user.status !== 'active') {
+    deps.metrics.logins.inc({ method: 'password', result: 'disabled' });
+    await deps.audit.record({ type: 'login', uid: user.uid, sid: null, result: 'fail', reason: 'account_disabled', context });
+    throw accountDisabled();
+  }
+  if (verdict.needsRehash && user.passwordHash !== null) {
+    // Imported bcrypt (or weaker argon2) hashes move to the current parameters on a good login;
+    // compare-and-set, so a password changed meanwhile is never overwritten with the old one.
+    await deps.accounts.updatePasswordHash(user.uid, user.passwordHash, await deps.hasher.hash(password), deps.clock.now());
+  }
+  return startSession(deps, user, 'password', context);
+}
+
+export interface ChangePasswordInput {
+  readonly password: string;
+  readonly newPassword: string;
+  readonly revokeOtherSessions: boolean;
+}
+
+export async function changePassword(
+  deps: PasswordFlowDeps,
+  session: Session,
+  input: ChangePasswordInput,
+  context: AuditContext,
+): Promise<void> {
+  requirePolicy(input.newPassword, 'new_password');
+  const user = await deps.accounts.findByUid(session.uid);
+  const verdict = await deps.hasher.verify(user?.passwordHash ?? null, input.password);
+  if (user === null || !verdict.ok) {
+    await deps.audit.record({
+      type: 'password_change', uid: session.uid, sid: session.sid, result: 'fail', reason: 'invalid_credentials', context,
+    });
+    throw invalidCredentials();
+  }
+  const next = await deps.hasher.hash(input.newPassword);
+  if (!(await deps.accounts.updatePasswordHash(user.uid, user.passwordHash, next, deps.clock.now()))) {
+    throw new LatchkeyError('conflict', 'the password was changed meanwhile; try again', { field: 'password' });
+  }
+  if (input.revokeOtherSessions) await deps.sessions.revokeOthers(user.uid, session.sid);
+  await deps.audit.record({ type: 'password_change', uid: user.uid, sid: session.sid, result: 'ok', reason: null, context });
+}
+
+/** The one way every flow turns an authenticated user into a session and a login response. */
+export async function startSession(
+  deps: Pick<PasswordFlowDeps, 'sessions' | 'accounts' | 'audit' | 'metrics' | 'clock'>,
+  user: User,
+  method: LoginMethod,
+  context: LoginContext,
+): Promise<LoginResponse> {
+  const issued = await deps.sessions.issue({
+    uid: user.uid, flag: context.flag, device: context.device, method, ip: context.ip, userAgent: context.userAgent,
+  });
+  if (context.device.device_id !== '') {
+    await deps.accounts.upsertDevice({
+      uid: user.uid,
+      deviceId: context.device.device_id,
+      name: context.device.device_name,
+      model: context.device.device_model,
+      lastLoginAt: deps.clock.now(),
+    });
+  }
+  deps.metrics.logins.inc({ method, result: 'ok' });
+  await deps.audit.record({ type: 'login', uid: user.uid, sid: issued.session.sid, result: 'ok', reason: method, context });
+  return loginResponse(user, issued);
+}
+
+async function findByIdentifier(accounts: AccountRepo, identifier: string): Promise<User | null> {
+  if (identifier.includes('@')) return accounts.findByEmail(identifier);
+  const phone = /^(\d{1,6})-(\d{4,20})$/.exec(identifier);
+  if (phone?.[1] !== undefined && phone[2] !== undefined) {
+    const byPhone = await accounts.findByPhone(phone[1], phone[2]);
+    if (byPhone !== null) return byPhone;
+  }
+  return accounts.findByUsername(identifier);
+}
+
+function requirePolicy(password: string, field: string): void {
+  const problem = checkPasswordPolicy(password);
+  if (problem !== null) throw invalidRequest(field, problem);
+}

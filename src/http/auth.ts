@@ -1,0 +1,41 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Session } from '../core/sessions/record.ts';
+import type { SessionService } from '../core/sessions/service.ts';
+import type { Metrics } from '../ops/metrics.ts';
+import { unauthorized } from '../core/errors.ts';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    session: Session | null;
+  }
+}
+
+/** The presented token: `token: <t>` (octo-server clients) or `Authorization: Bearer <t>`. */
+export function presentedToken(request: FastifyRequest): string | null {
+  const header = request.headers.token;
+  if (typeof header === 'string' && header !== '') return header;
+  const authorization = request.headers.authorization;
+  if (typeof authorization === 'string' && authorization.length > 7 && authorization.slice(0, 7).toLowerCase() === 'bearer ') {
+    return authorization.slice(7).trim();
+  }
+  return null;
+}
+
+/** onRequest hook for routes marked auth: validates against the store on every request. */
+export function authenticate(sessions: SessionService, metrics: Metrics) {
+  return async function requireSession(request: FastifyRequest, _reply: FastifyReply): Promise<void> {
+    const token = presentedToken(request);
+    if (token === null) throw unauthorized();
+    const stop = metrics.validation.startTimer();
+    const session = await sessions.validate(token);
+    stop({ result: session === null ? 'invalid' : 'valid' });
+    if (session === null) throw unauthorized();
+    request.session = session;
+  };
+}
+
+/** The session of an authenticated request (set by requireSession). */
+export function sessionOf(request: FastifyRequest): Session {
+  if (request.session === null) throw unauthorized();
+  return request.session;
+}

@@ -1,0 +1,59 @@
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { Config } from './config.ts';
+import { createRuntime, type Runtime } from './runtime.ts';
+import { buildApp } from './http/app.ts';
+import { createLogger } from './logger.ts';
+
+export interface Server {
+  readonly app: FastifyInstance;
+  readonly runtime: Runtime;
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+/** Builds and starts one latchkey node. */
+export async function startServer(config: Config, logger: Logger = createLogger(config.logLevel)): Promise<Server> {
+  const runtime = await createRuntime(config, logger);
+  const app = await buildApp(runtime, logger);
+  try {
+    await app.listen({ host: config.host, port: config.port });
+  } catch (error) {
+    await runtime.close();
+    throw error;
+  }
+  const address = app.server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : config.port;
+  let closing: Promise<void> | null = null;
+  return {
+    app,
+    runtime,
+    url: `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`,
+    // Stop accepting, let in-flight requests finish, then close Redis and the database.
+    close: () => (closing ??= app.close().then(() => runtime.close())),
+  };
+}
+
+/** `latchkey serve`: runs until SIGTERM or SIGINT, then shuts down cleanly. */
+export async function serve(config: Config): Promise<void> {
+  const logger = createLogger(config.logLevel);
+  const server = await startServer(config, logger);
+  logger.info({ url: server.url, store: redactUrl(config.store), db: redactUrl(config.db) }, 'latchkey listening');
+  const stop = (signal: string) => {
+    logger.info({ signal }, 'shutting down');
+    server.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+}
+
+/** Store URLs may carry passwords; logs get them without. */
+function redactUrl(url: string): string {
+  return url.replace(/\/\/[^@/]*@/, '//***@');
+}

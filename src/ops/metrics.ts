@@ -1,0 +1,37 @@
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** One registry per app instance, so several instances can live in one test process. */
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'latchkey_' });
+  return {
+    registry,
+    logins: new Counter({
+      name: 'latchkey_login_total',
+      help: 'Login attempts by method and result',
+      labelNames: ['method', 'result'] as const,
+      registers: [registry],
+    }),
+    logouts: new Counter({
+      name: 'latchkey_logout_total',
+      help: 'Logouts by result',
+      labelNames: ['result'] as const,
+      registers: [registry],
+    }),
+    revoked: new Counter({
+      name: 'latchkey_sessions_revoked_total',
+      help: 'Sessions ended, by reason',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    validation: new Histogram({
+      name: 'latchkey_validation_seconds',
+      help: 'Time to validate a session token',
+      labelNames: ['result'] as const,
+      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1],
+      registers: [registry],
+    }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

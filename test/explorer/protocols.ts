@@ -1,0 +1,52 @@
+/**
+ * The session protocols the explorer races, each one call of the REAL SessionService over the
+ * protocol's own scheduled Kv. A protocol records what a client would hold afterwards (a token, or
+ * a refusal) in the world, for the invariants to check.
+ */
+import { LatchkeyError } from '../../src/core/errors.ts';
+import type { DeviceFlag } from '../../src/core/sessions/policy.ts';
+import type { Protocol } from './scheduler.ts';
+import { loginInput, statusKey, UID, type SessionWorld } from './world.ts';
+
+export type SessionProtocol = Protocol<SessionWorld>;
+
+/** A login of `flag`; a ban seen by its status re-check refuses it with account_disabled. */
+export function login(flag: DeviceFlag): SessionProtocol {
+  return async (kv, world, name) => {
+    try {
+      world.handedOut.set(name, await world.service(kv, name).issue(loginInput(UID, flag, name)));
+    } catch (error) {
+      if (!(error instanceof LatchkeyError && error.code === 'account_disabled')) throw error;
+      world.refused.add(name);
+    }
+  };
+}
+
+/** The holder of session `target` logs out. */
+export function logout(target: string): SessionProtocol {
+  return async (kv, world, name) => {
+    await world.service(kv, name).logout(world.session(target).session);
+  };
+}
+
+/** Another session of the user revokes session `target` by its sid (the sessions list's id). */
+export function revoke(target: string): SessionProtocol {
+  return async (kv, world, name) => {
+    await world.service(kv, name).revoke(UID, world.session(target).session.sid);
+  };
+}
+
+/** Session `keep` signs out everywhere else. */
+export function revokeOthers(keep: string): SessionProtocol {
+  return async (kv, world, name) => {
+    await world.service(kv, name).revokeOthers(UID, world.session(keep).session.sid);
+  };
+}
+
+/** The production order (DESIGN §3.2, 5): set the status first, then sweep the index. */
+export function ban(): SessionProtocol {
+  return async (kv, world, name) => {
+    await kv.set(statusKey(UID), 'banned');
+    await world.service(kv, name).revokeAll(UID, 'ban');
+  };
+}

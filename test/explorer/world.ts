@@ -1,0 +1,177 @@
+/**
+ * One explorer run's world for the session protocols: a fresh MemoryKv, a fixed clock, randomness
+ * from a counter (so every run mints the same tokens and a replay is a replay), the sessions whose
+ * tokens clients hold, and a checker that reads the store without being scheduled.
+ */
+import { MemoryKv } from '../../src/adapters/memory/memory-kv.ts';
+import type { AccountStatus } from '../../src/ports/accounts.ts';
+import type { Clock } from '../../src/ports/clock.ts';
+import type { Kv } from '../../src/ports/kv.ts';
+import type { Random } from '../../src/ports/random.ts';
+import { sessionKey } from '../../src/core/sessions/keys.ts';
+import { defaultDevicePolicies, type DeviceFlag, type DevicePolicies } from '../../src/core/sessions/policy.ts';
+import { parseSessionRecord, type Session } from '../../src/core/sessions/record.ts';
+import { SessionService, type AccountStatusReader, type IssueInput, type IssuedSession } from '../../src/core/sessions/service.ts';
+import { sidOf } from '../../src/core/sessions/token.ts';
+import { explore, type Exploration, type Invariant, type Protocol } from './scheduler.ts';
+
+export const APP: DeviceFlag = 0;
+export const WEB: DeviceFlag = 1;
+export const PC: DeviceFlag = 2;
+export const UID = 'u1';
+
+const NOW = Date.UTC(2025, 0, 1);
+const TTL_MS = 30 * 24 * 3600 * 1000;
+const TOKEN_BYTES = 32;
+
+/** Account status lives in the Kv so that a login's status check is a scheduling point too. */
+export const statusKey = (uid: string): string => `status:${uid}`;
+
+/** Counter bytes: distinct on every draw, identical in every run. */
+class CounterRandom implements Random {
+  #drawn = 0;
+
+  bytes(length: number): Buffer {
+    const bytes = Buffer.alloc(length);
+    bytes.writeUInt32BE(++this.#drawn);
+    return bytes;
+  }
+
+  int(min: number, max: number): number {
+    return min + (++this.#drawn % (max - min));
+  }
+}
+
+export class SessionWorld {
+  readonly store = new MemoryKv({ now: () => NOW });
+  readonly clock: Clock = { now: () => NOW };
+  readonly random = new CounterRandom();
+  readonly policies: DevicePolicies;
+  /** Sessions whose token a client holds: made before the race, or returned by a login in it. */
+  readonly handedOut = new Map<string, IssuedSession>();
+  /** Logins refused with account_disabled. */
+  readonly refused = new Set<string>();
+  /** sid → the name of the session (or login protocol) it belongs to, for readable traces. */
+  readonly #names = new Map<string, string>();
+  /** validate() over the store, not scheduled; its last-seen write is dropped so checking never acts. */
+  readonly #checker: SessionService;
+
+  constructor(policies: DevicePolicies) {
+    this.policies = policies;
+    this.#checker = this.service(withoutWrites(this.store), 'checker');
+  }
+
+  /** A fresh world with an active account `uid`. */
+  static async create(policies: DevicePolicies = defaultDevicePolicies): Promise<SessionWorld> {
+    const world = new SessionWorld(policies);
+    await world.store.set(statusKey(UID), 'active');
+    return world;
+  }
+
+  /** The real SessionService over `kv`; by default the account status is read through `kv` as well. */
+  service(
+    kv: Kv,
+    owner: string,
+    accountStatus: AccountStatusReader = async (uid) => asStatus(await kv.get(statusKey(uid))),
+  ): SessionService {
+    return new SessionService({ kv, clock: this.clock, random: this.#naming(owner), policies: this.policies, ttlMs: TTL_MS, accountStatus });
+  }
+
+  /** Logs in before the race, straight on the store. */
+  async seed(name: string, flag: DeviceFlag): Promise<void> {
+    this.handedOut.set(name, await this.service(this.store, name).issue(loginInput(UID, flag, name)));
+  }
+
+  session(name: string): IssuedSession {
+    const issued = this.handedOut.get(name);
+    if (issued === undefined) throw new Error(`no session named ${name} was handed out`);
+    return issued;
+  }
+
+  async validates(name: string): Promise<boolean> {
+    return (await this.#checker.validate(this.session(name).token)) !== null;
+  }
+
+  /** Every session record in the store, read directly. */
+  async liveSessions(uid: string): Promise<Session[]> {
+    const sessions: Session[] = [];
+    for (const key of this.store.keys().filter((k) => k.startsWith(sessionKey('')))) {
+      const sid = key.slice(sessionKey('').length);
+      const raw = await this.store.get(key);
+      const session = raw === null ? null : parseSessionRecord(sid, raw);
+      if (session?.uid === uid) sessions.push(session);
+    }
+    return sessions;
+  }
+
+  nameOf(sid: string): string {
+    return this.#names.get(sid) ?? `${sid.slice(0, 6)}…`;
+  }
+
+  /** Replaces every sid in a trace line by the name of its session. */
+  describe(line: string): string {
+    return line.replace(/[A-Za-z0-9_-]{43}/g, (sid) => this.nameOf(sid));
+  }
+
+  /** Names each sid after whoever minted it (a token is TOKEN_BYTES random bytes; see token.ts). */
+  #naming(owner: string): Random {
+    return {
+      bytes: (length) => {
+        const bytes = this.random.bytes(length);
+        if (length === TOKEN_BYTES) this.#names.set(sidOf(bytes.toString('base64url')), owner);
+        return bytes;
+      },
+      int: (min, max) => this.random.int(min, max),
+    };
+  }
+}
+
+export function loginInput(uid: string, flag: DeviceFlag, name: string): IssueInput {
+  return {
+    uid,
+    flag,
+    device: { device_id: `device-${name}`, device_name: name, device_model: 'explorer' },
+    method: 'password',
+    ip: '192.0.2.1',
+    userAgent: 'explorer',
+  };
+}
+
+export function asStatus(value: string | null): AccountStatus | null {
+  return value === 'active' || value === 'banned' ? value : null;
+}
+
+/** The store as the checker sees it: writes (validate's last-seen touch) are dropped. */
+function withoutWrites(store: MemoryKv): Kv {
+  return new Proxy(store, {
+    get(target, property) {
+      if (property === 'set') return async () => false;
+      const value: unknown = Reflect.get(target, property, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
+
+export interface SessionScenario {
+  /** Sessions logged in before the race: name → device flag. */
+  readonly seed?: Readonly<Record<string, DeviceFlag>>;
+  readonly protocols: Readonly<Record<string, Protocol<SessionWorld>>>;
+  readonly invariants: readonly Invariant<SessionWorld>[];
+  readonly maxRuns: number;
+  readonly policies?: DevicePolicies;
+}
+
+/** Explores a race of session protocols, each run from a fresh world holding the seeded sessions. */
+export function exploreSessions(scenario: SessionScenario): Promise<Exploration> {
+  return explore({
+    setup: async () => {
+      const world = await SessionWorld.create(scenario.policies);
+      for (const [name, flag] of Object.entries(scenario.seed ?? {})) await world.seed(name, flag);
+      return { world, store: world.store };
+    },
+    protocols: scenario.protocols,
+    invariants: scenario.invariants,
+    maxRuns: scenario.maxRuns,
+    describe: (world, line) => world.describe(line),
+  });
+}

@@ -1,0 +1,98 @@
+import assert from 'node:assert/strict';
+import { performance } from 'node:perf_hooks';
+import { describe, it } from 'node:test';
+import { hash as argon2Hash } from '@node-rs/argon2';
+import { hash as bcryptHash } from 'bcryptjs';
+import { checkPasswordPolicy, createPasswordHasher, type PasswordHasher } from '../../src/core/passwords.ts';
+
+async function elapsedMs(work: () => Promise<unknown>): Promise<number> {
+  const start = performance.now();
+  await work();
+  return performance.now() - start;
+}
+
+/** The median of several runs, so one slow scheduling hiccup does not decide a timing assertion. */
+async function medianMs(runs: number, work: () => Promise<unknown>): Promise<number> {
+  const times: number[] = [];
+  for (let i = 0; i < runs; i += 1) times.push(await elapsedMs(work));
+  times.sort((a, b) => a - b);
+  return times[Math.floor(runs / 2)] ?? 0;
+}
+
+describe('password hasher', () => {
+  const hasher: PasswordHasher = createPasswordHasher();
+
+  it('hashes with argon2id at the OWASP parameters and verifies the same password', async () => {
+    const hash = await hasher.hash('correct horse battery');
+    assert.match(hash, /^\$argon2id\$v=19\$m=19456,t=2,p=1\$/);
+    assert.deepEqual(await hasher.verify(hash, 'correct horse battery'), { ok: true, needsRehash: false });
+  });
+
+  it('rejects a wrong password', async () => {
+    const hash = await hasher.hash('correct horse battery');
+    assert.deepEqual(await hasher.verify(hash, 'correct horse batterY'), { ok: false, needsRehash: false });
+  });
+
+  it('verifies an imported bcrypt hash ($2a$, $2b$, $2y$) and asks for a rehash', async () => {
+    const hash = await bcryptHash('legacy password', 4);
+    for (const prefix of ['$2a$', '$2b$', '$2y$']) {
+      const imported = prefix + hash.slice(4);
+      assert.deepEqual(await hasher.verify(imported, 'legacy password'), { ok: true, needsRehash: true }, prefix);
+      assert.equal((await hasher.verify(imported, 'wrong password')).ok, false, prefix);
+    }
+  });
+
+  it('asks for a rehash of an argon2 hash weaker than configured, or not argon2id', async () => {
+    const weak = await argon2Hash('some password', { memoryCost: 8192, timeCost: 1, parallelism: 1 });
+    assert.deepEqual(await hasher.verify(weak, 'some password'), { ok: true, needsRehash: true });
+    // 1 is Algorithm.Argon2i: a const enum, which type stripping cannot inline.
+    const argon2i = await argon2Hash('some password', { algorithm: 1 });
+    assert.deepEqual(await hasher.verify(argon2i, 'some password'), { ok: true, needsRehash: true });
+    const stronger = await createPasswordHasher({ timeCost: 3 }).hash('some password');
+    assert.deepEqual(await hasher.verify(stronger, 'some password'), { ok: true, needsRehash: false });
+  });
+
+  it('never verifies a null, unrecognised or corrupt hash', async () => {
+    for (const stored of [null, '', 'plaintext', '$argon2id$garbage', '$1$md5crypt$x', '$2a$broken']) {
+      assert.deepEqual(await hasher.verify(stored, 'plaintext'), { ok: false, needsRehash: false }, String(stored));
+    }
+  });
+
+  it('spends comparable time on an unknown user as on a wrong password', async () => {
+    const real = await hasher.hash('the real password');
+    await hasher.verify(null, 'warm up the dummy hash');
+    const wrongPassword = await medianMs(5, () => hasher.verify(real, 'a wrong password'));
+    const unknownUser = await medianMs(5, () => hasher.verify(null, 'a wrong password'));
+    assert.ok(
+      unknownUser >= wrongPassword * 0.3,
+      `unknown user took ${unknownUser.toFixed(1)} ms, a real verify ${wrongPassword.toFixed(1)} ms`,
+    );
+  });
+});
+
+describe('password policy', () => {
+  it('rejects 7 characters and accepts 8', () => {
+    assert.match(checkPasswordPolicy('1234567') ?? '', /at least 8/);
+    assert.equal(checkPasswordPolicy('12345678'), null);
+  });
+
+  it('accepts 128 characters and rejects 129', () => {
+    assert.equal(checkPasswordPolicy('a'.repeat(128)), null);
+    assert.match(checkPasswordPolicy('a'.repeat(129)) ?? '', /at most 128/);
+    assert.match(checkPasswordPolicy('a'.repeat(100_000)) ?? '', /at most 128/);
+  });
+
+  it('counts an emoji as one character', () => {
+    // '😀' is two UTF-16 units: by .length these would be 8 and 129.
+    assert.match(checkPasswordPolicy('123456😀') ?? '', /at least 8/);
+    assert.equal(checkPasswordPolicy('1234567😀'), null);
+    assert.equal(checkPasswordPolicy(`${'a'.repeat(127)}😀`), null);
+    assert.match(checkPasswordPolicy(`${'a'.repeat(128)}😀`) ?? '', /at most 128/);
+  });
+
+  it('rejects a password of only whitespace', () => {
+    assert.match(checkPasswordPolicy(' '.repeat(10)) ?? '', /spaces/);
+    assert.match(checkPasswordPolicy('\t \u00a0 \n   ') ?? '', /spaces/);
+    assert.equal(checkPasswordPolicy('  pass word  '), null);
+  });
+});
