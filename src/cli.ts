@@ -62,6 +62,8 @@ function required(value: string | undefined, what: string): string {
 
 class UsageError extends Error {}
 
+const CLI_CONTEXT = { ip: 'cli', userAgent: 'latchkey-cli' };
+
 export async function main(argv: readonly string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true });
   const [command, sub, arg] = positionals;
@@ -87,7 +89,9 @@ export async function main(argv: readonly string[]): Promise<number> {
     case 'sessions':
       if (sub !== 'revoke-all') throw new UsageError(HELP.sessions);
       await withRuntime(config, async (runtime) => {
-        const count = await runtime.sessions.revokeAll(required(arg, 'UID'), 'all');
+        const uid = required(arg, 'UID');
+        const count = await runtime.sessions.revokeAll(uid, 'all');
+        await runtime.audit.record({ type: 'revoke', uid, sid: null, result: 'ok', reason: `cli revoke-all; ${count}`, context: CLI_CONTEXT });
         process.stdout.write(`revoked ${count} session(s)\n`);
       });
       return 0;
@@ -111,7 +115,9 @@ async function userCommand(
       );
       process.stdout.write(`${created.uid}\n`);
     } else if (sub === 'ban' || sub === 'unban') {
-      const count = await setAccountStatus(runtime, required(arg, 'UID'), sub === 'ban' ? 'banned' : 'active');
+      const uid = required(arg, 'UID');
+      const count = await setAccountStatus(runtime, uid, sub === 'ban' ? 'banned' : 'active');
+      await runtime.audit.record({ type: sub, uid, sid: null, result: 'ok', reason: `cli; ${count} session(s) revoked`, context: CLI_CONTEXT });
       process.stdout.write(sub === 'ban' ? `banned; revoked ${count} session(s)\n` : 'unbanned\n');
     } else {
       throw new UsageError(HELP.user ?? USAGE);

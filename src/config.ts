@@ -3,6 +3,7 @@
  * A bad value stops start-up with one line naming the key and what is allowed.
  */
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { defaultDevicePolicies, type DevicePolicies, type DevicePolicy } from './core/sessions/policy.ts';
 
@@ -21,6 +22,8 @@ export interface Config {
   readonly dataDir: string;
   /** `sqlite:<path>`, `redis://…` or `redis-cluster://host:port,host:port`. */
   readonly store: string;
+  /** Prefix of every Redis key (several deployments sharing one Redis); empty by default. */
+  readonly storePrefix: string;
   /** `sqlite:<path>` or `postgres://…`. */
   readonly db: string;
   /** Proxies whose X-Forwarded-For is believed: false, true, or a list of addresses/CIDRs. */
@@ -59,6 +62,7 @@ const ENV_KEYS = {
   port: 'LATCHKEY_PORT',
   data_dir: 'LATCHKEY_DATA_DIR',
   store: 'LATCHKEY_STORE',
+  store_prefix: 'LATCHKEY_STORE_PREFIX',
   db: 'LATCHKEY_DB',
   trust_proxy: 'LATCHKEY_TRUST_PROXY',
   session_ttl: 'LATCHKEY_SESSION_TTL',
@@ -101,6 +105,7 @@ export function parseConfig(raw: Json): Config {
     port: int(raw, 'port', 8080, 0, 65535),
     dataDir,
     store: storeUrl(raw, 'store', defaultSqlite, ['sqlite:', 'redis://', 'rediss://', 'redis-cluster://']),
+    storePrefix: keyPrefix(raw.store_prefix),
     db: storeUrl(raw, 'db', defaultSqlite, ['sqlite:', 'postgres://', 'postgresql://']),
     trustProxy: trustProxy(raw.trust_proxy),
     sessionTtlSeconds: int(raw, 'session_ttl', 30 * 24 * 3600, 60, 400 * 24 * 3600),
@@ -168,14 +173,32 @@ function storeUrl(raw: Json, key: string, fallback: string, schemes: readonly st
   return value;
 }
 
+function keyPrefix(value: unknown): string {
+  if (value === undefined) return '';
+  // No braces: a prefix must not change which Redis Cluster slot a `{uid}`-tagged key lands in.
+  if (typeof value === 'string' && /^[A-Za-z0-9:_.-]{0,64}$/.test(value)) return value;
+  throw new ConfigError('store_prefix', 'up to 64 of A-Z a-z 0-9 : _ . -', value);
+}
+
 function trustProxy(value: unknown): boolean | readonly string[] {
   if (value === undefined || value === false || value === 'false' || value === '') return false;
   if (value === true || value === 'true') return true;
   const list = typeof value === 'string' ? value.split(',').map((v) => v.trim()) : value;
-  if (Array.isArray(list) && list.length > 0 && list.every((v) => typeof v === 'string' && v !== '')) {
-    return list as string[];
-  }
+  if (Array.isArray(list) && list.length > 0 && list.every(isProxyAddress)) return list as string[];
   throw new ConfigError('trust_proxy', 'true, false, or a comma-separated list of proxy addresses/CIDRs', value);
+}
+
+/** Named ranges the HTTP layer (proxy-addr) understands; anything else must be an IP or IP/bits. */
+const PROXY_RANGE_NAMES: readonly unknown[] = ['loopback', 'linklocal', 'uniquelocal'];
+
+// Checked here because the HTTP layer would otherwise crash at start with a message naming no key.
+function isProxyAddress(entry: unknown): boolean {
+  if (typeof entry !== 'string') return false;
+  if (PROXY_RANGE_NAMES.includes(entry)) return true;
+  const [address = '', bits, ...rest] = entry.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  return bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128));
 }
 
 function rateLimit(raw: Json, name: string, fallback: RateLimit): RateLimit {

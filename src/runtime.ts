@@ -23,15 +23,15 @@ export interface RuntimeOverrides {
   readonly throttleDelay?: Delay;
 }
 
-export async function openKv(url: string, clock: Clock): Promise<Kv> {
+export async function openKv(url: string, clock: Clock, keyPrefix = ''): Promise<Kv> {
   if (url.startsWith('sqlite:')) return new SqliteKv({ path: url.slice('sqlite:'.length), clock });
-  return RedisKv.connect(url);
+  return RedisKv.connect(url, { keyPrefix });
 }
 
 export async function createRuntime(config: Config, log: AuditLogger, overrides: RuntimeOverrides = {}) {
   const clock = overrides.clock ?? systemClock;
   const random = overrides.random ?? cryptoRandom;
-  const kv = overrides.kv ?? (await openKv(config.store, clock));
+  const kv = overrides.kv ?? (await openKv(config.store, clock, config.storePrefix));
   let accountStore: Awaited<ReturnType<typeof openAccountStore>>;
   try {
     accountStore = await openAccountStore(config.db);

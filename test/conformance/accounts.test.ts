@@ -9,11 +9,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import pg from 'pg';
 import { migrate, openAccountStore, type AccountStore } from '../../src/adapters/db/open.ts';
 import { UniqueViolation, type AccountRepo, type NewUser, type UniqueField } from '../../src/ports/accounts.ts';
 import { StoreUnavailableError } from '../../src/ports/errors.ts';
 import { POSTGRES_URL, skipUnless } from '../support/services.ts';
+import { asAdmin, createTestDatabase, type TestDatabase } from '../support/postgres.ts';
 
 interface Backend {
   /** Creates an empty database and returns its URL. */
@@ -271,38 +271,26 @@ describe('AccountRepo on SQLite', () => {
 });
 
 describe('AccountRepo on PostgreSQL', { skip: await skipUnless('postgres') }, () => {
-  const name = `lk_test_${randomUUID().replaceAll('-', '').slice(0, 16)}`;
-  const admin = async <T>(work: (client: pg.Client) => Promise<T>): Promise<T> => {
-    const client = new pg.Client({ connectionString: POSTGRES_URL });
-    await client.connect();
-    try {
-      return await work(client);
-    } finally {
-      await client.end();
-    }
-  };
+  let database: TestDatabase | undefined;
   accountRepoConformance({
     async setUp() {
-      await admin((c) => c.query(`CREATE DATABASE ${name}`));
-      const url = new URL(POSTGRES_URL);
-      url.pathname = `/${name}`;
-      return url.toString();
+      database = await createTestDatabase();
+      return database.url;
     },
     async tearDown() {
-      await admin((c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
+      await database?.drop();
     },
   });
 
   it('survives the server dropping its idle connections, and reconnects', async () => {
-    const url = new URL(POSTGRES_URL);
-    url.pathname = `/${name}`;
     const dropped: Error[] = [];
-    const store = await openAccountStore(url.toString(), { onConnectionError: (e) => dropped.push(e) });
+    assert.ok(database !== undefined);
+    const store = await openAccountStore(database.url, { onConnectionError: (e) => dropped.push(e) });
     try {
       assert.equal(await store.repo.ping(), true);
-      await admin((c) => c.query(
+      await asAdmin((c) => c.query(
         'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()',
-        [name],
+        [database?.name],
       ));
       // Give the pool a moment to notice the dead clients.
       await new Promise((resolve) => setTimeout(resolve, 200));

@@ -1,16 +1,47 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { call, startTestServer, type TestServer } from '../support/server.ts';
+import { REDIS_URL, skipUnless, uniquePrefix } from '../support/services.ts';
+import { createTestDatabase, type TestDatabase } from '../support/postgres.ts';
+import { deleteRedisKeys } from '../support/redis.ts';
 
 const device = (id: string) => ({ device_id: id, device_name: `${id} name`, device_model: `${id} model` });
 
-describe('sessions end to end (embedded store)', () => {
+interface Stores {
+  overrides(): Promise<Record<string, unknown>>;
+  cleanUp(): Promise<void>;
+}
+
+const embedded: Stores = { overrides: async () => ({}), cleanUp: async () => {} };
+
+function redisAndPostgres(): Stores {
+  const prefix = uniquePrefix('e2e');
+  let database: TestDatabase | undefined;
+  return {
+    async overrides() {
+      database = await createTestDatabase();
+      return { store: REDIS_URL, store_prefix: prefix, db: database.url };
+    },
+    async cleanUp() {
+      await deleteRedisKeys(prefix);
+      await database?.drop();
+    },
+  };
+}
+
+const redisSkip = await skipUnless('redis');
+const postgresSkip = await skipUnless('postgres');
+describe('sessions end to end (embedded store)', () => sessionSuite(embedded));
+describe('sessions end to end (Redis and PostgreSQL)', { skip: redisSkip || postgresSkip }, () => sessionSuite(redisAndPostgres()));
+
+function sessionSuite(stores: Stores): void {
   let server: TestServer;
   before(async () => {
-    server = await startTestServer();
+    server = await startTestServer(await stores.overrides());
   });
   after(async () => {
     await server.stop();
+    await stores.cleanUp();
   });
 
   const login = async (username: string, flag: number, id: string) => {
@@ -151,4 +182,4 @@ describe('sessions end to end (embedded store)', () => {
     assert.ok(openapi.body.paths['/v1/user/login']);
     assert.equal((await fetch(`${server.url}/docs`, { redirect: 'manual' })).status < 400, true);
   });
-});
+}
