@@ -1,0 +1,335 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { call, type Answer } from '../support/server.ts';
+import { skipUnlessRedisServer, startLatchkey, startRedisServer, type LatchkeyProcess, type RedisServerProcess } from '../support/processes.ts';
+
+/**
+ * Storm test (DESIGN §3.3): two latchkey processes share one Redis and one SQLite account file;
+ * thousands of concurrent logins (APP, Web, PC), logouts, revokes and revoke-others run over HTTP
+ * against both. Then every token whose end the contract guarantees is tried on both nodes — none
+ * may pass — and every session nothing could have ended must still pass on both.
+ *
+ * "Before" below is real time as one event loop sees it: each request's send and each answer's
+ * arrival takes a number from one counter (`tick`), so `a.issuedAt < b.sentAt` means a's answer
+ * had arrived when b was sent.
+ *
+ * Env: STORM_OPS (default 3000), STORM_CONCURRENCY (64), STORM_USERS (40), STORM_SEED.
+ */
+
+type Flag = 0 | 1 | 2;
+const APP: Flag = 0;
+const WEB: Flag = 1;
+const PC: Flag = 2;
+
+const OPS = Number(process.env.STORM_OPS ?? 3000);
+const CONCURRENCY = Number(process.env.STORM_CONCURRENCY ?? 64);
+const USERS = Number(process.env.STORM_USERS ?? 40);
+const SEED = Number(process.env.STORM_SEED ?? Math.floor(Math.random() * 2 ** 31));
+/** Web and PC logins per user stay at the default multi cap, so the cap never ends a session. */
+const MULTI_CAP = 10;
+const PASSWORD = 'storm password';
+
+interface Tracked {
+  readonly user: UserState;
+  readonly flag: Flag;
+  readonly token: string;
+  readonly sid: string;
+  readonly loginSentAt: number;
+  readonly issuedAt: number;
+  /** A logout or revoke was aimed at it, whatever it answered. */
+  targeted: boolean;
+  /** When an answer that the contract says ended it arrived (logout/revoke/revoke-others 200). */
+  endedAt: number | null;
+  endedBy: string | null;
+}
+
+interface Exchange {
+  readonly sentAt: number;
+  respondedAt: number;
+  status: number;
+}
+
+interface AppLogin extends Exchange {
+  sid: string | null;
+}
+
+interface RevokeOthers extends Exchange {
+  readonly keepSid: string;
+}
+
+interface UserState {
+  readonly username: string;
+  uid: string;
+  readonly sessions: Tracked[];
+  readonly appLogins: AppLogin[];
+  readonly revokeOthers: RevokeOthers[];
+  webLogins: number;
+  pcLogins: number;
+}
+
+type Verdict = 'ended' | 'live' | 'unknown';
+
+/** mulberry32: the op sequence is reproducible from STORM_SEED (the interleaving is not). */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+describe('storm: two latchkey processes, one Redis, one account file', { skip: skipUnlessRedisServer() }, () => {
+  const random = prng(SEED);
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;
+
+  let dir = '';
+  let redis: RedisServerProcess | undefined;
+  const nodes: LatchkeyProcess[] = [];
+  const users: UserState[] = [];
+  /** Contract violations seen during the storm (unexpected statuses, ended tokens that passed). */
+  const violations: string[] = [];
+  const counts = { ops: 0, logins: 0, logouts: 0, revokes: 0, revokeOthers: 0, rechecks: 0 };
+  let stormMs = 0;
+
+  let clock = 0;
+  const tick = () => ++clock;
+
+  const node = () => pick(nodes);
+  const held = (user: UserState) => user.sessions.filter((s) => !s.targeted && s.endedAt === null);
+  const check = (what: string, answer: Answer, allowed: readonly number[]) => {
+    if (!allowed.includes(answer.status)) violations.push(`${what}: HTTP ${answer.status} ${JSON.stringify(answer.body)}`);
+  };
+
+  const ended = (session: Tracked, at: number, by: string) => {
+    if (session.endedAt === null) {
+      session.endedAt = at;
+      session.endedBy = by;
+    }
+  };
+
+  async function login(user: UserState, flag: Flag, path: '/v1/user/login' | '/v1/user/register'): Promise<void> {
+    const appLogin: AppLogin | null = flag === APP ? { sentAt: 0, respondedAt: Number.POSITIVE_INFINITY, status: 0, sid: null } : null;
+    const device = { device_id: `${user.username}-${flag}-${clock}`, device_name: 'storm', device_model: `flag ${flag}` };
+    const body = { username: user.username, password: PASSWORD, flag, device };
+    const sentAt = tick();
+    // An APP login in flight may displace any APP session: it is known before its answer is.
+    if (appLogin !== null) user.appLogins.push(Object.assign(appLogin, { sentAt }));
+    const answer = await call(node(), 'POST', path, body);
+    const respondedAt = tick();
+    if (appLogin !== null) Object.assign(appLogin, { respondedAt, status: answer.status, sid: answer.body?.sid ?? null });
+    check(`${path} ${user.username} flag ${flag}`, answer, [path === '/v1/user/register' ? 201 : 200]);
+    if (answer.status !== 200 && answer.status !== 201) return;
+    user.uid = answer.body.uid;
+    user.sessions.push({
+      user, flag, token: answer.body.token, sid: answer.body.sid, loginSentAt: sentAt, issuedAt: respondedAt,
+      targeted: false, endedAt: null, endedBy: null,
+    });
+  }
+
+  async function passwordLogin(user: UserState): Promise<void> {
+    const roll = random();
+    let flag: Flag = roll < 0.4 ? APP : roll < 0.7 ? WEB : PC;
+    if (flag === WEB && user.webLogins >= MULTI_CAP) flag = PC;
+    if (flag === PC && user.pcLogins >= MULTI_CAP) flag = user.webLogins < MULTI_CAP ? WEB : APP;
+    if (flag === WEB) user.webLogins += 1;
+    if (flag === PC) user.pcLogins += 1;
+    counts.logins += 1;
+    await login(user, flag, '/v1/user/login');
+  }
+
+  async function logout(session: Tracked): Promise<void> {
+    session.targeted = true;
+    counts.logouts += 1;
+    const answer = await call(node(), 'POST', '/v1/user/quit', undefined, session.token);
+    const at = tick();
+    check('quit', answer, [200, 401]);
+    if (answer.status === 200) ended(session, at, 'logout');
+  }
+
+  async function revokeOne(caller: Tracked, target: Tracked): Promise<void> {
+    target.targeted = true;
+    counts.revokes += 1;
+    const answer = await call(node(), 'DELETE', `/v1/user/sessions/${target.sid}`, undefined, caller.token);
+    const at = tick();
+    // 404: the target had already ended; 401: the caller had.
+    check('revoke one', answer, [200, 401, 404]);
+    if (answer.status === 200) ended(target, at, 'revoke');
+  }
+
+  async function revokeOthers(caller: Tracked): Promise<void> {
+    const user = caller.user;
+    const exchange: RevokeOthers = { sentAt: tick(), respondedAt: Number.POSITIVE_INFINITY, status: 0, keepSid: caller.sid };
+    user.revokeOthers.push(exchange);
+    counts.revokeOthers += 1;
+    const answer = await call(node(), 'POST', '/v1/user/sessions/revoke_others', undefined, caller.token);
+    exchange.respondedAt = tick();
+    exchange.status = answer.status;
+    check('revoke_others', answer, [200, 401]);
+    if (answer.status !== 200) return;
+    // Every sibling whose login had answered before this request was sent was in the index.
+    for (const session of user.sessions) {
+      if (session !== caller && session.issuedAt < exchange.sentAt) ended(session, exchange.respondedAt, 'revoke_others');
+    }
+  }
+
+  /** An ended token tried again mid-storm, on either node: it must fail at once and forever. */
+  async function recheck(session: Tracked): Promise<void> {
+    counts.rechecks += 1;
+    const answer = await call(node(), 'GET', '/v1/user/current', undefined, session.token);
+    if (answer.status !== 401) {
+      violations.push(`token ended by ${session.endedBy} answered ${answer.status} mid-storm on recheck`);
+    }
+  }
+
+  async function oneOp(): Promise<void> {
+    const user = pick(users);
+    const live = held(user);
+    const roll = random();
+    if (roll < 0.42 || live.length === 0) return passwordLogin(user);
+    if (roll < 0.62) return logout(pick(live));
+    if (roll < 0.76 && live.length >= 2) {
+      const caller = pick(live);
+      return revokeOne(caller, pick(live.filter((s) => s !== caller)));
+    }
+    if (roll < 0.79) return revokeOthers(pick(live));
+    const endedSoFar = users.flatMap((u) => u.sessions.filter((s) => s.endedAt !== null));
+    if (endedSoFar.length > 0) return recheck(pick(endedSoFar));
+    return passwordLogin(user);
+  }
+
+  /**
+   * What the contract says about a session once everything has settled:
+   * - ended: a logout/revoke/revoke-others answered 200 after its login answered, or (APP) an APP
+   *   login of the same user was sent after its login answered — exclusive means one (invariant 3);
+   * - unknown: something that may have ended it ran, but without that guarantee;
+   * - live: nothing aimed at it, no revoke-others by a sibling and (APP) no other APP login of the
+   *   user overlapped or followed it. The Web/PC cap never applies (≤ 10 logins per flag and user).
+   */
+  function verdict(session: Tracked): Verdict {
+    const user = session.user;
+    const otherAppLogins = user.appLogins.filter((l) => l.sid !== session.sid);
+    if (session.endedAt !== null) return 'ended';
+    if (session.flag === APP && otherAppLogins.some((l) => (l.status === 200 || l.status === 201) && l.sentAt > session.issuedAt)) return 'ended';
+    if (session.targeted) return 'unknown';
+    if (user.revokeOthers.some((r) => r.keepSid !== session.sid && r.respondedAt > session.loginSentAt)) return 'unknown';
+    if (session.flag === APP && otherAppLogins.some((l) => l.respondedAt > session.loginSentAt)) return 'unknown';
+    return 'live';
+  }
+
+  /** Status of GET /v1/user/current with each session's token, on each node, after the storm. */
+  const finalAnswers = new Map<Tracked, Answer[]>();
+  const all = () => users.flatMap((u) => u.sessions);
+  const byVerdict = (wanted: Verdict) => all().filter((s) => verdict(s) === wanted);
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'latchkey-storm-'));
+    redis = await startRedisServer();
+    const config = {
+      store: redis.url,
+      db: `sqlite:${join(dir, 'accounts.db')}`,
+      password: { memory_cost: 1024, time_cost: 1 },
+      rate_limits: { login: { max: 1_000_000 }, register: { max: 1_000_000 } },
+      login_throttle: { per_account_ip: 1000, per_account: 100_000 },
+    };
+    // One after the other: the first one creates the account schema.
+    nodes.push(await startLatchkey(config));
+    nodes.push(await startLatchkey(config));
+
+    const started = performance.now();
+    for (let i = 0; i < USERS; i += 1) {
+      users.push({ username: `storm${i}`, uid: '', sessions: [], appLogins: [], revokeOthers: [], webLogins: 0, pcLogins: 0 });
+    }
+    await Promise.all(users.map((user) => login(user, APP, '/v1/user/register')));
+    let issued = 0;
+    const worker = async () => {
+      while (issued < OPS) {
+        issued += 1;
+        await oneOp();
+      }
+    };
+    await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+    counts.ops = issued;
+
+    // Settled: ask both nodes about every token.
+    const sessions = all();
+    let index = 0;
+    const checker = async () => {
+      while (index < sessions.length) {
+        const session = sessions[index++] as Tracked;
+        const answers: Answer[] = [];
+        for (const n of nodes) answers.push(await call(n, 'GET', '/v1/user/current', undefined, session.token));
+        finalAnswers.set(session, answers);
+      }
+    };
+    await Promise.all(Array.from({ length: CONCURRENCY }, checker));
+    stormMs = performance.now() - started;
+  });
+
+  after(async () => {
+    await Promise.all(nodes.map((n) => n.stop()));
+    await redis?.stop();
+    if (dir !== '') rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('every storm request answered as the contract says, and both nodes stayed up', () => {
+    assert.equal(counts.ops, OPS, 'every planned operation ran');
+    assert.deepEqual(violations, [], `seed ${SEED}: ${violations.length} violations`);
+    for (const n of nodes) assert.ok(n.alive(), `a latchkey process died:\n${n.output()}`);
+  });
+
+  it('no ended token authenticates on either node', () => {
+    const endedSessions = byVerdict('ended');
+    assert.ok(endedSessions.length >= Math.min(500, OPS / 6), `only ${endedSessions.length} ended tokens to check`);
+    const passed = endedSessions.flatMap((s) =>
+      (finalAnswers.get(s) ?? []).map((answer, i) => ({ by: s.endedBy ?? 'app-replaced', flag: s.flag, node: i, status: answer.status })),
+    ).filter((r) => r.status !== 401);
+    assert.deepEqual(passed, [], `seed ${SEED}: ended tokens that did not answer 401`);
+  });
+
+  it('every session nothing ended still authenticates on both nodes, as itself', () => {
+    const live = byVerdict('live');
+    assert.ok(live.length >= Math.min(40, OPS / 75), `only ${live.length} live tokens to check`);
+    const failed = live.flatMap((s) =>
+      (finalAnswers.get(s) ?? []).map((answer, i) => ({ s, answer, node: i })),
+    ).filter(({ s, answer }) => answer.status !== 200 || answer.body.session?.sid !== s.sid || answer.body.uid !== s.user.uid)
+      .map(({ s, answer, node: i }) => ({ user: s.user.username, flag: s.flag, node: i, status: answer.status }));
+    assert.deepEqual(failed, [], `seed ${SEED}: untouched sessions that did not validate`);
+  });
+
+  it('both nodes agree on every token, and at most one APP session per user validates', () => {
+    const disagreements = all().filter((s) => {
+      const [a, b] = finalAnswers.get(s) ?? [];
+      return a?.status !== b?.status || (a?.status !== 200 && a?.status !== 401);
+    });
+    assert.equal(disagreements.length, 0, 'a token answered differently on the two nodes, or neither 200 nor 401');
+    for (const user of users) {
+      const validApp = user.sessions.filter((s) => s.flag === APP && finalAnswers.get(s)?.[0]?.status === 200);
+      assert.ok(validApp.length <= 1, `${user.username} has ${validApp.length} valid APP sessions`);
+    }
+  });
+
+  it('prints a summary', () => {
+    const summary = {
+      seed: SEED,
+      ops: counts.ops,
+      logins: counts.logins + USERS,
+      logouts: counts.logouts,
+      revokes: counts.revokes,
+      revoke_others: counts.revokeOthers,
+      mid_storm_rechecks: counts.rechecks,
+      ended_checked: byVerdict('ended').length,
+      live_checked: byVerdict('live').length,
+      unknown: byVerdict('unknown').length,
+      nodes: nodes.length,
+      concurrency: CONCURRENCY,
+      duration_s: Number((stormMs / 1000).toFixed(1)),
+    };
+    console.log(`storm summary ${JSON.stringify(summary)}`);
+  });
+});
