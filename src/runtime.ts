@@ -15,12 +15,16 @@ import { createPasswordHasher } from './core/passwords.ts';
 import { LoginThrottle, RateLimiter, type Delay } from './core/guards.ts';
 import { AuditTrail, type AuditLogger } from './ops/audit.ts';
 import { createMetrics } from './ops/metrics.ts';
+import { ProfileCache } from './core/profile-cache.ts';
+import type { Sender, SenderLogger } from './ports/sender.ts';
+import { openSender } from './adapters/open-sender.ts';
 
 export interface RuntimeOverrides {
   readonly clock?: Clock;
   readonly random?: Random;
   readonly kv?: Kv;
   readonly throttleDelay?: Delay;
+  readonly sender?: Sender;
 }
 
 export async function openKv(url: string, clock: Clock, keyPrefix = ''): Promise<Kv> {
@@ -28,7 +32,7 @@ export async function openKv(url: string, clock: Clock, keyPrefix = ''): Promise
   return RedisKv.connect(url, { keyPrefix });
 }
 
-export async function createRuntime(config: Config, log: AuditLogger, overrides: RuntimeOverrides = {}) {
+export async function createRuntime(config: Config, log: AuditLogger & SenderLogger, overrides: RuntimeOverrides = {}) {
   const clock = overrides.clock ?? systemClock;
   const random = overrides.random ?? cryptoRandom;
   const kv = overrides.kv ?? (await openKv(config.store, clock, config.storePrefix));
@@ -41,6 +45,7 @@ export async function createRuntime(config: Config, log: AuditLogger, overrides:
   }
   const accounts: AccountRepo = accountStore.repo;
   const metrics = createMetrics();
+  const sender = overrides.sender ?? openSender(config, clock, log);
   const sessions = new SessionService({
     kv,
     clock,
@@ -59,13 +64,15 @@ export async function createRuntime(config: Config, log: AuditLogger, overrides:
     kv,
     accounts,
     sessions,
+    profiles: new ProfileCache((uid) => accounts.findByUid(uid), clock),
     metrics,
     hasher: createPasswordHasher(config.password),
     limiter: new RateLimiter(kv),
     throttle: new LoginThrottle(kv, config.loginThrottle, overrides.throttleDelay),
     audit: new AuditTrail(accounts, clock, log),
+    sender,
     async close(): Promise<void> {
-      await Promise.allSettled([kv.close(), accountStore.close()]);
+      await Promise.allSettled([kv.close(), accountStore.close(), sender.close()]);
     },
   };
 }

@@ -112,7 +112,7 @@ export function accountRoutes(app: FastifyInstance, runtime: Runtime): void {
     schema: { tags: ['accounts'], summary: 'The signed-in user and this session', response: { 200: currentSchema } },
   }, async (request) => {
     const session = sessionOf(request);
-    const user = await runtime.accounts.findByUid(session.uid);
+    const user = await runtime.profiles.get(session.uid);
     if (user === null) throw notFound('user');
     return {
       uid: user.uid,
