@@ -16,6 +16,28 @@ export interface RateLimit {
   readonly windowSeconds: number;
 }
 
+export interface SmtpConfig {
+  readonly host: string;
+  readonly port: number;
+  /** Implicit TLS (port 465); otherwise STARTTLS when the server offers it. */
+  readonly secure: boolean;
+  readonly user: string | undefined;
+  readonly pass: string | undefined;
+  readonly from: string;
+}
+
+export interface WebhookConfig {
+  readonly url: string;
+  readonly timeoutMs: number;
+  readonly channels: readonly ('sms' | 'email')[];
+}
+
+/** One sender delivers every channel it can: console and webhook both, SMTP email only. */
+export type SenderConfig =
+  | { readonly type: 'console' }
+  | { readonly type: 'smtp'; readonly smtp: SmtpConfig }
+  | { readonly type: 'webhook'; readonly webhook: WebhookConfig };
+
 export interface Config {
   readonly host: string;
   readonly port: number;
@@ -34,6 +56,14 @@ export interface Config {
   readonly rateLimits: {
     readonly register: RateLimit;
     readonly login: RateLimit;
+    /** POST /v1/user/code/send, per client IP. */
+    readonly codeSendIp: RateLimit;
+    /** POST /v1/user/code/send, per destination (on top of the 60 s resend cooldown). */
+    readonly codeSendTo: RateLimit;
+    /** GET /v1/user/loginuuid, per client IP. */
+    readonly qrCreate: RateLimit;
+    /** POST /v1/user/login_authcode, per client IP. */
+    readonly qrExchange: RateLimit;
   };
   readonly loginThrottle: {
     /** Failures per (account, IP) before that pair is locked for `lockSeconds`. */
@@ -44,6 +74,17 @@ export interface Config {
     readonly lockSeconds: number;
   };
   readonly password: { readonly memoryCost: number; readonly timeCost: number; readonly parallelism: number };
+  readonly sender: SenderConfig;
+  /** Whether a code login for an unknown email / phone creates the account. */
+  readonly codeLogin: { readonly registerByEmail: boolean; readonly registerBySms: boolean };
+  readonly qr: {
+    /** An unscanned request (and a scanned, unanswered one) lapses after this. */
+    readonly requestTtlSeconds: number;
+    /** GET /v1/user/loginstatus answers after this at the latest. */
+    readonly pollTimeoutSeconds: number;
+    /** An approved request's auth code can be exchanged for this long. */
+    readonly authCodeTtlSeconds: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -71,7 +112,8 @@ const ENV_KEYS = {
 
 export function loadConfig(options: { env?: Env; file?: string | undefined } = {}): Config {
   const env = options.env ?? process.env;
-  const file = options.file ?? env.LATCHKEY_CONFIG;
+  // An empty variable is unset, as for every other LATCHKEY_* variable.
+  const file = options.file ?? (env.LATCHKEY_CONFIG === '' ? undefined : env.LATCHKEY_CONFIG);
   const fromFile = file === undefined ? {} : readConfigFile(file);
   const raw: Json = { ...fromFile };
   for (const [key, envName] of Object.entries(ENV_KEYS)) {
@@ -97,7 +139,14 @@ function readConfigFile(path: string): Json {
   throw new ConfigError('config', 'a JSON object', path);
 }
 
+/** Top-level keys of the config file; anything else is a typo that would silently do nothing. */
+const KNOWN_KEYS = new Set([
+  ...Object.keys(ENV_KEYS), 'device_policies', 'rate_limits', 'login_throttle', 'password', 'sender', 'code_login', 'qr',
+]);
+
 export function parseConfig(raw: Json): Config {
+  const unknown = Object.keys(raw).find((key) => !KNOWN_KEYS.has(key));
+  if (unknown !== undefined) throw new ConfigError(unknown, `a known key (${[...KNOWN_KEYS].join(', ')})`, raw[unknown]);
   const dataDir = str(raw, 'data_dir', './data');
   const defaultSqlite = `sqlite:${join(dataDir, 'latchkey.db')}`;
   return {
@@ -114,6 +163,10 @@ export function parseConfig(raw: Json): Config {
     rateLimits: {
       register: rateLimit(raw, 'register', { max: 10, windowSeconds: 3600 }),
       login: rateLimit(raw, 'login', { max: 60, windowSeconds: 60 }),
+      codeSendIp: rateLimit(raw, 'code_send_ip', { max: 20, windowSeconds: 3600 }),
+      codeSendTo: rateLimit(raw, 'code_send_to', { max: 5, windowSeconds: 3600 }),
+      qrCreate: rateLimit(raw, 'qr_create', { max: 30, windowSeconds: 60 }),
+      qrExchange: rateLimit(raw, 'qr_exchange', { max: 30, windowSeconds: 60 }),
     },
     loginThrottle: {
       perAccountIp: int(sub(raw, 'login_throttle'), 'login_throttle.per_account_ip', 5, 1, 1000),
@@ -125,6 +178,17 @@ export function parseConfig(raw: Json): Config {
       memoryCost: int(sub(raw, 'password'), 'password.memory_cost', 19_456, 1024, 1_048_576),
       timeCost: int(sub(raw, 'password'), 'password.time_cost', 2, 1, 20),
       parallelism: int(sub(raw, 'password'), 'password.parallelism', 1, 1, 16),
+    },
+    sender: senderConfig(sub(raw, 'sender')),
+    codeLogin: {
+      registerByEmail: bool(sub(raw, 'code_login'), 'code_login.register_by_email', true),
+      // Carriers recycle phone numbers: by default a number alone does not create an account.
+      registerBySms: bool(sub(raw, 'code_login'), 'code_login.register_by_sms', false),
+    },
+    qr: {
+      requestTtlSeconds: int(sub(raw, 'qr'), 'qr.request_ttl_seconds', 120, 1, 3600),
+      pollTimeoutSeconds: int(sub(raw, 'qr'), 'qr.poll_timeout_seconds', 25, 1, 120),
+      authCodeTtlSeconds: int(sub(raw, 'qr'), 'qr.auth_code_ttl_seconds', 60, 1, 600),
     },
   };
 }
@@ -230,4 +294,58 @@ function devicePolicies(value: unknown): DevicePolicies {
     1: pick('web', defaultDevicePolicies[1]),
     2: pick('pc', defaultDevicePolicies[2]),
   };
+}
+
+function bool(raw: Json, key: string, fallback: boolean): boolean {
+  const value = raw[leaf(key)] ?? fallback;
+  if (value === true || value === 'true') return true;
+  if (value === false || value === 'false') return false;
+  throw new ConfigError(key, 'true or false', value);
+}
+
+function optionalStr(raw: Json, key: string): string | undefined {
+  return raw[leaf(key)] === undefined ? undefined : str(raw, key, '');
+}
+
+function senderConfig(sender: Json): SenderConfig {
+  const type = oneOf(sender, 'sender.type', 'console', ['console', 'smtp', 'webhook'] as const);
+  if (type === 'smtp') {
+    const smtp = sub(sender, 'smtp');
+    const port = int(smtp, 'sender.smtp.port', 587, 1, 65535);
+    const user = optionalStr(smtp, 'sender.smtp.user');
+    const pass = optionalStr(smtp, 'sender.smtp.pass');
+    if ((user === undefined) !== (pass === undefined)) throw new ConfigError('sender.smtp.pass', 'user and pass together or neither', '***');
+    return {
+      type,
+      smtp: {
+        host: str(smtp, 'sender.smtp.host', ''),
+        port,
+        secure: bool(smtp, 'sender.smtp.secure', port === 465),
+        user,
+        pass,
+        from: str(smtp, 'sender.smtp.from', ''),
+      },
+    };
+  }
+  if (type === 'webhook') {
+    const webhook = sub(sender, 'webhook');
+    return {
+      type,
+      webhook: {
+        url: storeUrl(webhook, 'sender.webhook.url', '', ['https://', 'http://']),
+        timeoutMs: int(webhook, 'sender.webhook.timeout_ms', 5000, 100, 60_000),
+        channels: codeChannels(webhook.channels),
+      },
+    };
+  }
+  return { type };
+}
+
+function codeChannels(value: unknown): readonly ('sms' | 'email')[] {
+  if (value === undefined) return ['sms', 'email'];
+  const list = typeof value === 'string' ? value.split(',').map((v) => v.trim()) : value;
+  if (Array.isArray(list) && list.length > 0 && list.every((v) => v === 'sms' || v === 'email')) {
+    return [...new Set(list as ('sms' | 'email')[])];
+  }
+  throw new ConfigError('sender.webhook.channels', 'a non-empty list of "sms", "email"', value);
 }

@@ -7,6 +7,9 @@ import { installErrorHandling, rejectMalformedRequest } from './errors.ts';
 import { accountRoutes } from './routes/accounts.ts';
 import { sessionRoutes } from './routes/sessions.ts';
 import { opsRoutes } from './routes/ops.ts';
+import { codeRoutes } from './routes/codes.ts';
+import { appConfigRoutes } from './routes/appconfig.ts';
+import { qrRoutes } from './routes/qr.ts';
 
 export const BODY_LIMIT = 64 * 1024;
 
@@ -45,6 +48,9 @@ export async function buildApp(runtime: Runtime, logger: Logger): Promise<Fastif
 
   accountRoutes(app, runtime);
   sessionRoutes(app, runtime);
+  qrRoutes(app, runtime);
+  codeRoutes(app, runtime);
+  appConfigRoutes(app, runtime);
   opsRoutes(app, runtime);
   return app;
 }

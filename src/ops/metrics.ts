@@ -18,6 +18,12 @@ export function createMetrics() {
       labelNames: ['result'] as const,
       registers: [registry],
     }),
+    codesSent: new Counter({
+      name: 'latchkey_code_sent_total',
+      help: 'One-time code requests by channel, purpose and result (sent, suppressed: no account, failed)',
+      labelNames: ['channel', 'purpose', 'result'] as const,
+      registers: [registry],
+    }),
     revoked: new Counter({
       name: 'latchkey_sessions_revoked_total',
       help: 'Sessions ended, by reason',

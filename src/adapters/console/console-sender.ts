@@ -1,0 +1,37 @@
+import { appendFile, mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { Clock } from '../../ports/clock.ts';
+import { SenderError, type CodeMessage, type Sender, type SenderLogger } from '../../ports/sender.ts';
+import { maskDestination } from '../../core/destinations.ts';
+
+export interface ConsoleSenderOptions {
+  /** `<data_dir>/outbox.jsonl`: one JSON line per code, for local use and tests. */
+  readonly outboxPath: string;
+  readonly clock: Clock;
+  readonly log: SenderLogger;
+}
+
+/**
+ * Development sender: nothing leaves the machine. The code goes to the outbox file only (owner-only
+ * permissions); the log line says a code was written, never which, because logs get shipped and kept.
+ */
+export function createConsoleSender(options: ConsoleSenderOptions): Sender {
+  const { outboxPath, clock, log } = options;
+  return {
+    channels: ['sms', 'email'],
+    async send(message: CodeMessage): Promise<void> {
+      const line = `${JSON.stringify({ at: clock.now(), ...message })}\n`;
+      try {
+        await mkdir(dirname(outboxPath), { recursive: true });
+        await appendFile(outboxPath, line, { mode: 0o600 });
+      } catch (error) {
+        throw new SenderError(`outbox not writable (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+      }
+      log.info(
+        { channel: message.channel, purpose: message.purpose, to: maskDestination(message), outbox: outboxPath },
+        'one-time code written to the outbox (console sender)',
+      );
+    },
+    async close(): Promise<void> {},
+  };
+}

@@ -1,0 +1,77 @@
+import type { User } from '../../ports/accounts.ts';
+import { UniqueViolation } from '../../ports/accounts.ts';
+import { LatchkeyError, accountDisabled } from '../../core/errors.ts';
+import { phoneParts, type Destination } from '../../core/destinations.ts';
+import { startSession, type LoginContext } from '../password/password-flow.ts';
+import type { LoginResponse } from '../login-response.ts';
+import { consumeCode, wrongCode } from './consume-code.ts';
+import { findByDestination, registrationOpen, type CodeFlowDeps } from './deps.ts';
+
+/**
+ * POST /v1/user/code/login: consume a login (or register) code, then log the destination's account
+ * in, creating it when registration by that channel is on. Only one of any number of concurrent
+ * requests with the right code gets past consumeCode, so only one session (and one account) results.
+ */
+export async function codeLogin(
+  deps: CodeFlowDeps,
+  destination: Destination,
+  guess: string,
+  context: LoginContext,
+): Promise<LoginResponse> {
+  try {
+    await consumeCode(deps.codes, ['login', 'register'], destination, guess);
+  } catch (error) {
+    deps.metrics.logins.inc({ method: 'code', result: 'fail' });
+    const reason = error instanceof LatchkeyError ? error.code : 'error';
+    await deps.audit.record({ type: 'login', uid: null, sid: null, result: 'fail', reason: `code:${reason}`, context });
+    throw error;
+  }
+  let user = await findByDestination(deps.accounts, destination);
+  if (user === null) {
+    if (!registrationOpen(deps.settings, destination.channel)) {
+      // A code for an address without an account is never delivered (sendCode), so whoever got
+      // here guessed it or sent it before registration was closed: the same answer as a wrong code.
+      deps.metrics.logins.inc({ method: 'code', result: 'fail' });
+      await deps.audit.record({ type: 'login', uid: null, sid: null, result: 'fail', reason: 'code:no_account', context });
+      throw wrongCode();
+    }
+    user = await createCodeAccount(deps, destination);
+    await deps.audit.record({ type: 'register', uid: user.uid, sid: null, result: 'ok', reason: 'code', context });
+  }
+  if (user.status !== 'active') {
+    deps.metrics.logins.inc({ method: 'code', result: 'disabled' });
+    await deps.audit.record({ type: 'login', uid: user.uid, sid: null, result: 'fail', reason: 'account_disabled', context });
+    throw accountDisabled();
+  }
+  return startSession(deps, user, 'code', context);
+}
+
+/**
+ * A passwordless account owning the destination. The username is random (it is public in IM apps,
+ * so it must not be the email or number); the user can set a password later with pwdforget.
+ */
+async function createCodeAccount(deps: CodeFlowDeps, destination: Destination): Promise<User> {
+  const phone = phoneParts(destination);
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const username = `u${deps.random.bytes(8).toString('hex')}`;
+    try {
+      return await deps.accounts.createUser({
+        uid: deps.random.bytes(16).toString('hex'),
+        username,
+        name: username,
+        email: destination.channel === 'email' ? destination.to : null,
+        zone: phone?.zone ?? null,
+        phone: phone?.phone ?? null,
+        passwordHash: null,
+      }, deps.clock.now());
+    } catch (error) {
+      if (!(error instanceof UniqueViolation)) throw error;
+      if (error.field === 'username') continue;
+      // The destination got an account meanwhile (a password registration with this email): the
+      // code proves control of the destination, so log into that account instead.
+      const existing = await findByDestination(deps.accounts, destination);
+      if (existing !== null) return existing;
+    }
+  }
+  throw new LatchkeyError('conflict', 'could not create the account; try again', { field: 'to' });
+}

@@ -1,0 +1,75 @@
+/**
+ * One QR login request = one Kv record, `qr:{<uuid>}`, holding everything about it. Every change is
+ * a compare-and-set of the whole value (see transition.ts), so the state only moves forward:
+ *
+ *   waitScan → scanned → authed → consumed
+ *                      ↘ rejected
+ *
+ * and any live state becomes `expired` once `expires_at` has passed. `consumed` is internal (the
+ * auth code was exchanged); pollers see it as `expired`, like every used thing (API.md, 410).
+ */
+import type { DeviceInfo } from '../../core/sessions/record.ts';
+
+export type QrState = 'waitScan' | 'scanned' | 'authed' | 'rejected' | 'consumed';
+/** What GET /v1/user/loginstatus reports. */
+export type QrStatus = 'waitScan' | 'scanned' | 'authed' | 'rejected' | 'expired';
+export const QR_STATUSES: readonly QrStatus[] = ['waitScan', 'scanned', 'authed', 'rejected', 'expired'];
+
+/** Only browsers and desktops log in by QR; the app is the one that scans. */
+export type RequesterFlag = 1 | 2;
+
+/** The browser or desktop that asked to be logged in: shown to the scanner, used for the session. */
+export interface Requester {
+  readonly flag: RequesterFlag;
+  readonly device: DeviceInfo;
+  readonly ip: string;
+  readonly user_agent: string;
+}
+
+export interface QrRecord {
+  /** Bumped by every transition, so two writers never produce the same value for one CAS. */
+  readonly version: number;
+  readonly status: QrState;
+  readonly requester: Requester;
+  /** SHA-256 of the poll secret: a copy of the store does not let anyone poll or exchange. */
+  readonly poll_secret_hash: string;
+  /** Set by the first scan; never shown to the poller. */
+  readonly scanner_uid: string | null;
+  /** SHA-256 of the auth code, set at approval; the code itself lives in `authCodeKey`. */
+  readonly code_hash: string | null;
+  readonly created_at: number;
+  /** When the current state lapses: unscanned or unanswered requests, unexchanged codes. */
+  readonly expires_at: number;
+}
+
+/**
+ * The record stays this long after it lapses, so a late scan, poll or exchange learns "expired"
+ * (410) rather than "unknown" (404). After that the uuid is simply unknown.
+ */
+export const RETAIN_AFTER_EXPIRY_MS = 10 * 60_000;
+
+export const recordKey = (uuid: string): string => `qr:{${uuid}}`;
+/** Per code hash, so a losing concurrent approval can never overwrite the winner's code. */
+export const authCodeKey = (uuid: string, codeHash: string): string => `qr:{${uuid}}:code:${codeHash}`;
+/** Wake-ups for the long-poll; a hint only, the record is the truth. */
+export const statusChannel = (uuid: string): string => `qr:${uuid}`;
+
+export function visibleStatus(record: QrRecord, now: number): QrStatus {
+  if (record.status === 'consumed') return 'expired';
+  if (record.status === 'rejected') return 'rejected';
+  return now >= record.expires_at ? 'expired' : record.status;
+}
+
+export function parseQrRecord(raw: string): QrRecord | null {
+  try {
+    const record = JSON.parse(raw) as QrRecord;
+    return typeof record.version === 'number' && typeof record.poll_secret_hash === 'string' ? record : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The store TTL of a record: its lapse time plus the retention above. */
+export function storeTtlMs(record: QrRecord, now: number): number {
+  return Math.max(1, record.expires_at + RETAIN_AFTER_EXPIRY_MS - now);
+}

@@ -1,0 +1,32 @@
+import type { FastifyInstance } from 'fastify';
+import type { Runtime } from '../../runtime.ts';
+
+const appConfigSchema = {
+  type: 'object',
+  properties: {
+    oidc_providers: {
+      type: 'array',
+      items: { type: 'object', properties: { id: { type: 'string' }, name: { type: 'string' }, authorize_path: { type: 'string' } } },
+    },
+    qr_login: { type: 'boolean' },
+    code_login: { type: 'object', properties: { sms: { type: 'boolean' }, email: { type: 'boolean' } } },
+  },
+} as const;
+
+/**
+ * GET /v1/common/appconfig: which login methods this server offers, so clients show only working
+ * buttons. Each flag is derived from what is really mounted or deliverable: octo-server advertised
+ * OIDC while its routes answered 404 (research spec §7 item 24).
+ */
+export function appConfigRoutes(app: FastifyInstance, runtime: Runtime): void {
+  app.get('/v1/common/appconfig', {
+    schema: { tags: ['ops'], summary: 'Login methods this server offers', response: { 200: appConfigSchema } },
+  }, async () => ({
+    oidc_providers: [],
+    qr_login: app.hasRoute({ method: 'GET', url: '/v1/user/loginuuid' }),
+    code_login: {
+      sms: runtime.sender.channels.includes('sms'),
+      email: runtime.sender.channels.includes('email'),
+    },
+  }));
+}

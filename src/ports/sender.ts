@@ -1,0 +1,42 @@
+/**
+ * Sender: delivers a one-time code to a phone (SMS) or a mailbox (DESIGN §4). Adapters: console
+ * (development outbox), smtp (email) and webhook (an HTTP gateway, usually for SMS).
+ */
+export type CodeChannel = 'sms' | 'email';
+export type CodePurpose = 'login' | 'register' | 'reset_password';
+
+export const CODE_CHANNELS: readonly CodeChannel[] = ['sms', 'email'];
+export const CODE_PURPOSES: readonly CodePurpose[] = ['login', 'register', 'reset_password'];
+
+export interface CodeMessage {
+  readonly channel: CodeChannel;
+  /** Normalized: a lower-cased email, or `zone-phone` digits. */
+  readonly to: string;
+  readonly code: string;
+  readonly purpose: CodePurpose;
+}
+
+export interface Sender {
+  /** The channels this sender can deliver; the others are refused before any code is made. */
+  readonly channels: readonly CodeChannel[];
+  /** Resolves once the message is accepted for delivery; throws SenderError otherwise. */
+  send(message: CodeMessage): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * A delivery that failed. Its message is safe to log: adapters build it from status codes and error
+ * codes only, never from the message body (which holds the code).
+ */
+export class SenderError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SenderError';
+  }
+}
+
+/** What adapters and flows log through (a pino logger fits). */
+export interface SenderLogger {
+  info(object: Record<string, unknown>, message: string): void;
+  warn(object: Record<string, unknown>, message: string): void;
+}
