@@ -34,13 +34,20 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   };
 }
 
-/** `latchkey serve`: runs until SIGTERM or SIGINT, then shuts down cleanly. */
+const DRAIN_SECONDS = 30;
+
+/** `latchkey serve`: runs until SIGTERM or SIGINT, then drains for up to 30 s and exits. */
 export async function serve(config: Config): Promise<void> {
   const logger = createLogger(config.logLevel);
   const server = await startServer(config, logger);
   logger.info({ url: server.url, store: redactUrl(config.store), db: redactUrl(config.db) }, 'latchkey listening');
   const stop = (signal: string) => {
     logger.info({ signal }, 'shutting down');
+    // A request that hangs (a store that never answers) must not keep the node up forever.
+    setTimeout(() => {
+      logger.error({ drainSeconds: DRAIN_SECONDS }, 'in-flight requests did not finish; exiting');
+      process.exit(1);
+    }, DRAIN_SECONDS * 1000).unref();
     server.close().then(
       () => process.exit(0),
       (error: unknown) => {
