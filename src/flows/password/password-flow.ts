@@ -102,12 +102,36 @@ export async function passwordLogin(
     await deps.audit.record({ type: 'login', uid: user.uid, sid: null, result: 'fail', reason: 'account_disabled', context });
     throw accountDisabled();
   }
-  if (verdict.needsRehash && user.passwordHash !== null) {
+  let verifiedHash = user.passwordHash;
+  if (verdict.needsRehash && verifiedHash !== null) {
     // Imported bcrypt (or weaker argon2) hashes move to the current parameters on a good login;
     // compare-and-set, so a password changed meanwhile is never overwritten with the old one.
-    await deps.accounts.updatePasswordHash(user.uid, user.passwordHash, await deps.hasher.hash(password), deps.clock.now());
+    const rehashed = await deps.hasher.hash(password);
+    if (await deps.accounts.updatePasswordHash(user.uid, verifiedHash, rehashed, deps.clock.now())) verifiedHash = rehashed;
   }
-  return startSession(deps, user, 'password', context);
+  const response = await startSession(deps, user, 'password', context);
+  await requireUnchangedPassword(deps, user.uid, verifiedHash, response, context);
+  return response;
+}
+
+/**
+ * A password reset or change that lands between checking the password and issuing the session
+ * sweeps the sessions it can see, and this one may not have joined the index yet. So the login
+ * looks again once its session is indexed — the same two-sided check that makes a ban total
+ * (DESIGN §3.2, invariant 5): whichever runs second sees the other.
+ */
+async function requireUnchangedPassword(
+  deps: PasswordFlowDeps,
+  uid: string,
+  verifiedHash: string | null,
+  response: LoginResponse,
+  context: LoginContext,
+): Promise<void> {
+  const current = await deps.accounts.findByUid(uid);
+  if (current !== null && current.passwordHash === verifiedHash && current.status === 'active') return;
+  await deps.sessions.revoke(uid, response.sid, 'password');
+  await deps.audit.record({ type: 'login', uid, sid: response.sid, result: 'fail', reason: 'password_changed', context });
+  throw invalidCredentials();
 }
 
 export interface ChangePasswordInput {
