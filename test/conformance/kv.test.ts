@@ -18,6 +18,8 @@ import type { Clock } from '../../src/ports/clock.ts';
 import { StoreUnavailableError } from '../../src/ports/errors.ts';
 import type { Kv } from '../../src/ports/kv.ts';
 import { REDIS_URL, skipUnless, uniquePrefix } from '../support/services.ts';
+import { skipUnlessRedisServer } from '../support/processes.ts';
+import { startRedisCluster, type RedisCluster } from '../../scripts/redis-cluster.ts';
 
 /** A TTL that is still running during a test step, even on a slow machine with a real Redis. */
 const SHORT = 100;
@@ -663,3 +665,19 @@ async function deleteKeys(prefix: string): Promise<void> {
     raw.disconnect();
   }
 }
+
+describe('RedisKv on Redis Cluster (3 masters, 3 replicas)', { skip: skipUnlessRedisServer() }, () => {
+  let cluster: RedisCluster | undefined;
+  kvConformance(async () => {
+    cluster = await startRedisCluster();
+    const redis = await RedisKv.connect(cluster.storeUrl, { keyPrefix: 'lkc:' });
+    return {
+      kv: redis,
+      elapse: (ms) => sleep(ms),
+      close: async () => {
+        await redis.close();
+        await cluster?.stop();
+      },
+    };
+  });
+});

@@ -4,6 +4,8 @@ import { call, startTestServer, type TestServer } from '../support/server.ts';
 import { REDIS_URL, skipUnless, uniquePrefix } from '../support/services.ts';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.ts';
 import { deleteRedisKeys } from '../support/redis.ts';
+import { skipUnlessRedisServer } from '../support/processes.ts';
+import { startRedisCluster, type RedisCluster } from '../../scripts/redis-cluster.ts';
 
 const device = (id: string) => ({ device_id: id, device_name: `${id} name`, device_model: `${id} model` });
 
@@ -29,10 +31,28 @@ function redisAndPostgres(): Stores {
   };
 }
 
+function redisClusterAndPostgres(): Stores {
+  let cluster: RedisCluster | undefined;
+  let database: TestDatabase | undefined;
+  return {
+    async overrides() {
+      cluster = await startRedisCluster();
+      database = await createTestDatabase();
+      return { store: cluster.storeUrl, db: database.url };
+    },
+    async cleanUp() {
+      await cluster?.stop();
+      await database?.drop();
+    },
+  };
+}
+
 const redisSkip = await skipUnless('redis');
 const postgresSkip = await skipUnless('postgres');
 describe('sessions end to end (embedded store)', () => sessionSuite(embedded));
 describe('sessions end to end (Redis and PostgreSQL)', { skip: redisSkip || postgresSkip }, () => sessionSuite(redisAndPostgres()));
+describe('sessions end to end (Redis Cluster and PostgreSQL)', { skip: skipUnlessRedisServer() || postgresSkip }, () =>
+  sessionSuite(redisClusterAndPostgres()));
 
 function sessionSuite(stores: Stores): void {
   let server: TestServer;

@@ -1,0 +1,108 @@
+/**
+ * A Redis Cluster on loopback, made of private `redis-server` processes: N masters with R replicas
+ * each, created with `redis-cli --cluster create`. Used by the tests and by `npm run dev-cluster`.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export interface ClusterNode {
+  readonly port: number;
+  readonly process: ChildProcess;
+}
+
+export interface RedisCluster {
+  readonly nodes: readonly ClusterNode[];
+  /** `redis-cluster://127.0.0.1:p1,127.0.0.1:p2,…` — latchkey's store URL for this cluster. */
+  readonly storeUrl: string;
+  /** Ports of the nodes that are masters right now. */
+  masters(): Promise<number[]>;
+  /** kill -9 of one node, as a crash would. */
+  kill(port: number): void;
+  stop(): Promise<void>;
+}
+
+export function redisCli(port: number, ...args: string[]): string {
+  const result = spawnSync('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args], { encoding: 'utf8', timeout: 10_000 });
+  return result.stdout ?? '';
+}
+
+async function freePorts(count: number): Promise<number[]> {
+  const ports: number[] = [];
+  // The cluster bus listens on port + 10000: keep both below 65536.
+  while (ports.length < count) {
+    const port = await new Promise<number>((resolve, reject) => {
+      const server = createServer();
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => {
+        const address = server.address();
+        server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
+      });
+    });
+    if (port > 1024 && port + 10_000 < 65_536 && !ports.includes(port)) ports.push(port);
+  }
+  return ports;
+}
+
+async function untilAnswers(port: number, deadline: number): Promise<void> {
+  while (!redisCli(port, 'PING').includes('PONG')) {
+    if (Date.now() > deadline) throw new Error(`redis-server on ${port} did not start`);
+    await sleep(50);
+  }
+}
+
+export async function startRedisCluster(options: { masters?: number; replicas?: number } = {}): Promise<RedisCluster> {
+  const masters = options.masters ?? 3;
+  const replicas = options.replicas ?? 1;
+  const dir = mkdtempSync(join(tmpdir(), 'latchkey-cluster-'));
+  const ports = await freePorts(masters * (1 + replicas));
+  const nodes: ClusterNode[] = ports.map((port) => ({
+    port,
+    process: spawn('redis-server', [
+      '--port', String(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes',
+      '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--cluster-node-timeout', '2000',
+      '--save', '', '--appendonly', 'no', '--dir', dir, '--loglevel', 'warning',
+    ], { stdio: 'ignore' }),
+  }));
+  const stop = async (): Promise<void> => {
+    for (const node of nodes) node.process.kill('SIGKILL');
+    await sleep(100);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    const deadline = Date.now() + 15_000;
+    for (const port of ports) await untilAnswers(port, deadline);
+    const create = spawnSync('redis-cli', [
+      '--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', String(replicas), '--cluster-yes',
+    ], { encoding: 'utf8', timeout: 30_000 });
+    if (create.status !== 0) throw new Error(`redis-cli --cluster create failed:\n${create.stdout}\n${create.stderr}`);
+    for (const port of ports) {
+      while (!redisCli(port, 'CLUSTER', 'INFO').includes('cluster_state:ok')) {
+        if (Date.now() > deadline + 15_000) throw new Error(`cluster node ${port} never reached cluster_state:ok`);
+        await sleep(100);
+      }
+    }
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return {
+    nodes,
+    storeUrl: `redis-cluster://${ports.map((p) => `127.0.0.1:${p}`).join(',')}`,
+    async masters() {
+      const alive = nodes.filter((n) => n.process.exitCode === null && n.process.signalCode === null);
+      return alive.filter((n) => redisCli(n.port, 'ROLE').startsWith('master')).map((n) => n.port);
+    },
+    kill(port) {
+      nodes.find((n) => n.port === port)?.process.kill('SIGKILL');
+    },
+    stop,
+  };
+}
+
+export function redisClusterAvailable(): boolean {
+  return spawnSync('redis-server', ['--version']).status === 0 && spawnSync('redis-cli', ['--version']).status === 0;
+}
