@@ -1,0 +1,84 @@
+/**
+ * Back-channel logout receiver (OpenID Connect Back-Channel Logout 1.0 §2.6): the IdP POSTs a signed
+ * logout_token when a user's IdP session ends; latchkey ends the sessions that came from it. The
+ * token is checked with jose against the IdP's keys (openid-client does not do it, openid-client#225):
+ * iss, aud, iat, the logout event, no nonce (so an ID token cannot pass for one), sid and/or sub.
+ * A jti seen before is acknowledged and ignored, so a replay does nothing twice.
+ */
+import { createHash } from 'node:crypto';
+import { errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
+import { LatchkeyError, invalidRequest } from '../../core/errors.ts';
+import type { AuditContext } from '../../ops/audit.ts';
+import type { OidcDeps } from './deps.ts';
+import { endIdentitySessions, endIdpSession } from './session-links.ts';
+import { isNetworkError } from './failure.ts';
+
+const LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
+/** How old a logout_token may be; the jti cache keeps every jti at least this long. */
+const MAX_TOKEN_AGE_SECONDS = 300;
+const CLOCK_TOLERANCE_SECONDS = 30;
+const JTI_TTL_MS = (MAX_TOKEN_AGE_SECONDS + 2 * CLOCK_TOLERANCE_SECONDS) * 1000;
+const ASYMMETRIC = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'];
+
+export type BackchannelResult = { readonly outcome: 'ended'; readonly sessions: number } | { readonly outcome: 'replay' };
+
+export async function receiveBackchannelLogout(
+  deps: OidcDeps, providerId: string, logoutToken: string, context: AuditContext,
+): Promise<BackchannelResult> {
+  const provider = await deps.directory.get(providerId);
+  const issuer = provider.client.serverMetadata().issuer;
+  let claims: JWTPayload & { sid?: unknown; events?: unknown; nonce?: unknown };
+  try {
+    ({ payload: claims } = await jwtVerify(logoutToken, provider.jwks, {
+      issuer,
+      audience: provider.config.clientId,
+      algorithms: ASYMMETRIC,
+      maxTokenAge: MAX_TOKEN_AGE_SECONDS,
+      clockTolerance: CLOCK_TOLERANCE_SECONDS,
+      requiredClaims: ['iat', 'jti', 'events'],
+      currentDate: new Date(deps.clock.now()),
+    }));
+    checkLogoutClaims(claims);
+  } catch (error) {
+    if (isNetworkError(error)) throw new LatchkeyError('upstream_unavailable', 'the identity provider keys are unreachable');
+    deps.oidcMetrics.backchannel.inc('invalid');
+    const reason = error instanceof joseErrors.JOSEError ? error.code : error instanceof LatchkeyError ? error.message : 'invalid';
+    await deps.audit.record({ type: 'oidc_backchannel', uid: null, sid: null, result: 'fail', reason: `${providerId}:${reason}`.slice(0, 255), context });
+    throw invalidRequest('logout_token', 'invalid logout_token');
+  }
+  const jti = String(claims.jti);
+  const fresh = await deps.kv.set(`oidc:jti:${digest(issuer, jti)}`, '1', { nx: true, ttlMs: JTI_TTL_MS });
+  if (!fresh) {
+    deps.oidcMetrics.backchannel.inc('replay');
+    return { outcome: 'replay' };
+  }
+  const now = deps.clock.now();
+  let ended = 0;
+  let uid: string | null = null;
+  if (typeof claims.sid === 'string') {
+    ended = await endIdpSession(deps.kv, deps.sessions, issuer, claims.sid, now);
+  } else if (typeof claims.sub === 'string') {
+    // sub alone means every session of that user from this IdP (Keycloak's "log out all").
+    const identity = await deps.identities.findBySubject(issuer, claims.sub);
+    if (identity !== null) {
+      uid = identity.uid;
+      ended = await endIdentitySessions(deps.kv, deps.sessions, identity.uid, identity.id, now, true);
+    }
+  }
+  deps.oidcMetrics.backchannel.inc('ok');
+  await deps.audit.record({
+    type: 'oidc_backchannel', uid, sid: null, result: 'ok', reason: `${providerId}:${typeof claims.sid === 'string' ? 'sid' : 'sub'}:${ended}`, context,
+  });
+  return { outcome: 'ended', sessions: ended };
+}
+
+/** §2.6 steps 4–6: the logout event is there, a nonce is not, and it names a session or a user. */
+function checkLogoutClaims(claims: JWTPayload & { sid?: unknown; events?: unknown; nonce?: unknown }): void {
+  const events = claims.events;
+  const event = events !== null && typeof events === 'object' ? (events as Record<string, unknown>)[LOGOUT_EVENT] : undefined;
+  if (event === null || typeof event !== 'object' || Array.isArray(event)) throw new LatchkeyError('invalid_request', 'no logout event');
+  if (claims.nonce !== undefined) throw new LatchkeyError('invalid_request', 'nonce present');
+  if (typeof claims.sid !== 'string' && typeof claims.sub !== 'string') throw new LatchkeyError('invalid_request', 'neither sid nor sub');
+}
+
+const digest = (...parts: string[]): string => createHash('sha256').update(parts.join('\n')).digest('base64url');

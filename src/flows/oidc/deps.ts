@@ -1,0 +1,24 @@
+import type { Kv } from '../../ports/kv.ts';
+import type { IdentityRepo } from '../../ports/identities.ts';
+import type { OidcConfig } from '../../config-oidc.ts';
+import type { PasswordFlowDeps } from '../password/password-flow.ts';
+import type { ProviderDirectory } from './discovery.ts';
+import type { TokenCipher } from './token-cipher.ts';
+import type { OidcMetrics } from './metrics.ts';
+
+export interface OidcLogger {
+  info(object: Record<string, unknown>, message: string): void;
+  warn(object: Record<string, unknown>, message: string): void;
+}
+
+/** What the SSO flows need (the runtime's `oidc` part provides it). */
+export interface OidcDeps extends Pick<PasswordFlowDeps, 'sessions' | 'accounts' | 'audit' | 'metrics' | 'clock' | 'random'> {
+  readonly kv: Kv;
+  readonly identities: IdentityRepo;
+  readonly cipher: TokenCipher;
+  readonly directory: ProviderDirectory;
+  readonly oidcMetrics: OidcMetrics;
+  readonly oidcConfig: OidcConfig;
+  readonly sessionTtlMs: number;
+  readonly log: OidcLogger;
+}

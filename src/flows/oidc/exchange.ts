@@ -1,0 +1,63 @@
+/**
+ * Step 3 of SSO: the client that started the login trades the handoff code for a session, once.
+ * Without its binding (the cookie, or the app's verifier) the code is a 404, as if unknown; it is
+ * not consumed then, so someone who saw the code cannot burn it either.
+ */
+import { LatchkeyError, accountDisabled, notFound } from '../../core/errors.ts';
+import type { AuditContext } from '../../ops/audit.ts';
+import type { LoginResponse } from '../login-response.ts';
+import { startSession } from '../password/password-flow.ts';
+import type { OidcDeps } from './deps.ts';
+import { bindingMatches } from './binding.ts';
+import { lookupHandoff, markHandoffUsed } from './handoff.ts';
+import { linkSession, loggedOutAtIdpSince, unlinkSession, type SessionLink } from './session-links.ts';
+
+export interface ExchangeInput {
+  readonly code: string;
+  readonly cookie: string | null;
+  readonly appVerifier: string | undefined;
+}
+
+export async function exchangeHandoff(deps: OidcDeps, providerId: string, input: ExchangeInput, context: AuditContext): Promise<LoginResponse> {
+  const config = deps.directory.configOf(providerId);
+  const found = await lookupHandoff(deps.kv, input.code);
+  if (found.status === 'used') throw new LatchkeyError('expired', 'this sign-in code was already used');
+  if (found.status === 'unknown' || found.handoff.provider !== providerId || !bindingMatches(found.handoff.binding, input)) {
+    await deps.audit.record({ type: 'oidc_exchange', uid: null, sid: null, result: 'fail', reason: `${providerId}:not_found`, context });
+    throw notFound('sign-in code');
+  }
+  const { handoff } = found;
+  if (!(await markHandoffUsed(deps.kv, input.code, found.raw))) throw new LatchkeyError('expired', 'this sign-in code was already used');
+
+  const user = await deps.accounts.findByUid(handoff.uid);
+  if (user === null) throw notFound('account');
+  // The callback may be a minute old: an account banned since gets no session.
+  if (user.status !== 'active') throw accountDisabled();
+  const response = await startSession(deps, user, 'oidc', { ...context, flag: handoff.flag, device: handoff.device });
+
+  if (handoff.refreshToken !== null) {
+    await deps.identities.saveRefreshToken({
+      id: handoff.refreshToken.id, identityId: handoff.identityId, provider: providerId, sid: response.sid, sealed: handoff.refreshToken.sealed, createdAt: deps.clock.now(),
+    });
+  }
+  const link: SessionLink = {
+    provider: providerId,
+    issuer: handoff.issuer,
+    uid: user.uid,
+    identityId: handoff.identityId,
+    idpSid: handoff.idpSid,
+    refreshTokenId: handoff.refreshToken?.id ?? null,
+    idToken: handoff.idToken,
+  };
+  await linkSession(deps.kv, response.sid, link, response.expires_at - deps.clock.now());
+  // Indexed first, checked second: a back-channel logout either swept this session or left a mark
+  // that is seen here (the ban protocol's two-sided check, DESIGN §3.2 invariant 5).
+  if (await loggedOutAtIdpSince(deps.kv, link, handoff.authenticatedAt)) {
+    await deps.sessions.revoke(user.uid, response.sid, 'revoked');
+    await unlinkSession(deps.kv, response.sid, link);
+    if (handoff.refreshToken !== null) await deps.identities.deleteRefreshToken(handoff.refreshToken.id);
+    await deps.audit.record({ type: 'oidc_exchange', uid: user.uid, sid: response.sid, result: 'fail', reason: `${config.id}:idp_logged_out`, context });
+    throw new LatchkeyError('expired', 'the identity provider ended this sign-in');
+  }
+  return response;
+}

@@ -1,0 +1,29 @@
+/**
+ * Why an SSO callback failed: `reason` (precise, for the audit log and metrics) and `code` (coarse,
+ * what the browser sees as `oidc_error`, so a page learns nothing it could probe with).
+ */
+import type { CALLBACK_RESULTS } from './metrics.ts';
+
+export type SsoErrorCode =
+  | 'access_denied' | 'login_failed' | 'idp_unavailable' | 'account_not_found' | 'account_disabled' | 'server_error';
+
+export class SsoFailure extends Error {
+  readonly code: SsoErrorCode;
+  readonly result: (typeof CALLBACK_RESULTS)[number];
+  readonly uid: string | null;
+
+  constructor(code: SsoErrorCode, result: (typeof CALLBACK_RESULTS)[number], reason: string, uid: string | null = null) {
+    super(reason);
+    this.name = 'SsoFailure';
+    this.code = code;
+    this.result = result;
+    this.uid = uid;
+  }
+}
+
+/** fetch could not reach the IdP or it did not answer in time (as opposed to an answer we refuse). */
+export function isNetworkError(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  if (error.name === 'TimeoutError' || error.name === 'AbortError') return true;
+  return error instanceof TypeError && error.message === 'fetch failed';
+}

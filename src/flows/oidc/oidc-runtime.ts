@@ -1,0 +1,62 @@
+/**
+ * The SSO part of the runtime: identity store, token cipher, provider directory, metrics and the
+ * sync worker. Discovery and the worker start with `start()` (the HTTP server calls it), so CLI
+ * commands that build a runtime never reach out to an IdP.
+ */
+import type { Kysely } from 'kysely';
+import type { Config } from '../../config.ts';
+import type { Database } from '../../adapters/db/schema.ts';
+import { KyselyIdentityRepo } from '../../adapters/db/identity-repo.ts';
+import type { Registry } from 'prom-client';
+import type { OidcDeps, OidcLogger } from './deps.ts';
+import { ProviderDirectory, type Discover } from './discovery.ts';
+import { TokenCipher } from './token-cipher.ts';
+import { createOidcMetrics } from './metrics.ts';
+import { SyncWorker } from './sync-worker.ts';
+
+export interface OidcParts extends Omit<OidcDeps, 'identities' | 'cipher' | 'directory' | 'oidcMetrics' | 'oidcConfig' | 'sessionTtlMs' | 'log'> {
+  readonly db: Kysely<Database>;
+  readonly registry: Registry;
+  readonly discover?: Discover;
+}
+
+export interface Oidc extends OidcDeps {
+  readonly syncWorker: SyncWorker;
+  start(): void;
+  close(): void;
+}
+
+export function createOidc(config: Pick<Config, 'oidc' | 'sessionTtlSeconds'>, parts: OidcParts, log: OidcLogger): Oidc {
+  const { db, registry, discover, ...shared } = parts;
+  const directory = new ProviderDirectory(config.oidc.providers, {
+    refreshMs: config.oidc.discoveryRefreshSeconds * 1000,
+    log,
+    ...(discover === undefined ? {} : { discover }),
+  });
+  const deps: OidcDeps = {
+    ...shared,
+    identities: new KyselyIdentityRepo(db),
+    cipher: new TokenCipher(config.oidc.tokenKeys, shared.random),
+    directory,
+    oidcMetrics: createOidcMetrics(registry),
+    oidcConfig: config.oidc,
+    sessionTtlMs: config.sessionTtlSeconds * 1000,
+    log,
+  };
+  const { syncIntervalSeconds } = config.oidc;
+  const syncWorker = new SyncWorker(deps, (syncIntervalSeconds === 0 ? 900 : syncIntervalSeconds) * 1000, syncIntervalSeconds > 0);
+  const enabled = directory.providers.length > 0;
+  return {
+    ...deps,
+    syncWorker,
+    start() {
+      if (!enabled) return;
+      directory.start();
+      syncWorker.start();
+    },
+    close() {
+      syncWorker.stop();
+      directory.close();
+    },
+  };
+}
