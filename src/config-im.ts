@@ -1,0 +1,86 @@
+/**
+ * The `im` section of the config (README, "IM bridge"): which IM server latchkey keeps in step with
+ * its sessions (DESIGN §3.4), and how the device_quit calls it missed are retried. Validated at start.
+ */
+import { ConfigError } from './config.ts';
+
+export interface WukongImConfig {
+  /** WuKongIM's HTTP API, e.g. `http://127.0.0.1:5001`. */
+  readonly apiUrl: string;
+  /** Sent as header `token`; undefined when WuKongIM runs without a manager token. */
+  readonly managerToken: string | undefined;
+  readonly timeoutMs: number;
+}
+
+export interface ImQuitRetryConfig {
+  /** How often each node looks for owed device_quit calls; also the first back-off. */
+  readonly intervalMs: number;
+  /** After this many failed attempts a device_quit is given up (and counted as such). */
+  readonly maxAttempts: number;
+}
+
+export type ImConfig =
+  | { readonly type: 'none'; readonly quitRetry: ImQuitRetryConfig }
+  | { readonly type: 'wukongim'; readonly wukongim: WukongImConfig; readonly quitRetry: ImQuitRetryConfig };
+
+type Json = Record<string, unknown>;
+
+export function parseImConfig(value: unknown): ImConfig {
+  const im = object(value ?? {}, 'im', ['type', 'wukongim', 'quit_retry']);
+  const type = im.type ?? 'none';
+  const retry = object(im.quit_retry ?? {}, 'im.quit_retry', ['interval_ms', 'max_attempts']);
+  const quitRetry: ImQuitRetryConfig = {
+    intervalMs: int(retry.interval_ms, 'im.quit_retry.interval_ms', 5000, 50, 3_600_000),
+    maxAttempts: int(retry.max_attempts, 'im.quit_retry.max_attempts', 12, 1, 1000),
+  };
+  if (type === 'none') return { type, quitRetry };
+  if (type !== 'wukongim') throw new ConfigError('im.type', 'none or wukongim', type);
+  const wukongim = object(im.wukongim ?? {}, 'im.wukongim', ['api_url', 'manager_token', 'timeout_ms']);
+  return {
+    type,
+    wukongim: {
+      apiUrl: httpUrl(wukongim.api_url, 'im.wukongim.api_url'),
+      managerToken: secret(wukongim.manager_token, 'im.wukongim.manager_token'),
+      timeoutMs: int(wukongim.timeout_ms, 'im.wukongim.timeout_ms', 3000, 100, 60_000),
+    },
+    quitRetry,
+  };
+}
+
+/** A typo in a nested key would otherwise do nothing, silently. */
+function object(value: unknown, key: string, known: readonly string[]): Json {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new ConfigError(key, 'an object', value);
+  const unknown = Object.keys(value).find((name) => !known.includes(name));
+  if (unknown !== undefined) throw new ConfigError(`${key}.${unknown}`, `a known key (${known.join(', ')})`, '…');
+  return value as Json;
+}
+
+function httpUrl(value: unknown, key: string): string {
+  if (typeof value !== 'string') throw new ConfigError(key, 'an http(s) URL', value);
+  let parsed: URL;
+  try {
+    parsed = new URL(value);
+  } catch {
+    throw new ConfigError(key, 'an http(s) URL', value);
+  }
+  // WuKongIM's API usually listens on a private network in plain http; credentials in the URL would be logged.
+  if ((parsed.protocol !== 'http:' && parsed.protocol !== 'https:') || parsed.username !== '' || parsed.password !== '') {
+    throw new ConfigError(key, 'an http(s) URL without credentials', value);
+  }
+  return value;
+}
+
+/** Never echoed back in an error: the line would end up in logs. */
+function secret(value: unknown, key: string): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || value === '' || value.length > 512) throw new ConfigError(key, 'a non-empty string', '***');
+  return value;
+}
+
+function int(value: unknown, key: string, fallback: number, min: number, max: number): number {
+  const number = value === undefined ? fallback : typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
+  if (typeof number !== 'number' || !Number.isInteger(number) || number < min || number > max) {
+    throw new ConfigError(key, `an integer from ${min} to ${max}`, value);
+  }
+  return number;
+}

@@ -1,0 +1,37 @@
+import type { Random } from '../../ports/random.ts';
+
+/**
+ * What `user:{uid}:im:<flag>` holds (DESIGN §3.4):
+ * - `live:<token>:<nonce>` — the IM token this flag's live sessions share;
+ * - `owed:<token>:<nonce>` — a token latchkey has ended but the IM server has not yet been told to
+ *   drop (it was down): no login reuses it, and a device_quit is owed (im-quit-queue.ts);
+ * - `none:<nonce>` — no token, written (briefly) only to commit an IM call that found nothing to
+ *   commit (im-tokens.ts); an absent key means the same.
+ * The nonce is new on every write, so a compare-and-set or compare-and-delete against a value read
+ * earlier fails if ANY write came in between — a refresh of the same token included. Without it a
+ * last logout could delete a token that a concurrent login had just re-confirmed and handed out.
+ */
+export type ImTokenValue =
+  | { readonly state: 'live' | 'owed'; readonly token: string }
+  | { readonly state: 'none' };
+
+const HELD = /^(live|owed):([0-9a-f]{32}):[A-Za-z0-9_-]{1,16}$/;
+const NONE = /^none:[A-Za-z0-9_-]{1,16}$/;
+
+/** Absent, unreadable or `none`: no token. */
+export function parseImTokenValue(raw: string | null): ImTokenValue {
+  if (raw === null || NONE.test(raw)) return { state: 'none' };
+  const [, state, token] = HELD.exec(raw) ?? [];
+  if ((state === 'live' || state === 'owed') && token !== undefined) return { state, token };
+  return { state: 'none' };
+}
+
+export function encodeImTokenValue(value: ImTokenValue, random: Random): string {
+  const nonce = random.bytes(6).toString('base64url');
+  return value.state === 'none' ? `none:${nonce}` : `${value.state}:${value.token}:${nonce}`;
+}
+
+/** 16 random bytes in hex: the 32-character shape WuKongIM clients of the octo family expect. */
+export function newImToken(random: Random): string {
+  return random.bytes(16).toString('hex');
+}

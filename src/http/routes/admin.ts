@@ -1,0 +1,234 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Runtime } from '../../runtime.ts';
+import type { AccountStatus, StoredAuditEvent, User } from '../../ports/accounts.ts';
+import { setAccountStatus } from '../../core/accounts.ts';
+import { forbidden, invalidRequest, notFound } from '../../core/errors.ts';
+import { authenticate, sessionOf } from '../auth.ts';
+import { auditContext } from '../context.ts';
+import { sessionSchema } from '../schemas.ts';
+
+const digits = (description: string) => ({ type: 'string', pattern: '^[0-9]{1,15}$', description }) as const;
+/** latchkey uids are hex; imported octo-server uids are short words. */
+const uidSchema = { type: 'string', pattern: '^[A-Za-z0-9_.:@-]{1,128}$' } as const;
+const uidParams = { type: 'object', required: ['uid'], properties: { uid: uidSchema } } as const;
+
+const userSchema = {
+  type: 'object',
+  properties: {
+    uid: { type: 'string' },
+    username: { type: 'string' },
+    name: { type: 'string' },
+    email: { type: 'string', nullable: true },
+    zone: { type: 'string', nullable: true },
+    phone: { type: 'string', nullable: true },
+    role: { type: 'string', enum: ['user', 'admin'] },
+    status: { type: 'string', enum: ['active', 'banned'] },
+    created_at: { type: 'integer' },
+    updated_at: { type: 'integer' },
+  },
+} as const;
+
+const auditEventSchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'integer' },
+    type: { type: 'string' },
+    uid: { type: 'string', nullable: true },
+    sid: { type: 'string', nullable: true },
+    result: { type: 'string', enum: ['ok', 'fail'] },
+    reason: { type: 'string', nullable: true },
+    ip: { type: 'string', nullable: true },
+    user_agent: { type: 'string', nullable: true },
+    at: { type: 'integer', description: 'Unix time in milliseconds' },
+  },
+} as const;
+
+interface UsersQuery { query?: string; page?: string; page_size?: string }
+interface AuditQueryString { uid?: string; type?: string; since?: string; before?: string; limit?: string }
+
+const MAX_PAGE_SIZE = 100;
+const MAX_AUDIT_LIMIT = 200;
+
+/**
+ * Administration (API.md): users, bans, a user's sessions, the audit trail. The admin role is read
+ * from the account store on EVERY call, never from the session or a cache, so a demotion or a ban
+ * of the admin takes effect on their next request (octo-server embedded the role in the token, so
+ * a removed admin stayed one until they logged out, spec §7.7).
+ */
+export function adminRoutes(app: FastifyInstance, runtime: Runtime): void {
+  const requireSession = authenticate(runtime.sessions, runtime.metrics);
+  const { accounts, sessions, audit } = runtime;
+
+  async function requireAdmin(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    await requireSession(request, reply);
+    const admin = await accounts.findByUid(sessionOf(request).uid);
+    if (admin === null || admin.role !== 'admin' || admin.status !== 'active') throw forbidden('only administrators can do this');
+  }
+
+  app.get<{ Querystring: UsersQuery }>('/v1/manager/users', {
+    onRequest: requireAdmin,
+    schema: {
+      tags: ['administration'],
+      summary: 'Users, searched by username, name, email or phone, a page at a time',
+      querystring: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          query: { type: 'string', maxLength: 100 },
+          page: digits('1-based, default 1'),
+          page_size: digits(`1–${MAX_PAGE_SIZE}, default 20`),
+        },
+      },
+      response: {
+        200: {
+          type: 'object',
+          properties: { users: { type: 'array', items: userSchema }, total: { type: 'integer' }, page: { type: 'integer' }, page_size: { type: 'integer' } },
+        },
+      },
+    },
+  }, async (request) => {
+    const page = bounded(request.query.page, 'page', 1, 1, 1_000_000);
+    const pageSize = bounded(request.query.page_size, 'page_size', 20, 1, MAX_PAGE_SIZE);
+    const query = request.query.query?.trim();
+    const { users, total } = await accounts.listUsers({
+      ...(query ? { query } : {}), offset: (page - 1) * pageSize, limit: pageSize,
+    });
+    return { users: users.map(userView), total, page, page_size: pageSize };
+  });
+
+  app.put<{ Params: { uid: string }; Body: { status: AccountStatus } }>('/v1/manager/users/:uid/status', {
+    onRequest: requireAdmin,
+    schema: {
+      tags: ['administration'],
+      summary: 'Ban (ends every session, quits every IM device) or unban',
+      params: uidParams,
+      body: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['status'],
+        properties: { status: { type: 'string', enum: ['active', 'banned'] } },
+      },
+      response: { 200: { type: 'object', properties: { status: { type: 'integer' }, revoked: { type: 'integer' } } } },
+    },
+  }, async (request) => {
+    const admin = sessionOf(request);
+    const { uid } = request.params;
+    const { status } = request.body;
+    // An administrator who bans themselves is signed out with nobody left to undo it.
+    if (uid === admin.uid && status === 'banned') throw invalidRequest('uid', 'you cannot ban your own account');
+    const revoked = await setAccountStatus(runtime, uid, status);
+    await audit.record({
+      type: status === 'banned' ? 'ban' : 'unban', uid, sid: null, result: 'ok',
+      reason: `admin:${admin.uid}; ${revoked} session(s) revoked`, context: auditContext(request),
+    });
+    return { status: 200, revoked };
+  });
+
+  app.get<{ Params: { uid: string } }>('/v1/manager/users/:uid/sessions', {
+    onRequest: requireAdmin,
+    schema: {
+      tags: ['administration'],
+      summary: 'A user\'s live sessions (never a token)',
+      params: uidParams,
+      response: { 200: { type: 'object', properties: { sessions: { type: 'array', items: sessionSchema } } } },
+    },
+  }, async (request) => {
+    const { uid } = request.params;
+    if ((await accounts.findByUid(uid)) === null) throw notFound('user');
+    return { sessions: await sessions.list(uid) };
+  });
+
+  app.delete<{ Params: { uid: string } }>('/v1/manager/users/:uid/sessions', {
+    onRequest: requireAdmin,
+    schema: {
+      tags: ['administration'],
+      summary: 'End every session of a user and quit their IM devices',
+      params: uidParams,
+      response: { 200: { type: 'object', properties: { revoked: { type: 'integer' } } } },
+    },
+  }, async (request) => {
+    const admin = sessionOf(request);
+    const { uid } = request.params;
+    if ((await accounts.findByUid(uid)) === null) throw notFound('user');
+    const revoked = await sessions.revokeAll(uid, 'all');
+    await audit.record({ type: 'revoke', uid, sid: null, result: 'ok', reason: `admin:${admin.uid}; all:${revoked}`, context: auditContext(request) });
+    return { revoked };
+  });
+
+  app.get<{ Querystring: AuditQueryString }>('/v1/manager/audit', {
+    onRequest: requireAdmin,
+    schema: {
+      tags: ['administration'],
+      summary: 'Audit events, newest first; page on with `before` = the last id seen',
+      querystring: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          uid: uidSchema,
+          type: { type: 'string', pattern: '^[a-z][a-z0-9_]{0,63}$' },
+          since: digits('Unix time in milliseconds'),
+          before: digits('only events with a smaller id'),
+          limit: digits(`1–${MAX_AUDIT_LIMIT}, default 50`),
+        },
+      },
+      response: {
+        200: {
+          type: 'object',
+          properties: {
+            events: { type: 'array', items: auditEventSchema },
+            next_before: { type: 'integer', nullable: true, description: 'pass as `before` for the next page; null on the last' },
+          },
+        },
+      },
+    },
+  }, async (request) => {
+    const { uid, type, since, before } = request.query;
+    const limit = bounded(request.query.limit, 'limit', 50, 1, MAX_AUDIT_LIMIT);
+    const events = await accounts.queryAudit({
+      ...(uid === undefined ? {} : { uid }),
+      ...(type === undefined ? {} : { type }),
+      ...(since === undefined ? {} : { since: Number(since) }),
+      ...(before === undefined ? {} : { beforeId: Number(before) }),
+      limit,
+    });
+    const last = events.at(-1);
+    return { events: events.map(auditView), next_before: events.length === limit && last !== undefined ? last.id : null };
+  });
+}
+
+/** A digits-only query value (the schema checked the shape) within its range, or the default. */
+function bounded(value: string | undefined, field: string, fallback: number, min: number, max: number): number {
+  if (value === undefined) return fallback;
+  const number = Number(value);
+  if (number < min || number > max) throw invalidRequest(`querystring.${field}`, `${field} must be between ${min} and ${max}`);
+  return number;
+}
+
+function userView(user: User) {
+  return {
+    uid: user.uid,
+    username: user.username,
+    name: user.name,
+    email: user.email,
+    zone: user.zone,
+    phone: user.phone,
+    role: user.role,
+    status: user.status,
+    created_at: user.createdAt,
+    updated_at: user.updatedAt,
+  };
+}
+
+function auditView(event: StoredAuditEvent) {
+  return {
+    id: event.id,
+    type: event.type,
+    uid: event.uid,
+    sid: event.sid,
+    result: event.result,
+    reason: event.reason,
+    ip: event.ip,
+    user_agent: event.userAgent,
+    at: event.at,
+  };
+}

@@ -1,0 +1,38 @@
+import type { FastifyInstance } from 'fastify';
+import type { Runtime } from '../../runtime.ts';
+import { LatchkeyError, forbidden, notFound } from '../../core/errors.ts';
+import { authenticate, sessionOf } from '../auth.ts';
+
+/**
+ * GET /v1/user/im_token: the IM token the caller's device flag shares right now (DESIGN §3.4). A
+ * logout on another device of the same flag rotates it; the remaining clients fetch it here when
+ * their IM connection is refused.
+ */
+export function imRoutes(app: FastifyInstance, runtime: Runtime): void {
+  const requireSession = authenticate(runtime.sessions, runtime.metrics);
+
+  app.get<{ Querystring: { flag?: string } }>('/v1/user/im_token', {
+    onRequest: requireSession,
+    schema: {
+      tags: ['sessions'],
+      summary: 'The current IM token of this session\'s device flag',
+      querystring: {
+        type: 'object',
+        additionalProperties: false,
+        properties: { flag: { type: 'string', enum: ['0', '1', '2'], description: 'must be this session\'s flag (optional)' } },
+      },
+      response: { 200: { type: 'object', properties: { im_token: { type: 'string' } }, required: ['im_token'] } },
+    },
+  }, async (request) => {
+    const session = sessionOf(request);
+    if (!runtime.imEnabled) throw notFound('IM token (no IM server is configured)');
+    // Each flag's token connects that flag's devices only: a browser session must not hold the phone's.
+    if (request.query.flag !== undefined && Number(request.query.flag) !== session.device_flag) {
+      throw forbidden('a session can only read the IM token of its own device flag');
+    }
+    const imToken = await runtime.sessions.imToken(session);
+    // No live token although the session is live: a rotation is still owed to a down IM server.
+    if (imToken === null) throw new LatchkeyError('upstream_unavailable', 'the IM server has not taken this device\'s token yet; try again shortly');
+    return { im_token: imToken };
+  });
+}

@@ -1,0 +1,136 @@
+/**
+ * The shared per-(uid, flag) IM token protocol (DESIGN §3.4) under every interleaving: the real
+ * SessionService with its IM step, over the scheduled Kv, against the IM server model. Invariant 4
+ * — a deleted IM token is never written again — is checked after every step, in the store and at
+ * the IM server, with invariants 1, 2 and 5 and, once settled, the agreement of store and IM server.
+ *
+ * Races of two protocols run with IM timing 'any': every call to the IM server is a choice point
+ * of its own, so every order in which the IM server could receive them is tried (an update that
+ * left before a logout and lands after its device_quit). The race of three runs with timing
+ * 'with-commit' (each IM call lands in the step that commits it, after any number of other
+ * requests' steps since the read that decided it): every order of every Kv call, and the late
+ * landings that matter, in a few thousand orders instead of millions. See im-double.ts.
+ */
+import assert from 'node:assert/strict';
+import { describe, it, type TestContext } from 'node:test';
+import type { Exploration } from './scheduler.ts';
+import {
+  banIsTotal, exclusiveMeansOne, finalLogout, imSettled, imTokenEndsWith, imTokensNeverResurrected, noCollateral,
+  storeConsistent, type SessionInvariant,
+} from './invariants.ts';
+import { ban, login, logout, revokeAll, revokeOthers } from './protocols.ts';
+import { APP, exploreSessions, WEB } from './world.ts';
+
+function assertEveryInterleavingHolds(t: TestContext, result: Exploration): void {
+  if (result.violation !== null) assert.fail(result.violation.report);
+  assert.equal(result.exhausted, true, 'the search stopped before enumerating every interleaving');
+  assert.ok(result.interleavings > 1, 'a single order proves nothing about a race');
+  t.diagnostic(`${result.interleavings} interleavings explored, all of them`);
+}
+
+/** Invariants every IM scenario checks, whatever it races. */
+const imInvariants: readonly SessionInvariant[] = [imTokensNeverResurrected(), storeConsistent, imSettled];
+
+describe('the IM token protocol under every interleaving', () => {
+  it('a Web login racing the last Web logout: the logged-out token never comes back', async (t) => {
+    const result = await exploreSessions({
+      im: 'any',
+      reduction: 'sleep-sets',
+      seed: { oldWeb: WEB },
+      protocols: { login: login(WEB), logout: logout('oldWeb') },
+      invariants: [...imInvariants, imTokenEndsWith('logout', 'oldWeb'), finalLogout('logout', ['oldWeb']), noCollateral(['login'])],
+      maxRuns: 10_000,
+    });
+    assertEveryInterleavingHolds(t, result);
+  });
+
+  it('two Web logins and one Web logout: the logged-out token never comes back', async (t) => {
+    const result = await exploreSessions({
+      im: 'with-commit',
+      reduction: 'sleep-sets',
+      seed: { oldWeb: WEB },
+      protocols: { login1: login(WEB), login2: login(WEB), logout: logout('oldWeb') },
+      invariants: [
+        ...imInvariants, imTokenEndsWith('logout', 'oldWeb'), finalLogout('logout', ['oldWeb']), noCollateral(['login1', 'login2']),
+      ],
+      maxRuns: 20_000,
+    });
+    assertEveryInterleavingHolds(t, result);
+  });
+
+  it('two Web logins share one token, whichever creates it', async (t) => {
+    const shareOne: SessionInvariant = async ({ world, final }) => {
+      if (!final) return null;
+      const [a, b] = [world.session('login1').imToken, world.session('login2').imToken];
+      return a !== undefined && a === b ? null : `two Web logins got different IM tokens ${a} and ${b}`;
+    };
+    const result = await exploreSessions({
+      im: 'any',
+      reduction: 'sleep-sets',
+      protocols: { login1: login(WEB), login2: login(WEB) },
+      invariants: [...imInvariants, shareOne, noCollateral(['login1', 'login2'])],
+      maxRuns: 10_000,
+    });
+    assertEveryInterleavingHolds(t, result);
+  });
+
+  it('two Web logouts at once (the last two): both tokens\' holders are cut off, nothing is left', async (t) => {
+    const result = await exploreSessions({
+      im: 'any',
+      reduction: 'sleep-sets',
+      seed: { web1: WEB, web2: WEB },
+      protocols: { logout1: logout('web1'), logout2: logout('web2') },
+      invariants: [...imInvariants, imTokenEndsWith('logout1', 'web1'), imTokenEndsWith('logout2', 'web2')],
+      maxRuns: 10_000,
+    });
+    assertEveryInterleavingHolds(t, result);
+  });
+
+  it('revoke-others from the PC racing a Web login: the revoked Web token dies, the new Web session keeps one', async (t) => {
+    const result = await exploreSessions({
+      im: 'any',
+      reduction: 'sleep-sets',
+      seed: { web: WEB, pc: 2 },
+      protocols: { revokeOthers: revokeOthers('pc'), login: login(WEB) },
+      invariants: [...imInvariants, imTokenEndsWith('revokeOthers', 'web'), finalLogout('revokeOthers', ['web'])],
+      maxRuns: 10_000,
+    });
+    assertEveryInterleavingHolds(t, result);
+  });
+
+  it('an APP login replacing the APP session while it logs out: one APP token, the old one dead', async (t) => {
+    const result = await exploreSessions({
+      im: 'any',
+      reduction: 'sleep-sets',
+      seed: { oldApp: APP },
+      protocols: { login: login(APP), logout: logout('oldApp') },
+      invariants: [...imInvariants, imTokenEndsWith('logout', 'oldApp'), exclusiveMeansOne(['login'])],
+      maxRuns: 10_000,
+    });
+    assertEveryInterleavingHolds(t, result);
+  });
+
+  it('a password reset (revoke-all) racing a Web login: the old token dies; a login that survives the sweep has a working one', async (t) => {
+    const result = await exploreSessions({
+      im: 'any',
+      reduction: 'sleep-sets',
+      seed: { web: WEB },
+      protocols: { login: login(WEB), reset: revokeAll('password') },
+      invariants: [...imInvariants, imTokenEndsWith('reset', 'web'), finalLogout('reset', ['web'])],
+      maxRuns: 10_000,
+    });
+    assertEveryInterleavingHolds(t, result);
+  });
+
+  it('a ban racing a Web login: no token of the user is left, in the store or at the IM server', async (t) => {
+    const result = await exploreSessions({
+      im: 'any',
+      reduction: 'sleep-sets',
+      seed: { web: WEB },
+      protocols: { login: login(WEB), ban: ban() },
+      invariants: [...imInvariants, banIsTotal('ban'), imTokenEndsWith('ban', 'web')],
+      maxRuns: 10_000,
+    });
+    assertEveryInterleavingHolds(t, result);
+  });
+});
