@@ -1,0 +1,169 @@
+// @ts-check
+/**
+ * /account: the signed-in user's devices (live sessions), password change, and recent security
+ * events (GET /v1/user/audit).
+ */
+import { api } from './api.js';
+import { busy, byId, confirmAction, h, say } from './dom.js';
+import { deviceIcon, icon } from './icons.js';
+import {
+  absoluteTime, browserWords, describeError, eventWords, flagWords, methodWords, relativeTime,
+} from './messages.js';
+import { signedInPage, signOutHere, startFailed } from './signed-in.js';
+
+/**
+ * @typedef {{sid: string, device_flag: number, device_id: string, device_name: string, device_model: string,
+ *   method: string, ip: string, created_at: number, last_seen_at: number, current: boolean}} SessionView
+ * @typedef {{id: number, type: string, result: string, reason: string | null, ip: string | null,
+ *   user_agent: string | null, at: number, current: boolean}} AuditView
+ */
+
+const ACTIVITY_LIMIT = 15;
+
+/** @param {string} text */
+function showPageError(text) {
+  say(byId('page-error', HTMLElement), text);
+}
+
+/** @type {import('./signed-in.js').CurrentUser | null} */
+let me = null;
+
+/** @param {SessionView} session */
+function deviceItem(session) {
+  const name = session.device_name || flagWords(session.device_flag);
+  const model = session.device_model && session.device_model !== name ? session.device_model : '';
+  const signOut = h('button', { type: 'button', class: 'small', 'aria-label': `Sign out ${name}${session.current ? ' (this device)' : ''}` }, 'Sign out');
+  signOut.addEventListener('click', () => void busy(signOut, async () => {
+    try {
+      if (session.current && me !== null) {
+        await signOutHere(me);
+        return;
+      }
+      await api('DELETE', `/v1/user/sessions/${encodeURIComponent(session.sid)}`);
+      say(byId('devices-status', HTMLElement), `Signed out ${name}.`);
+    } catch (error) {
+      showPageError(describeError(error, { not_found: 'That device was already signed out.' }));
+    }
+    await showDevices();
+  }));
+  const seen = session.last_seen_at || session.created_at;
+  return h('li', { 'data-sid': session.sid, class: session.current ? 'current' : undefined },
+    h('span', { class: 'item-icon' }, deviceIcon(session.device_flag)),
+    h('div', { class: 'item-main' },
+      h('span', { class: 'item-title' }, name, model !== '' && h('span', { class: 'muted small' }, model),
+        session.current && h('span', { class: 'badge accent' }, 'This device')),
+      h('span', { class: 'item-meta' }, `${methodWords(session.method)} · ${session.ip || 'unknown address'}`),
+      h('span', { class: 'item-meta' },
+        'First seen ', h('time', { datetime: new Date(session.created_at).toISOString() }, absoluteTime(session.created_at)),
+        ' · Last seen ', h('time', { datetime: new Date(seen).toISOString(), title: absoluteTime(seen) }, session.current ? 'now' : relativeTime(seen))),
+    ),
+    h('div', { class: 'item-actions' }, signOut),
+  );
+}
+
+async function showDevices() {
+  /** @type {SessionView[]} */
+  const sessions = await api('GET', '/v1/user/sessions');
+  // This device first, then the most recently used.
+  sessions.sort((a, b) => Number(b.current) - Number(a.current) || (b.last_seen_at || b.created_at) - (a.last_seen_at || a.created_at));
+  const list = byId('devices', HTMLUListElement);
+  list.replaceChildren(...sessions.map(deviceItem));
+  byId('revoke-others', HTMLButtonElement).disabled = sessions.every((s) => s.current);
+}
+
+/** @param {AuditView} event */
+function activityItem(event) {
+  const failed = event.result === 'fail';
+  const where = [event.ip, browserWords(event.user_agent ?? '')].filter((part) => part !== null && part !== '').join(' · ');
+  return h('li', {},
+    h('span', { class: failed ? 'item-icon fail' : 'item-icon' }, icon(failed ? 'alert' : 'shield')),
+    h('div', { class: 'item-main' },
+      h('span', { class: 'item-title' }, eventWords(event), failed && h('span', { class: 'badge danger' }, 'Failed'),
+        event.current && h('span', { class: 'badge' }, 'This device')),
+      h('span', { class: 'item-meta' },
+        h('time', { datetime: new Date(event.at).toISOString(), title: absoluteTime(event.at) }, relativeTime(event.at)),
+        where === '' ? '' : ` · ${where}`),
+    ),
+  );
+}
+
+async function showActivity() {
+  /** @type {AuditView[]} */
+  const events = await api('GET', `/v1/user/audit?limit=${ACTIVITY_LIMIT}`);
+  const list = byId('activity', HTMLUListElement);
+  list.replaceChildren(...events.map(activityItem));
+  if (events.length === 0) list.append(h('li', { class: 'empty' }, 'Nothing yet.'));
+}
+
+function wireDevices() {
+  const refresh = byId('devices-refresh', HTMLButtonElement);
+  refresh.addEventListener('click', () => void busy(refresh, async () => {
+    say(byId('devices-status', HTMLElement), '');
+    await Promise.all([showDevices(), showActivity()]).catch((error) => showPageError(describeError(error)));
+  }));
+  const others = byId('revoke-others', HTMLButtonElement);
+  others.addEventListener('click', () => void busy(others, async () => {
+    const sure = await confirmAction({
+      title: 'Sign out everywhere else?',
+      text: 'Every other device and browser signed in to your account will be signed out at once. This one stays signed in.',
+      action: 'Sign out everywhere else',
+      danger: true,
+    });
+    if (!sure) return;
+    try {
+      const { revoked } = await api('POST', '/v1/user/sessions/revoke_others');
+      say(byId('devices-status', HTMLElement), revoked === 1 ? 'Signed out 1 other device.' : `Signed out ${revoked} other devices.`);
+    } catch (error) {
+      showPageError(describeError(error));
+    }
+    await Promise.all([showDevices(), showActivity()]);
+  }));
+}
+
+/** @param {string} username */
+function wirePasswordChange(username) {
+  const form = byId('password-form', HTMLFormElement);
+  const current = byId('current-password', HTMLInputElement);
+  const fresh = byId('new-password', HTMLInputElement);
+  const repeat = byId('repeat-password', HTMLInputElement);
+  const error = byId('password-error', HTMLElement);
+  const done = byId('password-done', HTMLElement);
+  byId('password-username', HTMLInputElement).value = username;
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const submit = form.querySelector('button[type="submit"]');
+    if (!(submit instanceof HTMLButtonElement)) return;
+    void busy(submit, async () => {
+      say(error, '');
+      say(done, '');
+      if (fresh.value !== repeat.value) {
+        say(error, 'The two new passwords are not the same.');
+        repeat.focus();
+        return;
+      }
+      const revokeOthers = byId('revoke-on-change', HTMLInputElement).checked;
+      try {
+        await api('PUT', '/v1/user/updatepassword', { password: current.value, new_password: fresh.value, revoke_other_sessions: revokeOthers });
+      } catch (failure) {
+        say(error, describeError(failure, {
+          invalid_credentials: 'Your current password is not right.',
+          invalid_request: 'Choose a new password of 8 to 512 characters that is not only spaces.',
+        }));
+        return;
+      }
+      form.reset();
+      byId('revoke-on-change', HTMLInputElement).checked = true;
+      say(done, revokeOthers ? 'Password changed. Your other devices were signed out.' : 'Password changed.');
+      await Promise.all([showDevices(), showActivity()]);
+    });
+  });
+}
+
+signedInPage(async (user) => {
+  me = user;
+  say(byId('who-detail', HTMLElement), `Signed in as ${user.name} (${user.username})`);
+  await Promise.all([showDevices(), showActivity()]);
+}, () => Promise.all([showDevices(), showActivity()])).then((user) => {
+  wireDevices();
+  wirePasswordChange(user.username);
+}, startFailed);

@@ -1,0 +1,101 @@
+// @ts-check
+/**
+ * One-time code sign-in (README "One-time codes"): send a code to an email address or phone
+ * number, then sign in with it. The send answer is the same whether or not an account exists, so
+ * the page says "we sent a code to …" either way: it knows no more than that.
+ */
+import { api, ApiError } from './api.js';
+import { thisDevice } from './device.js';
+import { busy, byId, say } from './dom.js';
+import { describeError } from './messages.js';
+
+const SEND_WORDS = {
+  invalid_request: 'Enter a valid email address, or a phone number as country code, dash, number (86-13800000000).',
+  upstream_unavailable: 'We couldn’t send a code just now. Please try again in a moment.',
+};
+
+const LOGIN_WORDS = {
+  invalid_credentials: 'That code isn’t right. Check the latest message and try again.',
+  expired: 'That code has expired or was used up. Send yourself a new one.',
+  invalid_request: 'The code is the 6 digits from the message.',
+};
+
+/**
+ * @param {{email: boolean, sms: boolean}} channels what the server can deliver
+ * @param {() => void} onSignedIn
+ */
+export function codeSignIn(channels, onSignedIn) {
+  const sendForm = byId('code-send-form', HTMLFormElement);
+  const loginForm = byId('code-login-form', HTMLFormElement);
+  const to = byId('code-to', HTMLInputElement);
+  const code = byId('code', HTMLInputElement);
+  const error = byId('code-error', HTMLElement);
+  /** @type {{channel: string, to: string} | null} */
+  let sent = null;
+
+  byId('code-channels', HTMLFieldSetElement).hidden = !(channels.email && channels.sms);
+  const channel = () => {
+    if (!channels.email) return 'sms';
+    if (!channels.sms) return 'email';
+    const checked = sendForm.querySelector('input[name="channel"]:checked');
+    return checked instanceof HTMLInputElement ? checked.value : 'email';
+  };
+  const showChannel = () => {
+    const sms = channel() === 'sms';
+    say(byId('code-to-label', HTMLElement), sms ? 'Phone number' : 'Email address');
+    byId('code-to-hint', HTMLElement).hidden = !sms;
+    to.type = sms ? 'tel' : 'email';
+    to.autocomplete = sms ? 'tel' : 'email';
+  };
+  sendForm.addEventListener('change', showChannel);
+  showChannel();
+
+  sendForm.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const submit = sendForm.querySelector('button[type="submit"]');
+    if (!(submit instanceof HTMLButtonElement)) return;
+    void busy(submit, async () => {
+      say(error, '');
+      const destination = { channel: channel(), to: to.value.trim() };
+      try {
+        await api('POST', '/v1/user/code/send', { ...destination, purpose: 'login' });
+      } catch (failure) {
+        to.setAttribute('aria-invalid', String(failure instanceof ApiError && failure.code === 'invalid_request'));
+        say(error, describeError(failure, SEND_WORDS));
+        return;
+      }
+      to.removeAttribute('aria-invalid');
+      sent = destination;
+      say(byId('code-sent', HTMLElement), `If ${destination.to} belongs to an account, a 6-digit code is on its way. It works for 5 minutes.`);
+      sendForm.hidden = true;
+      loginForm.hidden = false;
+      code.value = '';
+      code.focus();
+    });
+  });
+
+  loginForm.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const submit = loginForm.querySelector('button[type="submit"]');
+    if (!(submit instanceof HTMLButtonElement) || sent === null) return;
+    const destination = sent;
+    void busy(submit, async () => {
+      say(error, '');
+      try {
+        await api('POST', '/v1/user/code/login', { ...destination, code: code.value.trim(), flag: 1, device: thisDevice() });
+      } catch (failure) {
+        say(error, describeError(failure, LOGIN_WORDS));
+        code.select();
+        return;
+      }
+      onSignedIn();
+    });
+  });
+
+  byId('code-restart', HTMLButtonElement).addEventListener('click', () => {
+    say(error, '');
+    loginForm.hidden = true;
+    sendForm.hidden = false;
+    to.focus();
+  });
+}

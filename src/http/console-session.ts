@@ -1,0 +1,141 @@
+/**
+ * The web console's session: an HttpOnly cookie set by latchkey, never a token in page script.
+ *
+ * Why a cookie and not memory: the console is three pages, and a token held in memory dies with
+ * every reload or new tab, each of which would then be a fresh login and a new "device" in the very
+ * list the console shows. Why HttpOnly: a script injected into the page can act while the page is
+ * open but cannot carry the token away. The price of a cookie is CSRF, paid twice over:
+ * - SameSite=Strict: no cross-site request carries it.
+ * - every request the cookie authenticates must also carry `x-latchkey-csrf`, an HMAC of the token
+ *   (readable by the console's own script from a second, non-HttpOnly cookie). A page on another
+ *   origin cannot read that cookie, and cannot send a custom header without a CORS preflight,
+ *   which latchkey never grants. The value is derived from the token, not the sid, because sids are
+ *   listed to the user and to admins.
+ * Over https both cookies take the `__Host-` prefix, so a sibling subdomain cannot plant its own
+ * session in the console (cookie tossing, RFC 6265bis §4.1.3.2).
+ *
+ * A login route answers in cookie mode only when asked with `x-latchkey-session: cookie`; a header
+ * a cross-site form cannot send, so a login CSRF (signing the victim into the attacker's account)
+ * is refused for the same reason as any other.
+ */
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Clock } from '../ports/clock.ts';
+
+export const SESSION_MODE_HEADER = 'x-latchkey-session';
+export const CSRF_HEADER = 'x-latchkey-csrf';
+
+/** Answers after which the cookie's session is over: clear the cookies with it. */
+const ENDING_ROUTES = new Set(['/v1/user/quit', '/v1/auth/oidc/:id/logout']);
+
+interface CookieNames {
+  readonly session: string;
+  readonly csrf: string;
+}
+
+function cookieNames(https: boolean): CookieNames {
+  return https
+    ? { session: '__Host-latchkey_session', csrf: '__Host-latchkey_csrf' }
+    : { session: 'latchkey_session', csrf: 'latchkey_csrf' };
+}
+
+export function csrfTokenFor(token: string): string {
+  return createHmac('sha256', token).update('latchkey console csrf v1').digest('base64url');
+}
+
+/** The value of one cookie in a `Cookie` header (RFC 6265 §5.4 shape: `a=1; b=2`). */
+export function readCookie(header: string | undefined, name: string): string | null {
+  if (header === undefined) return null;
+  for (const pair of header.split(';')) {
+    const at = pair.indexOf('=');
+    if (at > 0 && pair.slice(0, at).trim() === name) return pair.slice(at + 1).trim();
+  }
+  return null;
+}
+
+function sameSecret(presented: string, expected: string): boolean {
+  const a = Buffer.from(presented);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** Requests whose session came from the cookie, so their answers may clear it. */
+const cookieAuthenticated = new WeakSet<FastifyRequest>();
+
+/**
+ * The session token the console cookie carries, or null. Only with a matching CSRF header: the
+ * browser attaches the cookie to any same-site request, the header proves our own page sent it.
+ */
+export function consoleCookieToken(request: FastifyRequest): string | null {
+  const names = cookieNames(request.protocol === 'https');
+  const token = readCookie(request.headers.cookie, names.session);
+  if (token === null || token === '') return null;
+  const presented = request.headers[CSRF_HEADER];
+  if (typeof presented !== 'string' || !sameSecret(presented, csrfTokenFor(token))) return null;
+  cookieAuthenticated.add(request);
+  return token;
+}
+
+function cookie(name: string, value: string, maxAgeSeconds: number, https: boolean, httpOnly: boolean): string {
+  const parts = [`${name}=${value}`, 'Path=/', `Max-Age=${maxAgeSeconds}`, 'SameSite=Strict'];
+  if (httpOnly) parts.push('HttpOnly');
+  if (https) parts.push('Secure');
+  return parts.join('; ');
+}
+
+/** Adds to, never replaces, cookies the route set itself (the OIDC exchange clears its binding cookie). */
+function appendCookies(reply: FastifyReply, cookies: readonly string[]): void {
+  const existing = reply.getHeader('set-cookie');
+  const before = existing === undefined ? [] : Array.isArray(existing) ? existing : [String(existing)];
+  void reply.header('set-cookie', [...before, ...cookies]);
+}
+
+function setSessionCookies(reply: FastifyReply, token: string, maxAgeSeconds: number, https: boolean): void {
+  const names = cookieNames(https);
+  appendCookies(reply, [
+    cookie(names.session, token, maxAgeSeconds, https, true),
+    cookie(names.csrf, csrfTokenFor(token), maxAgeSeconds, https, false),
+  ]);
+}
+
+function clearSessionCookies(reply: FastifyReply, https: boolean): void {
+  const names = cookieNames(https);
+  appendCookies(reply, [cookie(names.session, '', 0, https, true), cookie(names.csrf, '', 0, https, false)]);
+}
+
+function jsonObject(payload: unknown): Record<string, unknown> | null {
+  if (typeof payload !== 'string') return null;
+  try {
+    const parsed: unknown = JSON.parse(payload);
+    return parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Moves the token of a login response into the cookies (and out of the body, so page script never
+ * sees it), and clears the cookies once their session has ended. onSend, not preSerialization:
+ * the login response schema requires `token`, so it can only be removed after serialization.
+ */
+export function installConsoleSessions(app: FastifyInstance, clock: Clock): void {
+  app.addHook('onSend', async (request, reply, payload) => {
+    const https = request.protocol === 'https';
+    const ok = reply.statusCode >= 200 && reply.statusCode < 300;
+    // The console sends the mode header on every call; only a login answer carries a token to move.
+    if (ok && request.headers[SESSION_MODE_HEADER] === 'cookie' && typeof payload === 'string' && payload.includes('"token":')) {
+      const body = jsonObject(payload);
+      if (body !== null && typeof body.token === 'string' && typeof body.sid === 'string' && typeof body.expires_at === 'number') {
+        const { token, im_token: _imToken, ...rest } = body;
+        setSessionCookies(reply, token, Math.max(0, Math.floor((body.expires_at - clock.now()) / 1000)), https);
+        return JSON.stringify(rest);
+      }
+    }
+    if (!cookieAuthenticated.has(request)) return payload;
+    const ended = ok && ENDING_ROUTES.has(request.routeOptions.url ?? '');
+    // Only `unauthorized` means the session is gone; a wrong current password (invalid_credentials) does not.
+    const revoked = reply.statusCode === 401 && jsonObject(payload)?.code === 'unauthorized';
+    if (ended || revoked) clearSessionCookies(reply, https);
+    return payload;
+  });
+}

@@ -1,0 +1,90 @@
+/**
+ * The web console: `/` (sign in), `/account`, `/admin` and their assets under `/console/`, served
+ * from src/console as they are (plain ES modules and CSS, no build step). Files are read once at
+ * start and looked up by exact name, so no request path ever reaches the file system.
+ */
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { extname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Runtime } from '../../runtime.ts';
+import { installConsoleSessions } from '../console-session.ts';
+
+const CONSOLE_DIR = fileURLToPath(new URL('../../console/', import.meta.url));
+
+const PAGES = { '/': 'signin.html', '/account': 'account.html', '/admin': 'admin.html' } as const;
+
+const CONTENT_TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
+};
+
+/**
+ * No inline script or style and nothing from elsewhere: an injected `<script>` does not run, and
+ * the console works on closed networks because it never needed the outside. frame-ancestors (and
+ * X-Frame-Options for older browsers) refuse framing: a sign-in page under someone else's frame is
+ * a clickjacking target. form-action 'self' stops an injected form from posting credentials away.
+ */
+const CONTENT_SECURITY_POLICY = [
+  "default-src 'self'", "script-src 'self'", "style-src 'self'", "img-src 'self'", "connect-src 'self'",
+  "font-src 'none'", "object-src 'none'", "base-uri 'none'", "form-action 'self'", "frame-ancestors 'none'",
+].join('; ');
+
+const SECURITY_HEADERS = {
+  'content-security-policy': CONTENT_SECURITY_POLICY,
+  'x-frame-options': 'DENY',
+  'x-content-type-options': 'nosniff',
+  // The sign-in page receives `?lk_code=` from SSO: it must never travel on in a Referer.
+  'referrer-policy': 'no-referrer',
+  'cross-origin-opener-policy': 'same-origin',
+  'cross-origin-resource-policy': 'same-origin',
+  'permissions-policy': 'camera=(), microphone=(), geolocation=(), payment=()',
+} as const;
+
+interface StaticFile {
+  readonly body: Buffer;
+  readonly type: string;
+  readonly etag: string;
+}
+
+function load(path: string): StaticFile {
+  const body = readFileSync(path);
+  const type = CONTENT_TYPES[extname(path)] ?? 'application/octet-stream';
+  return { body, type, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"` };
+}
+
+function loadAssets(): Map<string, StaticFile> {
+  const dir = join(CONSOLE_DIR, 'assets');
+  const assets = new Map<string, StaticFile>();
+  for (const name of readdirSync(dir)) if (CONTENT_TYPES[extname(name)] !== undefined) assets.set(name, load(join(dir, name)));
+  return assets;
+}
+
+function send(request: FastifyRequest, reply: FastifyReply, file: StaticFile, cacheControl: string): FastifyReply {
+  void reply.headers(SECURITY_HEADERS).header('cache-control', cacheControl).header('etag', file.etag).type(file.type);
+  if (request.headers['if-none-match'] === file.etag) return reply.code(304).send();
+  return reply.send(file.body);
+}
+
+export function consoleRoutes(app: FastifyInstance, runtime: Runtime): void {
+  installConsoleSessions(app, runtime.clock);
+  const assets = loadAssets();
+
+  for (const [path, name] of Object.entries(PAGES)) {
+    const page = load(join(CONSOLE_DIR, name));
+    // no-store: after signing out, Back must not show the account page from the cache.
+    app.get(path, { schema: { hide: true } }, async (request, reply) => send(request, reply, page, 'no-store'));
+  }
+
+  app.get<{ Params: { file: string } }>('/console/:file', {
+    schema: { hide: true, params: { type: 'object', required: ['file'], properties: { file: { type: 'string', maxLength: 64 } } } },
+  }, async (request, reply) => {
+    const file = assets.get(request.params.file);
+    if (file === undefined) return reply.callNotFound();
+    // Names carry no content hash (no build step): revalidate every time, cheaply, by ETag.
+    return send(request, reply, file, 'no-cache');
+  });
+}
