@@ -14,6 +14,8 @@ declare module 'autocannon' {
     connections?: number;
     /** Seconds. */
     duration?: number;
+    /** Requests to send in all; overrides duration. */
+    amount?: number;
     pipelining?: number;
     /** Seconds before a request counts as a timeout. */
     timeout?: number;

@@ -8,10 +8,16 @@ import autocannon, { type AutocannonRequest, type AutocannonResult } from 'autoc
 export interface LoadOptions {
   readonly url: string;
   readonly path: string;
+  /** GET unless told. */
+  readonly method?: 'GET' | 'POST';
+  /** A JSON body sent with every request. */
+  readonly body?: unknown;
   /** Tokens to rotate through in the `token` header; none for the bare route. */
   readonly tokens: readonly string[];
   readonly connections: number;
   readonly durationSeconds: number;
+  /** Send exactly this many requests instead of running for durationSeconds. */
+  readonly amount?: number;
 }
 
 export interface LoadResult {
@@ -27,7 +33,11 @@ export interface LoadResult {
 }
 
 export async function generateLoad(options: LoadOptions): Promise<LoadResult> {
-  const request: AutocannonRequest = { method: 'GET', path: options.path };
+  const request: AutocannonRequest = { method: options.method ?? 'GET', path: options.path };
+  if (options.body !== undefined) {
+    request.body = JSON.stringify(options.body);
+    request.headers = { 'content-type': 'application/json' };
+  }
   const { tokens } = options;
   if (tokens.length > 0) {
     let next = 0;
@@ -41,6 +51,7 @@ export async function generateLoad(options: LoadOptions): Promise<LoadResult> {
     url: options.url,
     connections: options.connections,
     duration: options.durationSeconds,
+    ...(options.amount === undefined ? {} : { amount: options.amount }),
     requests: [request],
     timeout: 10,
   });
@@ -55,4 +66,12 @@ export async function generateLoad(options: LoadOptions): Promise<LoadResult> {
     statusCodes: Object.fromEntries(Object.entries(result.statusCodeStats).map(([code, { count }]) => [code, count])),
     durationSeconds: result.duration,
   };
+}
+
+/** A measurement that counted a single failed answer is not a measurement: a 401 is never throughput. */
+export function assertAllSucceeded(what: string, result: LoadResult): void {
+  if (result.non2xx > 0 || result.errors > 0 || result.timeouts > 0 || result.ok === 0) {
+    throw new Error(`${what}: ${result.non2xx} non-2xx answers (${JSON.stringify(result.statusCodes)}), ` +
+      `${result.errors} errors, ${result.timeouts} timeouts — not a valid measurement`);
+  }
 }

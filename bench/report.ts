@@ -10,6 +10,8 @@ export interface ScenarioResult {
   readonly cpu: CpuUse;
   /** Server CPU per answered request, in µs. */
   readonly serverCpuMicrosPerRequest: number | null;
+  /** Highest resident memory of the server during the measured period, MiB. */
+  readonly serverPeakRssMiB: number | null;
   /** req/s ÷ bare's req/s. */
   readonly ratio: number | null;
   /** bare's CPU µs/request ÷ this one's: the ratio if both were CPU-bound on one core. */
@@ -38,7 +40,7 @@ const NOISY_OTHER_CORES = 0.2;
 const fixed = (value: number | null, digits: number) => (value === null ? '–' : value.toFixed(digits));
 
 export function formatTable(results: readonly ScenarioResult[], settings: Settings, machine: Machine, started: Date): string {
-  const header = ['config', 'req/s', 'p50 ms', 'p99 ms', 'ratio', 'target', 'server µs/req', 'cpu ratio', 'server cores', 'redis cores', 'loadgen cores', 'other cores'];
+  const header = ['config', 'req/s', 'p50 ms', 'p99 ms', 'ratio', 'target', 'server µs/req', 'cpu ratio', 'peak RSS MiB', 'server cores', 'redis cores', 'loadgen cores', 'other cores'];
   const rows = results.map((r) => [
     r.name,
     r.load.requestsPerSecond.toFixed(0),
@@ -48,13 +50,12 @@ export function formatTable(results: readonly ScenarioResult[], settings: Settin
     r.target === null ? '' : `≥ ${r.target.toFixed(2)} ${r.ratio !== null && r.ratio >= r.target ? 'met' : 'MISSED'}`,
     fixed(r.serverCpuMicrosPerRequest, 1),
     fixed(r.cpuRatio, 2),
+    fixed(r.serverPeakRssMiB, 0),
     fixed(r.cpu.serverCores, 2),
     fixed(r.cpu.redisCores, 2),
     r.cpu.loadgenCores.toFixed(2),
     fixed(r.cpu.otherCores, 2),
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
-  const line = (cells: readonly string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
   const warnings = results.flatMap((r) => [
     ...(r.cpu.serverCores !== null && r.cpu.serverCores < SATURATED_CORES
       ? [`${r.name}: the server used only ${r.cpu.serverCores.toFixed(2)} core — the load generator or the box limited this run`]
@@ -68,9 +69,25 @@ export function formatTable(results: readonly ScenarioResult[], settings: Settin
     `${settings.connections} connections, ${settings.warmupSeconds} s warm-up, ${settings.durationSeconds} s measured, ` +
       `${settings.sessions} sessions rotated; latchkey: GET /v1/user/current, bare: GET /`,
     '',
-    line(header),
-    line(widths.map((w) => '-'.repeat(w))),
-    ...rows.map(line),
+    formatRows(header, rows),
     ...(warnings.length > 0 ? ['', ...warnings.map((w) => `warning: ${w}`)] : []),
   ].join('\n');
+}
+
+/** A plain text table: first column left-aligned, the others right-aligned. */
+export function formatRows(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
+  const line = (cells: readonly string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}
+
+export { fixed };
+
+/** Warnings about a measurement that make its figures suspect (see formatTable). */
+export function noiseWarnings(name: string, cpu: CpuUse): string[] {
+  return [
+    ...(cpu.otherCores !== null && cpu.otherCores > NOISY_OTHER_CORES
+      ? [`${name}: other processes used ${cpu.otherCores.toFixed(2)} core during the run — figures are suspect`]
+      : []),
+  ];
 }

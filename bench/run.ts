@@ -1,34 +1,54 @@
 /**
- * `npm run bench`: token validation (`GET /v1/user/current`) on latchkey's SQLite and Redis stores
- * against a bare Fastify route, in one run on one machine. Prints requests/s, p50, p99, the ratio
- * to bare and the server's CPU per request; writes the whole result to bench/results/<time>.json.
+ * `npm run bench [-- <scenario>…]`: latchkey's benchmarks, in one run on one machine, each against
+ * baselines measured in the same run. Scenarios (all of them, in this order, when none is named):
  *
- *   node bench/run.ts [--duration 10] [--warmup 3] [--connections 50] [--sessions 1000]
- *                     [--only bare,sqlite,redis] [--check]
+ *   validate  GET /v1/user/current on SQLite and Redis vs a bare Fastify route
+ *   login     argon2id password logins/s, and validation p99 while they run
+ *   logout    logouts/s, and revoke-all of a user with 1,000 sessions
+ *   growth    validation req/s and memory with 10^3, 10^5 (…) live sessions
+ *   qr        QR login round trips/s
  *
- * Each option may also come from the environment: BENCH_DURATION, BENCH_WARMUP, BENCH_CONNECTIONS,
- * BENCH_SESSIONS. --check exits 1 when a ratio misses its target. See bench/README.md.
+ *   node bench/run.ts [scenario…] [--duration 10] [--warmup 3] [--connections 50] [--sessions 1000]
+ *                     [--only sqlite,redis] [--growth-sizes 1000,100000] [--login-connections 8]
+ *                     [--logout-sessions 20000] [--check]
+ *
+ * Options may also come from the environment: BENCH_DURATION, BENCH_WARMUP, BENCH_CONNECTIONS,
+ * BENCH_SESSIONS. --check exits 1 when a target is missed. Results: bench/results/<time>.json.
+ * See bench/README.md.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { cpuBetween, sampleCpu } from './cpu.ts';
-import { generateLoad } from './load.ts';
-import { startTarget, TARGET_NAMES, type TargetKey } from './targets.ts';
-import { formatTable, type ScenarioResult } from './report.ts';
+import type { StoreKind } from './server.ts';
+import type { Scenario, ScenarioOutcome, Settings } from './scenarios/scenario.ts';
+import { validateScenario } from './scenarios/validate.ts';
+import { loginScenario } from './scenarios/login.ts';
+import { logoutScenario } from './scenarios/logout.ts';
+import { growthScenario } from './scenarios/growth.ts';
+import { qrScenario } from './scenarios/qr.ts';
 
-/** The issue's targets: throughput as a share of bare Fastify's, measured in the same run. */
-export const TARGET_RATIOS: Partial<Record<TargetKey, number>> = { sqlite: 0.7, redis: 0.6 };
+const SCENARIOS: Record<string, Scenario> = {
+  validate: validateScenario,
+  login: loginScenario,
+  logout: logoutScenario,
+  growth: growthScenario,
+  qr: qrScenario,
+};
+const STORES: readonly StoreKind[] = ['sqlite', 'redis'];
 
-const { values } = parseArgs({
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
   options: {
     duration: { type: 'string' },
     warmup: { type: 'string' },
     connections: { type: 'string' },
     sessions: { type: 'string' },
     only: { type: 'string' },
+    'growth-sizes': { type: 'string' },
+    'login-connections': { type: 'string' },
+    'logout-sessions': { type: 'string' },
     check: { type: 'boolean' },
   },
 });
@@ -39,50 +59,25 @@ function positive(name: string, value: string | undefined, env: string | undefin
   return parsed;
 }
 
-const settings = {
+function list<T extends string>(name: string, value: string | undefined, allowed: readonly T[]): T[] {
+  if (value === undefined) return [...allowed];
+  const items = value.split(',').map((item) => item.trim()).filter((item) => item !== '' && item !== 'bare');
+  for (const item of items) if (!allowed.includes(item as T)) throw new Error(`${name}: unknown ${item}; use ${allowed.join(', ')}`);
+  return items as T[];
+}
+
+const settings: Settings = {
   durationSeconds: positive('duration', values.duration, process.env.BENCH_DURATION, 10),
   warmupSeconds: positive('warmup', values.warmup, process.env.BENCH_WARMUP, 3),
   connections: Math.round(positive('connections', values.connections, process.env.BENCH_CONNECTIONS, 50)),
   sessions: Math.round(positive('sessions', values.sessions, process.env.BENCH_SESSIONS, 1000)),
+  stores: list('--only', values.only, STORES),
+  growthSizes: (values['growth-sizes'] ?? '1000,100000').split(',').map((size) => Math.round(positive('growth-sizes', size, undefined, 1))),
+  loginConnections: Math.round(positive('login-connections', values['login-connections'], undefined, 8)),
+  logoutSessions: Math.round(positive('logout-sessions', values['logout-sessions'], undefined, 20_000)),
 };
-const keys = (values.only ?? 'bare,sqlite,redis').split(',').map((k) => k.trim()) as TargetKey[];
-for (const key of keys) if (!(key in TARGET_NAMES)) throw new Error(`--only: unknown target ${key}; use bare, sqlite, redis`);
-// Ratios need the baseline: it runs first whenever anything else runs.
-if (!keys.includes('bare')) keys.unshift('bare');
-
-async function measure(key: TargetKey): Promise<Omit<ScenarioResult, 'ratio' | 'cpuRatio' | 'target'>> {
-  process.stdout.write(`${TARGET_NAMES[key]}: starting${key === 'bare' ? '' : `, creating ${settings.sessions} sessions`}…\n`);
-  const target = await startTarget(key, settings.sessions);
-  try {
-    const load = { url: target.url, path: target.path, tokens: target.tokens, connections: settings.connections };
-    await generateLoad({ ...load, durationSeconds: settings.warmupSeconds });
-    const before = sampleCpu(target.serverPid, target.redisPid);
-    const result = await generateLoad({ ...load, durationSeconds: settings.durationSeconds });
-    const cpu = cpuBetween(before, sampleCpu(target.serverPid, target.redisPid));
-    if (result.non2xx > 0 || result.errors > 0 || result.ok === 0) {
-      throw new Error(`${TARGET_NAMES[key]}: ${result.non2xx} non-2xx answers (${JSON.stringify(result.statusCodes)}), ` +
-        `${result.errors} errors — not a valid measurement`);
-    }
-    const serverCpuMicrosPerRequest = cpu.serverSeconds === null ? null : (cpu.serverSeconds * 1e6) / result.ok;
-    return { key, name: TARGET_NAMES[key], load: result, cpu, serverCpuMicrosPerRequest };
-  } finally {
-    await target.stop();
-  }
-}
-
-const started = new Date();
-const measured: Omit<ScenarioResult, 'ratio' | 'cpuRatio' | 'target'>[] = [];
-for (const key of keys) measured.push(await measure(key));
-
-const bare = measured.find((m) => m.key === 'bare');
-const results: ScenarioResult[] = measured.map((m) => ({
-  ...m,
-  ratio: bare === undefined ? null : m.load.requestsPerSecond / bare.load.requestsPerSecond,
-  cpuRatio: bare?.serverCpuMicrosPerRequest == null || m.serverCpuMicrosPerRequest === null
-    ? null
-    : bare.serverCpuMicrosPerRequest / m.serverCpuMicrosPerRequest,
-  target: TARGET_RATIOS[m.key] ?? null,
-}));
+const names = positionals.length === 0 ? Object.keys(SCENARIOS) : positionals;
+for (const name of names) if (!(name in SCENARIOS)) throw new Error(`unknown scenario ${name}; use ${Object.keys(SCENARIOS).join(', ')}`);
 
 const machine = {
   cpus: cpus().length,
@@ -91,13 +86,26 @@ const machine = {
   node: process.version,
   platform: `${process.platform} ${process.arch}`,
 };
-process.stdout.write(`\n${formatTable(results, settings, machine, started)}\n`);
+const started = new Date();
+const outcomes: Record<string, ScenarioOutcome> = {};
+for (const name of names) {
+  const scenario = SCENARIOS[name];
+  if (scenario === undefined) continue;
+  const outcome = await scenario(settings, (line) => process.stdout.write(`${line}\n`));
+  outcomes[name] = outcome;
+  process.stdout.write(`\n== ${name} ==\n${outcome.text}\n\n`);
+}
+
+const missed = Object.values(outcomes).flatMap((o) => o.missed);
+if (missed.length > 0) process.stdout.write(`targets missed:\n${missed.map((m) => `  ${m}`).join('\n')}\n`);
 
 const resultsDir = fileURLToPath(new URL('./results/', import.meta.url));
 mkdirSync(resultsDir, { recursive: true });
 const file = join(resultsDir, `${started.toISOString().replaceAll(':', '-').replace(/\.\d+Z$/, 'Z')}.json`);
-writeFileSync(file, `${JSON.stringify({ date: started.toISOString(), machine, loadGenerator: 'autocannon 9.0.0 (in the runner process)', settings, results }, null, 2)}\n`);
+const scenarios = Object.fromEntries(Object.entries(outcomes).map(([name, o]) => [name, { results: o.data, missed: o.missed }]));
+writeFileSync(file, `${JSON.stringify({
+  date: started.toISOString(), machine, loadGenerator: 'autocannon 9.0.0 (in the runner process)', settings, scenarios,
+}, null, 2)}\n`);
 process.stdout.write(`\nwritten: ${file}\n`);
 
-const missed = results.filter((r) => r.target !== null && r.ratio !== null && r.ratio < r.target);
 if (values.check === true && missed.length > 0) process.exit(1);

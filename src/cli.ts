@@ -6,7 +6,7 @@ import { ConfigError, loadConfig, type Config } from './config.ts';
 import type { Runtime } from './runtime.ts';
 import { createLogger } from './logger.ts';
 import { createAccount } from './flows/password/password-flow.ts';
-import { setAccountStatus } from './core/accounts.ts';
+import { setAccountStatus, setRole } from './core/accounts.ts';
 import { LatchkeyError } from './core/errors.ts';
 // The server, the stores and their drivers are imported by the commands that use them, so that
 // --help and a bad config answer in a tenth of the time it takes to load Fastify and the drivers.
@@ -19,7 +19,12 @@ Usage:
   latchkey user create --username U --password P [--admin] [--name N] [--email E]
   latchkey user ban UID                                  ban a user and end all their sessions
   latchkey user unban UID
+  latchkey user role UID admin|user                      promote or demote (effective at the next request)
   latchkey sessions revoke-all UID                       end every session of a user
+  latchkey audit tail [--uid UID] [--limit N]            the latest audit events, oldest first
+  latchkey import --from mysql://user:pass@host:port/db [--dry-run]
+                                                         copy users from an octo-server database
+  latchkey dev-idp [--port 9090] [--latchkey URL]       a local OpenID provider to try SSO with
   latchkey <command> --help                              help for one command
 
 Configuration: defaults < JSON file (--config FILE or LATCHKEY_CONFIG) < environment
@@ -32,8 +37,21 @@ const HELP: Record<string, string> = {
   migrate: 'latchkey migrate [--config FILE]\n  Applies pending account-database migrations (serve also does this at start).\n',
   user:
     'latchkey user create --username U --password P [--admin] [--name N] [--email E] [--config FILE]\n' +
-    'latchkey user ban UID [--config FILE]\nlatchkey user unban UID [--config FILE]\n',
+    'latchkey user ban UID [--config FILE]\nlatchkey user unban UID [--config FILE]\n' +
+    'latchkey user role UID admin|user [--config FILE]\n',
+  audit: 'latchkey audit tail [--uid UID] [--limit N] [--config FILE]\n  Prints the latest N (default 20, at most 1000) audit events, oldest first, one per line.\n',
   sessions: 'latchkey sessions revoke-all UID [--config FILE]\n  Ends every session of the user on every node.\n',
+  'dev-idp':
+    'latchkey dev-idp [--port 9090] [--latchkey http://127.0.0.1:8080]\n' +
+    '  Development only: starts a local OpenID provider (oidc-provider) on 127.0.0.1 with the test user\n' +
+    '  "alice" (any password) and prints the `oidc` config to paste into latchkey\'s config file.\n' +
+    '  --latchkey is where latchkey listens (for the callback and logout URLs). Runs until Ctrl-C.\n',
+  import:
+    'latchkey import --from mysql://user:pass@host:port/db [--dry-run] [--config FILE]\n' +
+    '  Copies the users of an octo-server database (table `user`) into the account database. Keeps\n' +
+    '  uids and bcrypt hashes (rehashed to argon2id at the next login), wraps legacy MD5 hashes in\n' +
+    '  argon2id, imports disabled accounts banned, skips destroyed ones and uids already imported.\n' +
+    '  Usernames, emails and phones another account holds are reported, not merged (exit status 2).\n',
 };
 
 const OPTIONS = {
@@ -44,6 +62,12 @@ const OPTIONS = {
   name: { type: 'string' },
   email: { type: 'string' },
   admin: { type: 'boolean' },
+  port: { type: 'string' },
+  latchkey: { type: 'string' },
+  from: { type: 'string' },
+  'dry-run': { type: 'boolean' },
+  uid: { type: 'string' },
+  limit: { type: 'string' },
 } as const;
 
 async function withRuntime(config: Config, work: (runtime: Runtime) => Promise<void>): Promise<void> {
@@ -76,6 +100,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(HELP[command] ?? USAGE);
     return 0;
   }
+  // Before the config: the dev IdP is what a newcomer runs before having one.
+  if (command === 'dev-idp') return (await import('./dev-idp-command.ts')).devIdpCommand(values.port, values.latchkey);
   const config = loadConfig({ file: values.config });
   switch (command) {
     case 'serve':
@@ -86,7 +112,12 @@ export async function main(argv: readonly string[]): Promise<number> {
       process.stdout.write('migrations applied\n');
       return 0;
     case 'user':
-      return userCommand(config, sub, arg, values);
+      return userCommand(config, sub, arg, values, positionals[3]);
+    case 'audit':
+      if (sub !== 'tail') throw new UsageError(HELP.audit ?? USAGE);
+      return (await import('./ops/audit-command.ts')).auditTail(config, values.uid, values.limit);
+    case 'import':
+      return (await import('./ops/import-command.ts')).importCommand(config, required(values.from, '--from'), values['dry-run'] === true);
     case 'sessions':
       if (sub !== 'revoke-all') throw new UsageError(HELP.sessions);
       await withRuntime(config, async (runtime) => {
@@ -106,6 +137,7 @@ async function userCommand(
   sub: string | undefined,
   arg: string | undefined,
   values: { username?: string; password?: string; name?: string; email?: string; admin?: boolean },
+  role?: string,
 ): Promise<number> {
   await withRuntime(config, async (runtime) => {
     if (sub === 'create') {
@@ -120,6 +152,12 @@ async function userCommand(
       const count = await setAccountStatus(runtime, uid, sub === 'ban' ? 'banned' : 'active');
       await runtime.audit.record({ type: sub, uid, sid: null, result: 'ok', reason: `cli; ${count} session(s) revoked`, context: CLI_CONTEXT });
       process.stdout.write(sub === 'ban' ? `banned; revoked ${count} session(s)\n` : 'unbanned\n');
+    } else if (sub === 'role') {
+      const uid = required(arg, 'UID');
+      if (role !== 'admin' && role !== 'user') throw new UsageError('the role is admin or user');
+      await setRole(runtime, uid, role);
+      await runtime.audit.record({ type: 'role_change', uid, sid: null, result: 'ok', reason: `cli; ${role}`, context: CLI_CONTEXT });
+      process.stdout.write(`${uid} is now ${role === 'admin' ? 'an admin' : 'a user'}\n`);
     } else {
       throw new UsageError(HELP.user ?? USAGE);
     }

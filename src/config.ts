@@ -6,6 +6,9 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { defaultDevicePolicies, type DevicePolicies, type DevicePolicy } from './core/sessions/policy.ts';
+import { parseOidcConfig, type OidcConfig } from './config-oidc.ts';
+import { parseImConfig, type ImConfig } from './config-im.ts';
+import { parseAuditConfig, parseServiceKeys, type AuditConfig } from './config-admin.ts';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -42,7 +45,7 @@ export interface Config {
   readonly host: string;
   readonly port: number;
   readonly dataDir: string;
-  /** `sqlite:<path>`, `redis://…` or `redis-cluster://host:port,host:port`. */
+  /** `sqlite:<path>`, `redis://…`, `redis-cluster://host:port,host:port` or `redis-sentinel://host:port,…/<master>`. */
   readonly store: string;
   /** Prefix of every Redis key (several deployments sharing one Redis); empty by default. */
   readonly storePrefix: string;
@@ -85,6 +88,13 @@ export interface Config {
     /** An approved request's auth code can be exchanged for this long. */
     readonly authCodeTtlSeconds: number;
   };
+  /** OpenID Connect providers (config-oidc.ts). */
+  readonly oidc: OidcConfig;
+  /** The IM server kept in step with sessions (config-im.ts, DESIGN §3.4). */
+  readonly im: ImConfig;
+  /** Keys other backends present at POST /v1/auth/verify (config-admin.ts); empty: the route is off. */
+  readonly serviceKeys: readonly string[];
+  readonly audit: AuditConfig;
 }
 
 export class ConfigError extends Error {
@@ -108,6 +118,7 @@ const ENV_KEYS = {
   trust_proxy: 'LATCHKEY_TRUST_PROXY',
   session_ttl: 'LATCHKEY_SESSION_TTL',
   log_level: 'LATCHKEY_LOG_LEVEL',
+  service_keys: 'LATCHKEY_SERVICE_KEYS',
 } as const;
 
 export function loadConfig(options: { env?: Env; file?: string | undefined } = {}): Config {
@@ -141,7 +152,8 @@ function readConfigFile(path: string): Json {
 
 /** Top-level keys of the config file; anything else is a typo that would silently do nothing. */
 const KNOWN_KEYS = new Set([
-  ...Object.keys(ENV_KEYS), 'device_policies', 'rate_limits', 'login_throttle', 'password', 'sender', 'code_login', 'qr',
+  ...Object.keys(ENV_KEYS), 'device_policies', 'rate_limits', 'login_throttle', 'password', 'sender', 'code_login', 'qr', 'oidc',
+  'im', 'audit',
 ]);
 
 export function parseConfig(raw: Json): Config {
@@ -153,7 +165,7 @@ export function parseConfig(raw: Json): Config {
     host: str(raw, 'host', '127.0.0.1'),
     port: int(raw, 'port', 8080, 0, 65535),
     dataDir,
-    store: storeUrl(raw, 'store', defaultSqlite, ['sqlite:', 'redis://', 'rediss://', 'redis-cluster://']),
+    store: storeUrl(raw, 'store', defaultSqlite, ['sqlite:', 'redis://', 'rediss://', 'redis-cluster://', 'redis-sentinel://']),
     storePrefix: keyPrefix(raw.store_prefix),
     db: storeUrl(raw, 'db', defaultSqlite, ['sqlite:', 'postgres://', 'postgresql://']),
     trustProxy: trustProxy(raw.trust_proxy),
@@ -190,6 +202,10 @@ export function parseConfig(raw: Json): Config {
       pollTimeoutSeconds: int(sub(raw, 'qr'), 'qr.poll_timeout_seconds', 25, 1, 120),
       authCodeTtlSeconds: int(sub(raw, 'qr'), 'qr.auth_code_ttl_seconds', 60, 1, 600),
     },
+    oidc: parseOidcConfig(raw.oidc ?? {}),
+    im: parseImConfig(raw.im),
+    serviceKeys: parseServiceKeys(raw.service_keys),
+    audit: parseAuditConfig(raw.audit),
   };
 }
 

@@ -1,9 +1,11 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from './config.ts';
-import { createRuntime, type Runtime } from './runtime.ts';
+import { createRuntime, type Runtime, type RuntimeOverrides } from './runtime.ts';
 import { buildApp } from './http/app.ts';
 import { createLogger } from './logger.ts';
+import { startImQuitWorker } from './ops/im-quit-worker.ts';
+import { startAuditPruner } from './ops/audit-pruner.ts';
 
 export interface Server {
   readonly app: FastifyInstance;
@@ -13,8 +15,12 @@ export interface Server {
 }
 
 /** Builds and starts one latchkey node. */
-export async function startServer(config: Config, logger: Logger = createLogger(config.logLevel)): Promise<Server> {
-  const runtime = await createRuntime(config, logger);
+export async function startServer(
+  config: Config,
+  logger: Logger = createLogger(config.logLevel),
+  overrides: RuntimeOverrides = {},
+): Promise<Server> {
+  const runtime = await createRuntime(config, logger, overrides);
   const app = await buildApp(runtime, logger);
   try {
     await app.listen({ host: config.host, port: config.port });
@@ -24,13 +30,18 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   }
   const address = app.server.address();
   const port = typeof address === 'object' && address !== null ? address.port : config.port;
+  // Every node runs these; they coordinate through the stores (per-job claims, a prune lock).
+  const jobs = [
+    ...(runtime.imEnabled ? [startImQuitWorker(runtime.sessions, runtime.metrics, config.im.quitRetry.intervalMs, logger)] : []),
+    startAuditPruner(runtime, config.audit.retentionDays, logger),
+  ];
   let closing: Promise<void> | null = null;
   return {
     app,
     runtime,
     url: `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`,
     // Stop accepting, let in-flight requests finish, then close Redis and the database.
-    close: () => (closing ??= app.close().then(() => runtime.close())),
+    close: () => (closing ??= app.close().then(() => Promise.all(jobs.map((job) => job.stop()))).then(() => runtime.close())),
   };
 }
 

@@ -18,6 +18,9 @@ import { createMetrics } from './ops/metrics.ts';
 import { ProfileCache } from './core/profile-cache.ts';
 import type { Sender, SenderLogger } from './ports/sender.ts';
 import { openSender } from './adapters/open-sender.ts';
+import { createOidc } from './flows/oidc/oidc-runtime.ts';
+import type { ImBridge } from './ports/im-bridge.ts';
+import { openImBridge } from './adapters/wukongim/open-im-bridge.ts';
 
 export interface RuntimeOverrides {
   readonly clock?: Clock;
@@ -25,6 +28,8 @@ export interface RuntimeOverrides {
   readonly kv?: Kv;
   readonly throttleDelay?: Delay;
   readonly sender?: Sender;
+  /** Replaces the configured IM bridge (`im.type`); null runs without one. */
+  readonly imBridge?: ImBridge | null;
 }
 
 export async function openKv(url: string, clock: Clock, keyPrefix = ''): Promise<Kv> {
@@ -46,6 +51,7 @@ export async function createRuntime(config: Config, log: AuditLogger & SenderLog
   const accounts: AccountRepo = accountStore.repo;
   const metrics = createMetrics();
   const sender = overrides.sender ?? openSender(config, clock, log);
+  const imBridge = overrides.imBridge !== undefined ? overrides.imBridge : openImBridge(config.im);
   const sessions = new SessionService({
     kv,
     clock,
@@ -53,10 +59,17 @@ export async function createRuntime(config: Config, log: AuditLogger & SenderLog
     policies: config.devicePolicies,
     ttlMs: config.sessionTtlSeconds * 1000,
     accountStatus: async (uid) => (await accounts.findByUid(uid))?.status ?? null,
-    onEnded: (_session, reason) => {
+    onEnded: (session, reason) => {
       metrics.revoked.inc({ reason });
+      // Ended by another login (a new phone, a device past the cap), not by a request of its own.
+      if (reason === 'replaced' || reason === 'cap') {
+        void audit.record({ type: 'revoke', uid: session.uid, sid: session.sid, result: 'ok', reason });
+      }
     },
+    ...(imBridge === null ? {} : { im: { bridge: imBridge, quitRetry: config.im.quitRetry } }),
   });
+  const audit = new AuditTrail(accounts, clock, log);
+  const oidc = createOidc(config, { kv, clock, random, sessions, accounts, audit, metrics, db: accountStore.db, registry: metrics.registry }, log);
   return {
     config,
     clock,
@@ -64,14 +77,18 @@ export async function createRuntime(config: Config, log: AuditLogger & SenderLog
     kv,
     accounts,
     sessions,
+    /** Whether logins hand out IM tokens (an IM bridge is configured, DESIGN §3.4). */
+    imEnabled: imBridge !== null,
     profiles: new ProfileCache((uid) => accounts.findByUid(uid), clock),
     metrics,
     hasher: createPasswordHasher(config.password),
     limiter: new RateLimiter(kv),
     throttle: new LoginThrottle(kv, config.loginThrottle, overrides.throttleDelay),
-    audit: new AuditTrail(accounts, clock, log),
+    audit,
     sender,
+    oidc,
     async close(): Promise<void> {
+      oidc.close();
       await Promise.allSettled([kv.close(), accountStore.close(), sender.close()]);
     },
   };

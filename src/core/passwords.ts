@@ -1,8 +1,10 @@
 /**
  * Password hashing (DESIGN §4): argon2id with OWASP's parameters for new hashes; bcrypt hashes
- * imported from octo-server still verify and are flagged for rehash. Every verify costs about one
- * argon2id run, even for an unknown user, so response time does not reveal which usernames exist.
+ * imported from octo-server still verify and are flagged for rehash, and so do its legacy
+ * double-MD5 hashes once `latchkey import` has wrapped them in argon2id. Every verify costs about
+ * one argon2id run, even for an unknown user, so response time does not reveal which usernames exist.
  */
+import { createHash } from 'node:crypto';
 import { hash as argon2Hash, parseOptions, verify as argon2Verify } from '@node-rs/argon2';
 import { compare as bcryptCompare } from 'bcryptjs';
 
@@ -22,6 +24,11 @@ export interface PasswordVerdict {
 
 export interface PasswordHasher {
   hash(password: string): Promise<string>;
+  /**
+   * Wraps an octo-server legacy hash, hex(MD5(hex(MD5(password)))), in argon2id, so the unsalted
+   * MD5 is never stored as it is; verify() checks a password against it and asks for a rehash.
+   */
+  wrapLegacyMd5(md5Hex: string): Promise<string>;
   /** A null or unrecognised hash never verifies, but costs the same work as one that does. */
   verify(hash: string | null, password: string): Promise<PasswordVerdict>;
 }
@@ -56,7 +63,22 @@ export function createPasswordHasher(options: Partial<Argon2Params> = {}): Passw
     return REJECTED;
   }
 
-  return { hash, verify };
+  async function wrapLegacyMd5(md5Hex: string): Promise<string> {
+    if (!LEGACY_MD5.test(md5Hex)) throw new Error('not a legacy MD5 hash (32 hex digits)');
+    return LEGACY_MD5_WRAPPED + (await hash(md5Hex.toLowerCase()));
+  }
+
+  return { hash, verify, wrapLegacyMd5 };
+}
+
+/** octo-server's legacy column value: 32 hex digits (Go's %x is lower case; accept either). */
+export const LEGACY_MD5 = /^[0-9a-fA-F]{32}$/;
+/** Prefix of an argon2id hash whose input was the legacy double-MD5 hex, not the password. */
+const LEGACY_MD5_WRAPPED = 'octo-md5md5:';
+
+function legacyMd5Of(password: string): string {
+  const md5Hex = (input: string) => createHash('md5').update(input, 'utf8').digest('hex');
+  return md5Hex(md5Hex(password));
 }
 
 const ARGON2ID_V19 = '$argon2id$v=19$';
@@ -69,6 +91,13 @@ function isBcrypt(stored: string): boolean {
 
 /** Null when the hash is not one we can check (unknown scheme, corrupt), so the caller burns the time. */
 async function verifyKnownScheme(stored: string, password: string, params: Argon2Params): Promise<PasswordVerdict | null> {
+  if (stored.startsWith(LEGACY_MD5_WRAPPED)) {
+    const wrapped = stored.slice(LEGACY_MD5_WRAPPED.length);
+    if (parseArgon2(wrapped) === null) return null;
+    // A wrapped hash is only a bridge: the first good login replaces it with argon2id(password).
+    const ok = await argon2Verify(wrapped, legacyMd5Of(password)).catch(() => null);
+    return ok === null ? null : { ok, needsRehash: ok };
+  }
   if (isBcrypt(stored)) {
     const ok = await bcryptCompare(password, stored).catch(() => null);
     return ok === null ? null : { ok, needsRehash: ok };

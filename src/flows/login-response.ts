@@ -24,5 +24,6 @@ export function loginResponse(user: User, issued: IssuedSession): LoginResponse 
     device_flag: issued.session.device_flag,
     expires_at: issued.session.expires_at,
     role: user.role,
+    ...(issued.imToken === undefined ? {} : { im_token: issued.imToken }),
   };
 }

@@ -10,6 +10,13 @@ import { opsRoutes } from './routes/ops.ts';
 import { codeRoutes } from './routes/codes.ts';
 import { appConfigRoutes } from './routes/appconfig.ts';
 import { qrRoutes } from './routes/qr.ts';
+import { imRoutes } from './routes/im.ts';
+import { verifyRoutes } from './routes/verify.ts';
+import { adminRoutes } from './routes/admin.ts';
+import { oidcRoutes } from './routes/oidc.ts';
+import { consoleRoutes } from './routes/console.ts';
+import { userAuditRoutes } from './routes/user-audit.ts';
+import { lazyRequestLogger } from './request-logger.ts';
 
 export const BODY_LIMIT = 64 * 1024;
 
@@ -20,6 +27,7 @@ export async function buildApp(runtime: Runtime, logger: Logger): Promise<Fastif
     loggerInstance,
     // Per-request lines cost a fifth of the throughput of the validation path; errors are still logged.
     logController: new LogController({ disableRequestLogging: true }),
+    childLoggerFactory: lazyRequestLogger,
     bodyLimit: BODY_LIMIT,
     trustProxy: typeof trustProxy === 'boolean' ? trustProxy : [...trustProxy],
     return503OnClosing: true,
@@ -49,9 +57,15 @@ export async function buildApp(runtime: Runtime, logger: Logger): Promise<Fastif
   accountRoutes(app, runtime);
   sessionRoutes(app, runtime);
   qrRoutes(app, runtime);
+  oidcRoutes(app, runtime);
   codeRoutes(app, runtime);
   appConfigRoutes(app, runtime);
   opsRoutes(app, runtime);
+  imRoutes(app, runtime);
+  verifyRoutes(app, runtime);
+  adminRoutes(app, runtime);
+  userAuditRoutes(app, runtime);
+  consoleRoutes(app, runtime);
   return app;
 }
 

@@ -1,4 +1,4 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** One registry per app instance, so several instances can live in one test process. */
 export function createMetrics() {
@@ -28,6 +28,22 @@ export function createMetrics() {
       name: 'latchkey_sessions_revoked_total',
       help: 'Sessions ended, by reason',
       labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    imQuitRetries: new Counter({
+      name: 'latchkey_im_quit_retry_total',
+      help: 'Retried device_quit calls the IM server missed: delivered, failed (tried again later), gave_up',
+      labelNames: ['result'] as const,
+      registers: [registry],
+    }),
+    imQuitPending: new Gauge({
+      name: 'latchkey_im_quit_pending',
+      help: 'Users and device flags that still owe the IM server a device_quit (as of this node\'s last pass)',
+      registers: [registry],
+    }),
+    auditPruned: new Counter({
+      name: 'latchkey_audit_pruned_total',
+      help: 'Audit events deleted past their retention',
       registers: [registry],
     }),
     validation: new Histogram({

@@ -26,6 +26,8 @@ export interface NewUser {
   readonly phone?: string | null;
   readonly passwordHash: string | null;
   readonly role?: Role;
+  /** Default active; `latchkey import` creates banned accounts banned in one statement. */
+  readonly status?: AccountStatus;
 }
 
 export interface Device {

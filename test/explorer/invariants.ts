@@ -2,8 +2,9 @@
  * The invariants of DESIGN §3.2 as explorer checks. Each returns what is wrong, or null. They read
  * the store directly and validate tokens through an unscheduled SessionService (SessionWorld).
  */
-import { deviceSlotKey, sessionKey, userSessionsKey } from '../../src/core/sessions/keys.ts';
-import { DEVICE_FLAGS } from '../../src/core/sessions/policy.ts';
+import { deviceSlotKey, imTokenKey, sessionKey, userSessionsKey } from '../../src/core/sessions/keys.ts';
+import { DEVICE_FLAGS, type DeviceFlag } from '../../src/core/sessions/policy.ts';
+import { parseImTokenValue } from '../../src/core/sessions/im-token-value.ts';
 import type { Invariant } from './scheduler.ts';
 import { UID, type SessionWorld } from './world.ts';
 
@@ -103,6 +104,110 @@ export const slotsReleased: SessionInvariant = async ({ world, final }) => {
     const holder = await world.store.get(deviceSlotKey(UID, flag));
     if (holder !== null && (await world.store.get(sessionKey(holder))) === null) {
       return `slot released: slot ${flag} still holds ${holder}, which has ended`;
+    }
+  }
+  return null;
+};
+
+/** The live IM token of a flag in the store, or null (none, or owed). */
+async function liveImToken(world: SessionWorld, flag: DeviceFlag): Promise<string | null> {
+  const value = parseImTokenValue(await world.store.get(imTokenKey(UID, flag)));
+  return value?.state === 'live' ? value.token : null;
+}
+
+const shortToken = (token: string): string => token.slice(0, 8);
+
+interface ImHistory {
+  /** Each flag's live token at the last look. */
+  readonly live: Map<DeviceFlag, string | null>;
+  /** Every token that was ever live in the store (handed out, or about to be). */
+  readonly published: Set<string>;
+  /** Tokens that were live and left the store (deleted, rotated away, marked owed). */
+  readonly ended: Set<string>;
+}
+
+const imHistories = new WeakMap<SessionWorld, ImHistory>();
+
+/**
+ * Follows the IM token keys step by step (every IM invariant calls it after every step; looking
+ * twice at one state changes nothing), so it sees every token that is published and every one
+ * that ends. Returns a violation of invariant 4 in the store, or the history.
+ */
+async function observeImTokens(world: SessionWorld): Promise<ImHistory | string> {
+  let history = imHistories.get(world);
+  if (history === undefined) {
+    history = { live: new Map(), published: new Set(), ended: new Set() };
+    imHistories.set(world, history);
+  }
+  for (const flag of DEVICE_FLAGS) {
+    const live = await liveImToken(world, flag);
+    const before = history.live.get(flag) ?? null;
+    if (before !== null && before !== live) history.ended.add(before);
+    if (live !== null && history.ended.has(live)) return `IM token ${shortToken(live)} of flag ${flag} was written again after it ended`;
+    if (live !== null) history.published.add(live);
+    history.live.set(flag, live);
+  }
+  return history;
+}
+
+/**
+ * 4. No resurrection of IM tokens: a token that left `user:{uid}:im:<flag>` (deleted, rotated away
+ * or marked owed) is never written into it again; and at the IM server it stays connectable no
+ * longer than the request that wrote it back there is running — that request must kick it (a
+ * device_quit) before it answers.
+ */
+export function imTokensNeverResurrected(): SessionInvariant {
+  return async ({ world, returned }) => {
+    const history = await observeImTokens(world);
+    if (typeof history === 'string') return history;
+    for (const [flag, tokens] of world.im?.connectable ?? []) {
+      for (const [token, writer] of tokens) {
+        if (history.ended.has(token) && (world.seeded.has(writer) || returned(writer))) {
+          return `IM token ${shortToken(token)} of flag ${flag} ended, yet still connects at the IM server after ${writer} returned`;
+        }
+      }
+    }
+    return null;
+  };
+}
+
+/**
+ * 1. for IM: once everything settled after `protocol` ended `target`, the IM token target was handed
+ * is neither live in the store nor able to connect at the IM server. (While the race runs, the
+ * step-by-step guarantee is imTokensNeverResurrected; a logout can also return before the login
+ * that replaced its session has pushed the replacement.)
+ */
+export function imTokenEndsWith(protocol: string, target: string): SessionInvariant {
+  return async ({ world, returned, final }) => {
+    if (!final || !returned(protocol)) return null;
+    const { session, imToken } = world.session(target);
+    if (imToken === undefined) return `IM: ${target} was handed no IM token`;
+    if ((await liveImToken(world, session.device_flag)) === imToken) return `IM: ${target}'s IM token ${shortToken(imToken)} is still live`;
+    const connectable = world.im?.connectable.get(session.device_flag)?.has(imToken) ?? false;
+    return connectable ? `IM: ${target}'s IM token ${shortToken(imToken)} still connects at the IM server` : null;
+  };
+}
+
+/**
+ * Once all is settled, the store and the IM server agree: a flag has a live token exactly when it
+ * has a live session, and the IM server holds that token. A flag without one holds none there —
+ * or a fresh token a step pushed and then failed to commit, which nobody was ever handed.
+ */
+export const imSettled: SessionInvariant = async ({ world, final }) => {
+  if (!final || world.im === null) return null;
+  const history = await observeImTokens(world);
+  if (typeof history === 'string') return history;
+  if (world.im.waiting() > 0) return 'IM settled: a protocol returned with IM calls that never landed';
+  const live = await world.liveSessions(UID);
+  for (const flag of DEVICE_FLAGS) {
+    const token = await liveImToken(world, flag);
+    const sessions = live.filter((session) => session.device_flag === flag).length;
+    const stored = world.im.stored.get(flag) ?? null;
+    if (sessions > 0 && token === null) return `IM settled: flag ${flag} has ${sessions} live session(s) but no live IM token`;
+    if (sessions === 0 && token !== null) return `IM settled: flag ${flag} has no live session but IM token ${shortToken(token)} is live`;
+    const strayUnpublished = token === null && stored !== null && !history.published.has(stored);
+    if (stored !== token && !strayUnpublished) {
+      return `IM settled: the IM server holds ${stored === null ? 'no token' : shortToken(stored)} for flag ${flag}, the store ${token === null ? 'none' : shortToken(token)}`;
     }
   }
   return null;

@@ -5,6 +5,7 @@
  */
 import { LatchkeyError } from '../../src/core/errors.ts';
 import type { DeviceFlag } from '../../src/core/sessions/policy.ts';
+import type { RevokeReason } from '../../src/core/sessions/record.ts';
 import type { Protocol } from './scheduler.ts';
 import { loginInput, statusKey, UID, type SessionWorld } from './world.ts';
 
@@ -48,5 +49,12 @@ export function ban(): SessionProtocol {
   return async (kv, world, name) => {
     await kv.set(statusKey(UID), 'banned');
     await world.service(kv, name).revokeAll(UID, 'ban');
+  };
+}
+
+/** Every session of the user ends (a password reset, an admin's revoke-all), the status untouched. */
+export function revokeAll(reason: RevokeReason): SessionProtocol {
+  return async (kv, world, name) => {
+    await world.service(kv, name).revokeAll(UID, reason);
   };
 }

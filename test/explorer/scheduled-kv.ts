@@ -5,9 +5,23 @@
  */
 import type { ExpireMode, Kv, KvMessageHandler, SetOptions } from '../../src/ports/kv.ts';
 
+/**
+ * What a call touches, for the explorer's reduction (scheduler.ts): two calls conflict when they
+ * touch the same resource (a key, or a key's hash field) and at least one of them writes it.
+ */
+export interface Access {
+  readonly resource: string;
+  /** A hash field; absent for the whole key (a string key, or hgetall). */
+  readonly field?: string;
+  readonly write: boolean;
+}
+
 export interface PendingCall {
   /** The protocol that made the call. */
   readonly protocol: string;
+  /** The protocol's n-th scheduled call: the same call in every replay of a prefix. */
+  readonly id: string;
+  readonly footprint: readonly Access[];
   /** The protocol's place in the scenario's list: pending calls are offered in that order. */
   readonly rank: number;
   /** What the call does, e.g. `getdel sess:<sid>`. */
@@ -32,6 +46,11 @@ export class PendingCalls {
     return this.#calls.map((call) => `${call.protocol}: ${call.label}`);
   }
 
+  /** The calls waiting, in the order choices index them. */
+  list(): readonly PendingCall[] {
+    return this.#calls;
+  }
+
   add(call: PendingCall): void {
     const after = this.#calls.findIndex((pending) => pending.rank > call.rank);
     this.#calls.splice(after === -1 ? this.#calls.length : after, 0, call);
@@ -44,12 +63,24 @@ export class PendingCalls {
   }
 }
 
+/**
+ * Work that travels with a protocol's next scheduled call and takes effect in the same step, just
+ * before it (e.g. calls to another service the explorer does not schedule on their own).
+ */
+export interface Rider {
+  readonly label: string;
+  readonly footprint: readonly Access[];
+  run(): void;
+}
+
 /** One protocol's view of the store: same data as every other protocol, calls gated by the queue. */
 export class ScheduledKv implements Kv {
   readonly #store: Kv;
   readonly #protocol: string;
   readonly #rank: number;
   readonly #pending: PendingCalls;
+  #calls = 0;
+  #rider: (() => Rider | null) | null = null;
 
   constructor(store: Kv, protocol: string, rank: number, pending: PendingCalls) {
     this.#store = store;
@@ -59,28 +90,28 @@ export class ScheduledKv implements Kv {
   }
 
   get(key: string): Promise<string | null> {
-    return this.#call(`get ${key}`, () => this.#store.get(key));
+    return this.#call(`get ${key}`, () => this.#store.get(key), reads(key));
   }
 
   set(key: string, value: string, options?: SetOptions): Promise<boolean> {
     const flags = [options?.nx ? 'nx' : '', options?.xx ? 'xx' : ''].filter(Boolean).join(' ');
-    return this.#call(`set ${key} ${short(value)} ${flags}`.trim(), () => this.#store.set(key, value, options));
+    return this.#call(`set ${key} ${short(value)} ${flags}`.trim(), () => this.#store.set(key, value, options), writes(key));
   }
 
   swap(key: string, value: string, options?: Pick<SetOptions, 'ttlMs'>): Promise<string | null> {
-    return this.#call(`swap ${key} ${short(value)}`, () => this.#store.swap(key, value, options));
+    return this.#call(`swap ${key} ${short(value)}`, () => this.#store.swap(key, value, options), writes(key));
   }
 
   getdel(key: string): Promise<string | null> {
-    return this.#call(`getdel ${key}`, () => this.#store.getdel(key));
+    return this.#call(`getdel ${key}`, () => this.#store.getdel(key), writes(key));
   }
 
   del(key: string): Promise<boolean> {
-    return this.#call(`del ${key}`, () => this.#store.del(key));
+    return this.#call(`del ${key}`, () => this.#store.del(key), writes(key));
   }
 
   compareAndDelete(key: string, expected: string): Promise<boolean> {
-    return this.#call(`compareAndDelete ${key} if ${short(expected)}`, () => this.#store.compareAndDelete(key, expected));
+    return this.#call(`compareAndDelete ${key} if ${short(expected)}`, () => this.#store.compareAndDelete(key, expected), writes(key));
   }
 
   compareAndSet(
@@ -90,67 +121,87 @@ export class ScheduledKv implements Kv {
     options?: Pick<SetOptions, 'ttlMs' | 'keepTtl'>,
   ): Promise<boolean> {
     return this.#call(`compareAndSet ${key} if ${short(expected)} to ${short(value)}`, () =>
-      this.#store.compareAndSet(key, expected, value, options),
+      this.#store.compareAndSet(key, expected, value, options), writes(key),
     );
   }
 
   incr(key: string, ttlMs: number): Promise<{ value: number; ttlMs: number }> {
-    return this.#call(`incr ${key}`, () => this.#store.incr(key, ttlMs));
+    return this.#call(`incr ${key}`, () => this.#store.incr(key, ttlMs), writes(key));
   }
 
   expire(key: string, ttlMs: number, mode?: ExpireMode): Promise<boolean> {
-    return this.#call(`expire ${key}`, () => this.#store.expire(key, ttlMs, mode));
+    return this.#call(`expire ${key}`, () => this.#store.expire(key, ttlMs, mode), writes(key));
   }
 
   pttl(key: string): Promise<number | null> {
-    return this.#call(`pttl ${key}`, () => this.#store.pttl(key));
+    return this.#call(`pttl ${key}`, () => this.#store.pttl(key), reads(key));
   }
 
   hset(key: string, field: string, value: string): Promise<void> {
-    return this.#call(`hset ${key} ${field}`, () => this.#store.hset(key, field, value));
+    return this.#call(`hset ${key} ${field}`, () => this.#store.hset(key, field, value), [{ resource: key, field, write: true }]);
   }
 
   hget(key: string, field: string): Promise<string | null> {
-    return this.#call(`hget ${key} ${field}`, () => this.#store.hget(key, field));
+    return this.#call(`hget ${key} ${field}`, () => this.#store.hget(key, field), [{ resource: key, field, write: false }]);
   }
 
   hdel(key: string, field: string): Promise<boolean> {
-    return this.#call(`hdel ${key} ${field}`, () => this.#store.hdel(key, field));
+    return this.#call(`hdel ${key} ${field}`, () => this.#store.hdel(key, field), [{ resource: key, field, write: true }]);
   }
 
   hgetall(key: string): Promise<Record<string, string>> {
-    return this.#call(`hgetall ${key}`, () => this.#store.hgetall(key));
+    return this.#call(`hgetall ${key}`, () => this.#store.hgetall(key), reads(key));
   }
 
   publish(channel: string, message: string): Promise<void> {
-    return this.#call(`publish ${channel}`, () => this.#store.publish(channel, message));
+    return this.#call(`publish ${channel}`, () => this.#store.publish(channel, message), writes(`channel:${channel}`));
   }
 
   subscribe(channel: string, handler: KvMessageHandler): Promise<() => Promise<void>> {
-    return this.#call(`subscribe ${channel}`, () => this.#store.subscribe(channel, handler));
+    return this.#call(`subscribe ${channel}`, () => this.#store.subscribe(channel, handler), writes(`channel:${channel}`));
   }
 
   ping(): Promise<boolean> {
-    return this.#call('ping', () => this.#store.ping());
+    return this.#call('ping', () => this.#store.ping(), []);
   }
 
   close(): Promise<void> {
-    return this.#call('close', () => this.#store.close());
+    return this.#call('close', () => this.#store.close(), writes('*'));
   }
 
-  #call<T>(label: string, operation: () => Promise<T>): Promise<T> {
+  /** Asked at every call: work to run in the same step, just before the call (null: none). */
+  carry(rider: () => Rider | null): void {
+    this.#rider = rider;
+  }
+
+  /**
+   * Schedules something other than a store call (a call to another service, such as the IM
+   * server's double) as one more choice point of this protocol.
+   */
+  schedule<T>(label: string, footprint: readonly Access[], operation: () => Promise<T>): Promise<T> {
+    return this.#call(label, operation, footprint);
+  }
+
+  #call<T>(label: string, operation: () => Promise<T>, footprint: readonly Access[]): Promise<T> {
+    const rider = this.#rider?.() ?? null;
     return new Promise<T>((resolve, reject) => {
       this.#pending.add({
         protocol: this.#protocol,
+        id: `${this.#protocol}#${this.#calls++}`,
+        footprint: rider === null ? footprint : [...footprint, ...rider.footprint],
         rank: this.#rank,
-        label,
+        label: rider === null ? label : `${rider.label}, then ${label}`,
         run: () => {
+          rider?.run();
           operation().then(resolve, reject);
         },
       });
     });
   }
 }
+
+const reads = (key: string): Access[] => [{ resource: key, write: false }];
+const writes = (key: string): Access[] => [{ resource: key, write: true }];
 
 /** Session records are long JSON; sids and statuses are what make a trace readable. */
 function short(value: string): string {

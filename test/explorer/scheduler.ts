@@ -7,7 +7,7 @@
  * The invariants are checked before the first step, after every step and at the end.
  */
 import type { Kv } from '../../src/ports/kv.ts';
-import { PendingCalls, ScheduledKv } from './scheduled-kv.ts';
+import { PendingCalls, ScheduledKv, type Access, type PendingCall } from './scheduled-kv.ts';
 
 /** A protocol under test: one async operation, made of Kv calls on `kv`. */
 export type Protocol<W> = (kv: Kv, world: W, name: string) => Promise<void>;
@@ -32,6 +32,18 @@ export interface ExploreOptions<W> {
   maxRuns: number;
   /** Makes a trace line readable (e.g. names sids after the sessions that own them). */
   describe?(world: W, line: string): string;
+  /**
+   * 'sleep-sets': skips orders that differ from one already explored only by swapping adjacent
+   * calls of different protocols that touch different things (Godefroid's sleep sets). Every
+   * reachable state is still visited, and at least one order of every way the conflicting calls
+   * can be ordered runs to the end, so the invariants are checked as thoroughly. Sound only when
+   * protocols share state through their scheduled calls alone (per-protocol randomness, world
+   * bookkeeping keyed by protocol), and when the branches of one protocol's Promise.all never
+   * compare the random values they draw (swapping two independent calls may swap which branch
+   * drew which value: the same state up to renaming). A run cut short this way counts as one of
+   * `interleavings`.
+   */
+  reduction?: 'sleep-sets';
 }
 
 export interface Violation {
@@ -57,6 +69,8 @@ interface Choice {
   readonly count: number;
   /** The pending calls offered at this point, to prove that a replay really is a replay. */
   readonly offered: string;
+  /** The indexes this point may take, in order (all of them unless the reduction put some asleep). */
+  readonly awake: readonly number[];
 }
 
 interface RunResult {
@@ -85,15 +99,29 @@ export async function explore<W>(options: ExploreOptions<W>): Promise<Exploratio
   }
 }
 
-/** Depth-first backtracking: bump the deepest choice that still has an untried sibling. */
+/** Depth-first backtracking: bump the deepest choice that still has an untried (awake) sibling. */
 function nextPrefix(choices: readonly Choice[]): number[] | null {
   for (let depth = choices.length - 1; depth >= 0; depth--) {
     const choice = choices[depth];
-    if (choice !== undefined && choice.index + 1 < choice.count) {
-      return [...choices.slice(0, depth).map((c) => c.index), choice.index + 1];
+    const sibling = choice?.awake.find((index) => index > choice.index);
+    if (choice !== undefined && sibling !== undefined) {
+      return [...choices.slice(0, depth).map((c) => c.index), sibling];
     }
   }
   return null;
+}
+
+/**
+ * Calls that touch nothing in common (or only read it) commute — two calls one protocol has in
+ * flight at once (Promise.all) included: what follows each runs on its own branch.
+ */
+function independent(a: PendingCall, b: PendingCall): boolean {
+  return !a.footprint.some((x) => b.footprint.some((y) => conflict(x, y)));
+}
+
+function conflict(x: Access, y: Access): boolean {
+  if (x.resource === '*' || y.resource === '*') return true;
+  return x.resource === y.resource && (x.write || y.write) && (x.field === undefined || y.field === undefined || x.field === y.field);
 }
 
 async function runOnce<W>(
@@ -128,6 +156,8 @@ async function runOnce<W>(
     return null;
   };
 
+  // Calls whose orders were all explored already from an earlier sibling (ids, see `reduction`).
+  let asleep = new Set<string>();
   for (;;) {
     await settle();
     const violation = await check(false);
@@ -140,8 +170,13 @@ async function runOnce<W>(
     if (depth < prefix.length && replayed?.offered !== offered) {
       throw new Error(`run is not deterministic: at step ${depth + 1} the pending calls differ from the last run`);
     }
-    const index = prefix[depth] ?? 0;
-    choices.push({ index, count: pending.size, offered });
+    const calls = pending.list();
+    const awake = calls.flatMap((call, i) => (asleep.has(call.id) ? [] : [i]));
+    // Every call left is asleep: each order from here continues one explored before.
+    if (awake.length === 0) return { choices, violation: null };
+    const index = prefix[depth] ?? awake[0] ?? 0;
+    choices.push({ index, count: pending.size, offered, awake });
+    if (options.reduction === 'sleep-sets') asleep = nextAsleep(calls, awake, index, asleep);
     const call = pending.take(index);
     trace.push(`${call.protocol}: ${call.label}`);
     call.run();
@@ -152,6 +187,18 @@ async function runOnce<W>(
     return { choices, violation: { message: `${stuck.join(', ')} never finished but made no Kv call`, interleaving: trace.map(describe) } };
   }
   return { choices, violation: await check(true) };
+}
+
+/**
+ * Sleep sets: after taking `calls[index]`, the calls already asleep and the siblings explored before
+ * it at this point stay asleep as long as they are independent of it (any order that takes one of
+ * them next was explored from that sibling).
+ */
+function nextAsleep(calls: readonly PendingCall[], awake: readonly number[], index: number, asleep: ReadonlySet<string>): Set<string> {
+  const taken = calls[index];
+  if (taken === undefined) return new Set();
+  const candidates = calls.filter((call, i) => asleep.has(call.id) || (i < index && awake.includes(i)));
+  return new Set(candidates.filter((call) => independent(call, taken)).map((call) => call.id));
 }
 
 /**

@@ -14,6 +14,7 @@ import { parseSessionRecord, type Session } from '../../src/core/sessions/record
 import { SessionService, type AccountStatusReader, type IssueInput, type IssuedSession } from '../../src/core/sessions/service.ts';
 import { sidOf } from '../../src/core/sessions/token.ts';
 import { explore, type Exploration, type Invariant, type Protocol } from './scheduler.ts';
+import { ImServerModel, type ImTiming } from './im-double.ts';
 
 export const APP: DeviceFlag = 0;
 export const WEB: DeviceFlag = 1;
@@ -27,13 +28,23 @@ const TOKEN_BYTES = 32;
 /** Account status lives in the Kv so that a login's status check is a scheduling point too. */
 export const statusKey = (uid: string): string => `status:${uid}`;
 
-/** Counter bytes: distinct on every draw, identical in every run. */
+/**
+ * Counter bytes, one stream per owner: distinct on every draw, identical in every run, and the same
+ * whatever order the owners draw in (so swapping two independent calls changes nothing, which the
+ * explorer's reduction relies on).
+ */
 class CounterRandom implements Random {
+  readonly #stream: number;
   #drawn = 0;
+
+  constructor(stream: number) {
+    this.#stream = stream;
+  }
 
   bytes(length: number): Buffer {
     const bytes = Buffer.alloc(length);
     bytes.writeUInt32BE(++this.#drawn);
+    bytes.writeUInt16BE(this.#stream, 4);
     return bytes;
   }
 
@@ -45,8 +56,12 @@ class CounterRandom implements Random {
 export class SessionWorld {
   readonly store = new MemoryKv({ now: () => NOW });
   readonly clock: Clock = { now: () => NOW };
-  readonly random = new CounterRandom();
   readonly policies: DevicePolicies;
+  /** The IM server, when the scenario runs the IM token protocol (DESIGN §3.4). */
+  readonly im: ImServerModel | null;
+  /** Names of the sessions logged in before the race (not protocols: they never run). */
+  readonly seeded = new Set<string>();
+  readonly #randoms = new Map<string, CounterRandom>();
   /** Sessions whose token a client holds: made before the race, or returned by a login in it. */
   readonly handedOut = new Map<string, IssuedSession>();
   /** Logins refused with account_disabled. */
@@ -56,14 +71,15 @@ export class SessionWorld {
   /** validate() over the store, not scheduled; its last-seen write is dropped so checking never acts. */
   readonly #checker: SessionService;
 
-  constructor(policies: DevicePolicies) {
+  constructor(policies: DevicePolicies, im: ImTiming | null = null) {
     this.policies = policies;
+    this.im = im === null ? null : new ImServerModel(im);
     this.#checker = this.service(withoutWrites(this.store), 'checker');
   }
 
   /** A fresh world with an active account `uid`. */
-  static async create(policies: DevicePolicies = defaultDevicePolicies): Promise<SessionWorld> {
-    const world = new SessionWorld(policies);
+  static async create(policies: DevicePolicies = defaultDevicePolicies, im: ImTiming | null = null): Promise<SessionWorld> {
+    const world = new SessionWorld(policies, im);
     await world.store.set(statusKey(UID), 'active');
     return world;
   }
@@ -74,11 +90,23 @@ export class SessionWorld {
     owner: string,
     accountStatus: AccountStatusReader = async (uid) => asStatus(await kv.get(statusKey(uid))),
   ): SessionService {
-    return new SessionService({ kv, clock: this.clock, random: this.#naming(owner), policies: this.policies, ttlMs: TTL_MS, accountStatus });
+    if (this.im === null) {
+      return new SessionService({ kv, clock: this.clock, random: this.#naming(owner), policies: this.policies, ttlMs: TTL_MS, accountStatus });
+    }
+    return new SessionService({
+      kv,
+      clock: this.clock,
+      random: this.#naming(owner),
+      policies: this.policies,
+      ttlMs: TTL_MS,
+      accountStatus,
+      im: { bridge: this.im.bridgeFor(kv, owner), quitRetry: { intervalMs: 1000, maxAttempts: 3 } },
+    });
   }
 
   /** Logs in before the race, straight on the store. */
   async seed(name: string, flag: DeviceFlag): Promise<void> {
+    this.seeded.add(name);
     this.handedOut.set(name, await this.service(this.store, name).issue(loginInput(UID, flag, name)));
   }
 
@@ -115,13 +143,19 @@ export class SessionWorld {
 
   /** Names each sid after whoever minted it (a token is TOKEN_BYTES random bytes; see token.ts). */
   #naming(owner: string): Random {
+    let random = this.#randoms.get(owner);
+    if (random === undefined) {
+      random = new CounterRandom(this.#randoms.size + 1);
+      this.#randoms.set(owner, random);
+    }
+    const stream = random;
     return {
       bytes: (length) => {
-        const bytes = this.random.bytes(length);
+        const bytes = stream.bytes(length);
         if (length === TOKEN_BYTES) this.#names.set(sidOf(bytes.toString('base64url')), owner);
         return bytes;
       },
-      int: (min, max) => this.random.int(min, max),
+      int: (min, max) => stream.int(min, max),
     };
   }
 }
@@ -159,13 +193,16 @@ export interface SessionScenario {
   readonly invariants: readonly Invariant<SessionWorld>[];
   readonly maxRuns: number;
   readonly policies?: DevicePolicies;
+  /** Runs the IM token protocol too, against the IM server model (world.im), with this timing. */
+  readonly im?: ImTiming;
+  readonly reduction?: 'sleep-sets';
 }
 
 /** Explores a race of session protocols, each run from a fresh world holding the seeded sessions. */
 export function exploreSessions(scenario: SessionScenario): Promise<Exploration> {
   return explore({
     setup: async () => {
-      const world = await SessionWorld.create(scenario.policies);
+      const world = await SessionWorld.create(scenario.policies, scenario.im ?? null);
       for (const [name, flag] of Object.entries(scenario.seed ?? {})) await world.seed(name, flag);
       return { world, store: world.store };
     },
@@ -173,5 +210,6 @@ export function exploreSessions(scenario: SessionScenario): Promise<Exploration>
     invariants: scenario.invariants,
     maxRuns: scenario.maxRuns,
     describe: (world, line) => world.describe(line),
+    ...(scenario.reduction === undefined ? {} : { reduction: scenario.reduction }),
   });
 }

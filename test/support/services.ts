@@ -6,13 +6,16 @@ import { createConnection } from 'node:net';
 
 export const REDIS_URL = process.env.LATCHKEY_TEST_REDIS ?? 'redis://127.0.0.1:6379';
 export const POSTGRES_URL = process.env.LATCHKEY_TEST_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/test';
+/** The octo-server side of `latchkey import`: MariaDB/MySQL, root with an empty password. */
+export const MARIADB_URL = process.env.LATCHKEY_TEST_MARIADB ?? 'mysql://root@127.0.0.1:3306/test';
 
 const inCi = process.env.CI === 'true' || process.env.CI === '1';
 
 function reachable(url: string): Promise<boolean> {
   const { hostname, port } = new URL(url);
   return new Promise((resolve) => {
-    const socket = createConnection({ host: hostname, port: Number(port), timeout: 1000 });
+    // Generous: on a loaded 2-core machine a healthy server can take a while to accept.
+    const socket = createConnection({ host: hostname, port: Number(port), timeout: 5000 });
     socket.once('connect', () => { socket.destroy(); resolve(true); });
     socket.once('timeout', () => { socket.destroy(); resolve(false); });
     socket.once('error', () => resolve(false));
@@ -23,8 +26,8 @@ function reachable(url: string): Promise<boolean> {
  * Returns false (skip) or true (run). In CI an unreachable service throws, failing the suite.
  * Usage: `describe('x', { skip: await skipUnless('redis') }, ...)`.
  */
-export async function skipUnless(service: 'redis' | 'postgres'): Promise<false | string> {
-  const url = service === 'redis' ? REDIS_URL : POSTGRES_URL;
+export async function skipUnless(service: 'redis' | 'postgres' | 'mariadb'): Promise<false | string> {
+  const url = service === 'redis' ? REDIS_URL : service === 'postgres' ? POSTGRES_URL : MARIADB_URL;
   if (await reachable(url)) return false;
   if (inCi) throw new Error(`${service} at ${url} is required in CI but is not reachable`);
   const message = `SKIPPED: ${service} is not reachable at ${url} — start it to run this suite`;

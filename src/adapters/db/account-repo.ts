@@ -30,7 +30,7 @@ export class KyselyAccountRepo implements AccountRepo {
       phone: user.phone ?? null,
       password_hash: user.passwordHash,
       role: user.role ?? 'user',
-      status: 'active',
+      status: user.status ?? 'active',
       created_at: now,
       updated_at: now,
     };

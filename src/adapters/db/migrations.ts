@@ -15,6 +15,7 @@ export function accountMigrations(dialect: SqlDialect): MigrationProvider {
     '0001_accounts': accounts,
     '0002_devices': devices,
     '0003_audit_events': auditEvents(dialect),
+    '0004_oidc_identities': oidcIdentities,
   };
   return { getMigrations: async () => migrations };
 }
@@ -101,3 +102,39 @@ function auditEvents(dialect: SqlDialect): Migration {
     },
   };
 }
+
+/**
+ * OpenID identities and the IdP refresh tokens held for them. The unique (issuer, subject) key is
+ * what makes two concurrent first logins of one person end in one account (octo-server §7.17).
+ */
+const oidcIdentities: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema
+      .createTable('oidc_identities')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('issuer', 'text', (c) => c.notNull())
+      .addColumn('subject', 'text', (c) => c.notNull())
+      .addColumn('uid', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addUniqueConstraint('oidc_identities_issuer_subject_unique', ['issuer', 'subject'])
+      .addForeignKeyConstraint('oidc_identities_uid_fkey', ['uid'], 'users', ['uid'], (fk) => fk.onDelete('cascade'))
+      .execute();
+    await db.schema.createIndex('oidc_identities_uid_idx').on('oidc_identities').column('uid').execute();
+    await db.schema
+      .createTable('oidc_refresh_tokens')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('identity_id', 'text', (c) => c.notNull())
+      .addColumn('provider', 'text', (c) => c.notNull())
+      .addColumn('sid', 'text', (c) => c.notNull())
+      .addColumn('sealed', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('refreshed_at', 'bigint', (c) => c.notNull())
+      .addForeignKeyConstraint('oidc_refresh_tokens_identity_fkey', ['identity_id'], 'oidc_identities', ['id'], (fk) => fk.onDelete('cascade'))
+      .execute();
+    await db.schema.createIndex('oidc_refresh_tokens_refreshed_idx').on('oidc_refresh_tokens').columns(['refreshed_at', 'id']).execute();
+  },
+  async down(db: Kysely<unknown>) {
+    await db.schema.dropTable('oidc_refresh_tokens').execute();
+    await db.schema.dropTable('oidc_identities').execute();
+  },
+};

@@ -26,31 +26,40 @@ const CONNECT_TIMEOUT_MS = 2000;
 
 const reconnectDelay = (attempt: number): number => Math.min(50 * 2 ** attempt, 1000);
 
-/** `redis://host:port[/db]` (also rediss://, with user:password@) or `redis-cluster://h:p,h:p`. */
+/**
+ * `redis://host:port[/db]` (also rediss://, with user:password@), `redis-cluster://h:p,h:p`, or
+ * `redis-sentinel://h:p,h:p/<master name>[/db]` (Sentinel finds the master; on failover the client
+ * asks again and reconnects to the new one).
+ */
 export function createClient(url: string, options: RedisConnectOptions): RedisClient {
   const perConnection: RedisOptions = {
-    commandTimeout: options.commandTimeoutMs ?? 1500,
+    // With auto-pipelining a command waits for the pipeline ahead of it, so against a hung Redis a
+    // call can take up to twice this: 900 ms keeps every answer inside the 2 s the API promises.
+    commandTimeout: options.commandTimeoutMs ?? 900,
     connectTimeout: CONNECT_TIMEOUT_MS,
     maxRetriesPerRequest: 0,
     autoResendUnfulfilledCommands: false,
     enableAutoPipelining: true,
   };
+  const single: RedisOptions = {
+    ...perConnection,
+    keyPrefix: options.keyPrefix ?? '',
+    enableOfflineQueue: false,
+    retryStrategy: reconnectDelay,
+  };
   const client = url.startsWith('redis-cluster://')
-    ? new Cluster(clusterNodes(url), clusterOptions(url, options, perConnection))
-    : new Redis(url, {
-        ...perConnection,
-        keyPrefix: options.keyPrefix ?? '',
-        enableOfflineQueue: false,
-        retryStrategy: reconnectDelay,
-      });
+    ? new Cluster(clusterNodes(url, 'redis-cluster://'), clusterOptions(url, options, perConnection))
+    : url.startsWith('redis-sentinel://')
+      ? new Redis({ ...single, ...sentinelOptions(url) })
+      : new Redis(url, single);
   // Every failure reaches the caller of the failing command (and ping() for /readyz); without a
   // listener ioredis would print each reconnection attempt's error to the console.
   client.on('error', () => {});
   return client;
 }
 
-function clusterNodes(url: string): { host: string; port: number }[] {
-  const hosts = url.slice('redis-cluster://'.length).replace(/^[^@]*@/, '').replace(/\/.*$/, '');
+function clusterNodes(url: string, scheme: string): { host: string; port: number }[] {
+  const hosts = url.slice(scheme.length).replace(/^[^@]*@/, '').replace(/\/.*$/, '');
   return hosts.split(',').map((hostPort) => {
     const parsed = new URL(`redis://${hostPort}`);
     return { host: parsed.hostname, port: Number(parsed.port || 6379) };
@@ -73,9 +82,25 @@ function clusterOptions(url: string, options: RedisConnectOptions, perConnection
   };
 }
 
+/** `redis-sentinel://[user:pass@]h:p,h:p/<master>[/db]`: credentials are the master's, not the sentinels'. */
+function sentinelOptions(url: string): RedisOptions {
+  const [name = '', db] = url.slice('redis-sentinel://'.length).replace(/^[^@]*@/, '').split('/').slice(1);
+  if (name === '' || (db !== undefined && !/^\d+$/.test(db))) {
+    throw new Error('a Sentinel store URL is redis-sentinel://host:port[,host:port]/<master name>[/db]');
+  }
+  return {
+    sentinels: clusterNodes(url, 'redis-sentinel://'),
+    name: decodeURIComponent(name),
+    db: db === undefined ? 0 : Number(db),
+    ...clusterCredentials(url),
+    // While no sentinel answers, retry as often as a lost connection is retried.
+    sentinelRetryStrategy: reconnectDelay,
+  };
+}
+
 /** `user:password@` or `password@` before the host list, URL-encoded as in redis:// URLs. */
 function clusterCredentials(url: string): { username?: string; password?: string } {
-  const userinfo = /^redis-cluster:\/\/([^@/]*)@/.exec(url)?.[1];
+  const userinfo = /^redis-(?:cluster|sentinel):\/\/([^@/]*)@/.exec(url)?.[1];
   if (userinfo === undefined) return {};
   const decode = (part: string) => (part === '' ? undefined : decodeURIComponent(part));
   const colon = userinfo.indexOf(':');
@@ -107,16 +132,25 @@ export function firstAttempt(client: RedisClient): Promise<void> {
 export function toStoreError(error: unknown): unknown {
   if (!(error instanceof Error)) return error;
   const isReply = error.name === 'ReplyError';
-  if (isReply && !/^(LOADING|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|READONLY|BUSY)\b/.test(error.message)) return error;
+  // OOM: a full Redis under `noeviction` refuses writes; that is an outage, not a bug.
+  if (isReply && !/^(LOADING|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|READONLY|BUSY|OOM)\b/.test(error.message)) return error;
   return new StoreUnavailableError(`Redis Kv: ${error.message}`, { cause: error });
 }
 
-/** Runs one command; a failure to get an answer becomes StoreUnavailableError. */
-export async function attempt<T>(command: () => Promise<T>): Promise<T> {
+const rethrowAsStoreError = (error: unknown): never => {
+  throw toStoreError(error);
+};
+
+/**
+ * Runs one command; a failure to get an answer becomes StoreUnavailableError. Not an async
+ * function: chaining onto the command's own promise saves the extra promise and microtask turns of
+ * an `await` on the validation path.
+ */
+export function attempt<T>(command: () => Promise<T>): Promise<T> {
   try {
-    return await command();
+    return command().catch(rethrowAsStoreError);
   } catch (error) {
-    throw toStoreError(error);
+    return Promise.reject(toStoreError(error));
   }
 }
 

@@ -34,7 +34,8 @@ export class RedisKv implements Kv {
     this.#subscriptions = new RedisSubscriptions(client);
   }
 
-  async get(key: string): Promise<string | null> {
+  // Not async: the validation path's one read returns attempt()'s promise without wrapping it again.
+  get(key: string): Promise<string | null> {
     return attempt(() => this.#client.get(key));
   }
 

@@ -54,7 +54,7 @@ export class SqliteKv implements Kv {
   }
 
   async get(key: string): Promise<string | null> {
-    return this.#call(() => text(this.#sql.get.get({ key, now: this.#now() }), 'value'));
+    return this.#call(() => text(this.#sql.get.get(key, this.#now()), 'value'));
   }
 
   async set(key: string, value: string, options: SetOptions = {}): Promise<boolean> {

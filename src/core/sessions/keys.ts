@@ -8,3 +8,9 @@ export const sessionKey = (sid: string): string => `sess:${sid}`;
 export const lastSeenKey = (sid: string): string => `seen:${sid}`;
 export const userSessionsKey = (uid: string): string => `user:{${uid}}:sessions`;
 export const deviceSlotKey = (uid: string, flag: DeviceFlag): string => `user:{${uid}}:slot:${flag}`;
+/** The IM token this flag's live sessions share (DESIGN §3.4); see im-token-value.ts for what it holds. */
+export const imTokenKey = (uid: string, flag: DeviceFlag): string => `user:{${uid}}:im:${flag}`;
+/** A device_quit owed to the IM server for (uid, flag): attempts and back-off (im-quit-queue.ts). */
+export const imQuitJobKey = (uid: string, flag: DeviceFlag): string => `user:{${uid}}:im-quit:${flag}`;
+/** Every (uid, flag) with an owed device_quit, so each node's worker can find them. */
+export const IM_QUIT_QUEUE_KEY = 'im-quit-queue';

@@ -1,7 +1,8 @@
 import type { DeviceFlag } from './policy.ts';
 
 export type LoginMethod = 'password' | 'register' | 'code' | 'qr' | 'oidc';
-export type RevokeReason = 'logout' | 'revoked' | 'others' | 'replaced' | 'cap' | 'ban' | 'all' | 'password' | 'device';
+/** `aborted`: a login undone before it answered (its IM server could not be told, DESIGN §3.4). */
+export type RevokeReason = 'logout' | 'revoked' | 'others' | 'replaced' | 'cap' | 'ban' | 'all' | 'password' | 'device' | 'aborted';
 
 export interface DeviceInfo {
   readonly device_id: string;
@@ -55,10 +56,19 @@ export function decodeIndex(hash: Record<string, string>): IndexEntry[] {
 }
 
 export function parseSessionRecord(sid: string, raw: string): Session | null {
+  let record: unknown;
   try {
-    const record = JSON.parse(raw) as SessionRecord;
-    return typeof record.uid === 'string' ? { sid, ...record } : null;
+    record = JSON.parse(raw);
   } catch {
     return null;
   }
+  if (!isRecordLike(record)) return null;
+  // The parsed object becomes the session (no copy: this runs on every validated request); the sid
+  // comes from the key that was read, never from the stored JSON.
+  record.sid = sid;
+  return record;
+}
+
+function isRecordLike(value: unknown): value is { -readonly [K in keyof Session]: Session[K] } {
+  return typeof value === 'object' && value !== null && 'uid' in value && typeof value.uid === 'string';
 }

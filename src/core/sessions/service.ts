@@ -2,10 +2,13 @@ import type { Kv } from '../../ports/kv.ts';
 import type { Clock } from '../../ports/clock.ts';
 import type { Random } from '../../ports/random.ts';
 import type { AccountStatus } from '../../ports/accounts.ts';
-import { accountDisabled } from '../errors.ts';
+import { ImBannedError, ImUnavailableError, type ImBridge } from '../../ports/im-bridge.ts';
+import { LatchkeyError, accountDisabled } from '../errors.ts';
 import { deviceSlotKey, lastSeenKey, sessionKey, userSessionsKey } from './keys.ts';
 import { newSessionToken, sidOfPresentedToken } from './token.ts';
 import type { DeviceFlag, DevicePolicies } from './policy.ts';
+import { ImContentionError, ImTokens, type ImOutcome } from './im-tokens.ts';
+import { ImQuitQueue, type DrainReport, type ImQuitRetryOptions } from './im-quit-queue.ts';
 import {
   decodeIndex,
   encodeIndexEntry,
@@ -35,6 +38,8 @@ export interface SessionServiceOptions {
   /** last_seen_at is written at most this often per session (per node). */
   readonly touchIntervalMs?: number;
   readonly onEnded?: SessionEndedListener;
+  /** The IM server whose per-(uid, flag) token the sessions share (DESIGN §3.4); none without it. */
+  readonly im?: { readonly bridge: ImBridge; readonly quitRetry: ImQuitRetryOptions };
 }
 
 export interface IssueInput {
@@ -49,6 +54,15 @@ export interface IssueInput {
 export interface IssuedSession {
   readonly token: string;
   readonly session: Session;
+  /** The IM token this session shares with its flag's other sessions; only with an IM bridge. */
+  readonly imToken?: string;
+}
+
+export interface LogoutOutcome {
+  /** False when the session had already ended. */
+  readonly ended: boolean;
+  /** Whether the IM server was told; null without an IM bridge or when nothing ended. */
+  readonly im: ImOutcome | null;
 }
 
 const MAX_TOUCH_ENTRIES = 100_000;
@@ -62,10 +76,28 @@ export class SessionService {
   readonly #options: SessionServiceOptions;
   /** sid → when this node last wrote its last_seen_at. */
   readonly #touchedAt = new Map<string, number>();
+  readonly #im: ImTokens | null;
+  readonly #owedQuits: ImQuitQueue | null;
 
   constructor(options: SessionServiceOptions) {
     this.#kv = options.kv;
     this.#options = options;
+    const { im } = options;
+    if (im === undefined) {
+      this.#owedQuits = null;
+      this.#im = null;
+      return;
+    }
+    this.#owedQuits = new ImQuitQueue(options.kv, options.clock, im.quitRetry);
+    this.#im = new ImTokens({
+      kv: options.kv,
+      bridge: im.bridge,
+      random: options.random,
+      policies: options.policies,
+      ttlMs: options.ttlMs,
+      hasLiveSession: (uid, flag) => this.#hasLiveSession(uid, flag),
+      owedQuits: this.#owedQuits,
+    });
   }
 
   /** The one place a session is created. */
@@ -92,11 +124,12 @@ export class SessionService {
     // Re-check the status only after joining the index: a ban that set the status earlier is seen
     // here, and a ban that sets it later sweeps the index and finds this session (invariant 5).
     if ((await this.#options.accountStatus(input.uid)) !== 'active') {
-      await this.#end(session.uid, sid, input.flag, 'ban');
+      await this.#endUnanswered(session, 'ban');
       throw accountDisabled();
     }
     await this.#applyPolicy(session);
-    return { token, session };
+    const imToken = await this.#acquireImToken(session);
+    return imToken === null ? { token, session } : { token, session, imToken };
   }
 
   /** The session a presented token belongs to, or null. Reads the store every time (invariant 6). */
@@ -114,7 +147,29 @@ export class SessionService {
 
   /** Ends the session of this token. Returns false if it had already ended. */
   async logout(session: Session): Promise<boolean> {
-    return this.#end(session.uid, session.sid, session.device_flag, 'logout');
+    return (await this.logoutWithOutcome(session)).ended;
+  }
+
+  /** Ends the session of this token and says whether the IM server heard of it (POST /v1/user/quit). */
+  logoutWithOutcome(session: Session): Promise<LogoutOutcome> {
+    return this.#endAndRelease(session.uid, session.sid, session.device_flag, 'logout');
+  }
+
+  /** The IM token the session's flag shares now (GET /v1/user/im_token); null without an IM bridge or token. */
+  async imToken(session: Session): Promise<string | null> {
+    return this.#im === null ? null : this.#im.current(session.uid, session.device_flag);
+  }
+
+  /** One pass of the retry queue of owed device_quit calls; null without an IM bridge. */
+  async drainOwedImQuits(): Promise<DrainReport | null> {
+    const im = this.#im;
+    if (im === null || this.#owedQuits === null) return null;
+    return this.#owedQuits.drain((uid, flag) => im.settleOwed(uid, flag));
+  }
+
+  /** How many (uid, flag) still owe the IM server a device_quit. */
+  async owedImQuits(): Promise<number> {
+    return this.#owedQuits === null ? 0 : this.#owedQuits.size();
   }
 
   /** The user's live sessions, newest first; index entries of ended sessions are pruned. */
@@ -132,7 +187,7 @@ export class SessionService {
     if (flagValue === null) return false;
     const [entry] = decodeIndex({ [sid]: flagValue });
     if (entry === undefined) return false;
-    return this.#end(uid, sid, entry.flag, reason);
+    return (await this.#endAndRelease(uid, sid, entry.flag, reason)).ended;
   }
 
   /** Revokes every session of the user but `keepSid`. Returns how many this call ended. */
@@ -140,17 +195,16 @@ export class SessionService {
     return this.#endAll(uid, (entry) => entry.sid !== keepSid, 'others');
   }
 
-  /** Revokes every session of the user (ban, password reset, admin). */
+  /** Revokes every session of the user (ban, password reset, admin), and quits every IM device. */
   async revokeAll(uid: string, reason: RevokeReason): Promise<number> {
-    return this.#endAll(uid, () => true, reason);
+    return this.#endAll(uid, everySession, reason);
   }
 
   /** Revokes the user's sessions that logged in from this device. */
   async revokeDevice(uid: string, deviceId: string): Promise<number> {
-    const sessions = await this.list(uid);
-    const ended = await Promise.all(
-      sessions.filter((s) => s.device_id === deviceId).map((s) => this.#end(uid, s.sid, s.device_flag, 'device')),
-    );
+    const sessions = (await this.list(uid)).filter((s) => s.device_id === deviceId);
+    const ended = await Promise.all(sessions.map((s) => this.#end(uid, s.sid, s.device_flag, 'device')));
+    await this.#releaseAfterSweep(uid, sessions.filter((_, i) => ended[i]).map((s) => s.device_flag));
     return ended.filter(Boolean).length;
   }
 
@@ -168,7 +222,7 @@ export class SessionService {
       .sort((a, b) => (isOlder(a, b) ? -1 : 1));
     const excess = older.length + 1 - policy.cap;
     await Promise.all(
-      older.slice(0, Math.max(0, excess)).map((entry) => this.#end(session.uid, entry.sid, entry.flag, 'cap')),
+      older.slice(0, Math.max(0, excess)).map((entry) => this.#endAndRelease(session.uid, entry.sid, entry.flag, 'cap')),
     );
   }
 
@@ -180,7 +234,7 @@ export class SessionService {
     const slot = deviceSlotKey(session.uid, session.device_flag);
     const previous = await this.#kv.swap(slot, session.sid, { ttlMs: this.#options.ttlMs });
     if (previous !== null && previous !== session.sid) {
-      await this.#end(session.uid, previous, session.device_flag, 'replaced');
+      await this.#endAndRelease(session.uid, previous, session.device_flag, 'replaced');
     }
     // A revoke or ban that ended this session between joining the index and the swap could not
     // release a slot that did not name it yet: release it here (compare-and-delete, so a newer
@@ -209,10 +263,76 @@ export class SessionService {
     return session !== null;
   }
 
+  /** Ends one session, then settles its flag's IM token (DESIGN §3.4): deleted if it was the last, else rotated. */
+  async #endAndRelease(uid: string, sid: string, flag: DeviceFlag, reason: RevokeReason): Promise<LogoutOutcome> {
+    const ended = await this.#end(uid, sid, flag, reason);
+    const im = ended && this.#im !== null ? await this.#im.release(uid, flag) : null;
+    return { ended, im };
+  }
+
+  /**
+   * Undoes a login before it answers. Its session never had the flag's IM token, but while it was
+   * indexed another call may have rotated one in for it: a token no live session holds goes too.
+   */
+  async #endUnanswered(session: Session, reason: RevokeReason): Promise<void> {
+    if (await this.#end(session.uid, session.sid, session.device_flag, reason)) {
+      await this.#im?.releaseUnheld(session.uid, session.device_flag);
+    }
+  }
+
   async #endAll(uid: string, select: (entry: IndexEntry) => boolean, reason: RevokeReason): Promise<number> {
     const entries = decodeIndex(await this.#kv.hgetall(userSessionsKey(uid))).filter(select);
     const ended = await Promise.all(entries.map((entry) => this.#end(uid, entry.sid, entry.flag, reason)));
+    // Selecting everything (ban, password reset, revoke-all) quits every IM device, indexed or not.
+    await this.#releaseAfterSweep(uid, select === everySession ? 'all' : entries.filter((_, i) => ended[i]).map((entry) => entry.flag));
     return ended.filter(Boolean).length;
+  }
+
+  /**
+   * One IM step per flag after a sweep, not one per session: N sessions of a flag ending together
+   * would otherwise rotate its token N times. Ending them all quits every device at once (-1).
+   */
+  async #releaseAfterSweep(uid: string, flags: readonly DeviceFlag[] | 'all'): Promise<void> {
+    const im = this.#im;
+    if (im === null) return;
+    if (flags === 'all') {
+      await im.releaseAll(uid);
+      return;
+    }
+    await Promise.all([...new Set(flags)].map((flag) => im.release(uid, flag)));
+  }
+
+  /**
+   * The session's IM token, once it is indexed and its policy applied (a device it replaced or
+   * evicted has released the flag's token first). An IM server that refuses or cannot be reached
+   * fails the login and leaves nothing behind: the IM step commits nothing the IM server did not
+   * take, and the session, its index entry and its slot are removed again (compare-and-delete).
+   */
+  async #acquireImToken(session: Session): Promise<string | null> {
+    const im = this.#im;
+    if (im === null) return null;
+    let imToken: string;
+    try {
+      imToken = await im.acquire(session.uid, session.device_flag);
+    } catch (error) {
+      await this.#endUnanswered(session, 'aborted');
+      throw imLoginError(error);
+    }
+    // A revoke or ban that ended this session while it acquired may have released the flag before
+    // this token was committed: release it again. Whichever of the two looks last sees the other.
+    if ((await this.#kv.get(sessionKey(session.sid))) === null) await im.release(session.uid, session.device_flag);
+    return imToken;
+  }
+
+  /**
+   * Whether a session of this flag is live. The record decides, not the index: a session another
+   * call has just ended (its record gone, its index entry not yet) must not keep a token alive.
+   */
+  async #hasLiveSession(uid: string, flag: DeviceFlag): Promise<boolean> {
+    for (const entry of await this.#liveEntries(uid)) {
+      if (entry.flag === flag && (await this.#kv.get(sessionKey(entry.sid))) !== null) return true;
+    }
+    return false;
   }
 
   /** Index entries not yet past their expiry; expired ones are dropped from the index. */
@@ -239,11 +359,31 @@ export class SessionService {
     if (this.#touchedAt.size >= MAX_TOUCH_ENTRIES) this.#touchedAt.clear();
     this.#touchedAt.set(session.sid, now);
     const ttlMs = session.expires_at - now;
-    this.#kv.set(lastSeenKey(session.sid), String(now), { ttlMs }).catch(() => {
-      // A lost last-seen write is harmless; the next request past the interval retries it.
-      this.#touchedAt.delete(session.sid);
-    });
+    const key = lastSeenKey(session.sid);
+    const stamp = String(now);
+    this.#kv.set(key, stamp, { ttlMs })
+      // A logout between the validation and this write deleted the key before it was written, and
+      // the write would outlive the session by up to its whole lifetime. Looking after writing:
+      // whichever of the two runs second removes the key.
+      .then(async () => {
+        if ((await this.#kv.get(sessionKey(session.sid))) === null) await this.#kv.compareAndDelete(key, stamp);
+      })
+      .catch(() => {
+        // A lost last-seen write is harmless; the next request past the interval retries it.
+        this.#touchedAt.delete(session.sid);
+      });
   }
+}
+
+const everySession = (): boolean => true;
+
+/** What a login answers when the IM server refused it or could not be told. */
+function imLoginError(error: unknown): unknown {
+  if (error instanceof ImBannedError) return accountDisabled();
+  if (error instanceof ImUnavailableError || error instanceof ImContentionError) {
+    return new LatchkeyError('upstream_unavailable', 'the IM server is unavailable; try again shortly');
+  }
+  return error;
 }
 
 /** Total order on sessions: creation time, then sid. */

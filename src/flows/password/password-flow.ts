@@ -2,7 +2,7 @@ import type { AccountRepo, Role, User } from '../../ports/accounts.ts';
 import { UniqueViolation } from '../../ports/accounts.ts';
 import type { Random } from '../../ports/random.ts';
 import type { Clock } from '../../ports/clock.ts';
-import type { SessionService } from '../../core/sessions/service.ts';
+import type { IssuedSession, SessionService } from '../../core/sessions/service.ts';
 import type { DeviceFlag } from '../../core/sessions/policy.ts';
 import type { DeviceInfo, LoginMethod, Session } from '../../core/sessions/record.ts';
 import type { LoginThrottle } from '../../core/guards.ts';
@@ -170,9 +170,22 @@ export async function startSession(
   method: LoginMethod,
   context: LoginContext,
 ): Promise<LoginResponse> {
-  const issued = await deps.sessions.issue({
-    uid: user.uid, flag: context.flag, device: context.device, method, ip: context.ip, userAgent: context.userAgent,
-  });
+  let issued: IssuedSession;
+  try {
+    issued = await deps.sessions.issue({
+      uid: user.uid, flag: context.flag, device: context.device, method, ip: context.ip, userAgent: context.userAgent,
+    });
+  } catch (error) {
+    // Refused after the credentials were right: banned meanwhile, or the IM server refused or was down.
+    if (error instanceof LatchkeyError) {
+      const disabled = error.code === 'account_disabled';
+      deps.metrics.logins.inc({ method, result: disabled ? 'disabled' : 'unavailable' });
+      // `account_disabled` as every flow records it; anything else names the method and the error code.
+      const reason = disabled ? error.code : `${method}:${error.code}`;
+      await deps.audit.record({ type: 'login', uid: user.uid, sid: null, result: 'fail', reason, context });
+    }
+    throw error;
+  }
   if (context.device.device_id !== '') {
     await deps.accounts.upsertDevice({
       uid: user.uid,

@@ -22,7 +22,8 @@ export function appConfigRoutes(app: FastifyInstance, runtime: Runtime): void {
   app.get('/v1/common/appconfig', {
     schema: { tags: ['ops'], summary: 'Login methods this server offers', response: { 200: appConfigSchema } },
   }, async () => ({
-    oidc_providers: [],
+    // Every enabled provider has its routes mounted; one whose IdP is down answers 503, not 404.
+    oidc_providers: runtime.oidc.directory.providers.map(({ id, name }) => ({ id, name, authorize_path: `/v1/auth/oidc/${id}/authorize` })),
     qr_login: app.hasRoute({ method: 'GET', url: '/v1/user/loginuuid' }),
     code_login: {
       sms: runtime.sender.channels.includes('sms'),

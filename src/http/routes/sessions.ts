@@ -13,13 +13,20 @@ export function sessionRoutes(app: FastifyInstance, runtime: Runtime): void {
 
   app.post('/v1/user/quit', {
     onRequest: requireSession,
-    schema: { tags: ['sessions'], summary: 'End this session only', response: { 200: { type: 'object', properties: { status: { type: 'integer' } } } } },
+    schema: {
+      tags: ['sessions'],
+      summary: 'End this session only',
+      description: '`im` (with an IM bridge): whether the IM server was told. "failed" still means the session is over; the device_quit is retried.',
+      response: { 200: { type: 'object', properties: { status: { type: 'integer' }, im: { type: 'string', enum: ['ok', 'failed'] } } } },
+    },
   }, async (request) => {
     const session = sessionOf(request);
-    const ended = await sessions.logout(session);
-    metrics.logouts.inc({ result: ended ? 'ok' : 'already_ended' });
-    await audit.record({ type: 'logout', uid: session.uid, sid: session.sid, result: 'ok', reason: null, context: auditContext(request) });
-    return { status: 200 };
+    const { ended, im } = await sessions.logoutWithOutcome(session);
+    metrics.logouts.inc({ result: !ended ? 'already_ended' : im === 'failed' ? 'im_fail' : 'ok' });
+    await audit.record({
+      type: 'logout', uid: session.uid, sid: session.sid, result: 'ok', reason: im === 'failed' ? 'im_failed' : null, context: auditContext(request),
+    });
+    return im === null ? { status: 200 } : { status: 200, im };
   });
 
   app.get('/v1/user/sessions', {

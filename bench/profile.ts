@@ -1,0 +1,63 @@
+/**
+ * Profiles the validation path: starts one server under test with `--cpu-prof`, loads it like
+ * `npm run bench` does, stops it (a clean exit writes the profile) and prints where its CPU went
+ * during the measured period only — setup logins and warm-up are left out.
+ *
+ *   node bench/profile.ts [sqlite|redis|bare] [--duration 10] [--warmup 3] [--top 40] [--keep]
+ *
+ * Profiling slows the server by ~10–20 %; use it to rank costs, and `npm run bench` to measure them.
+ */
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { formatSummary, summarizeProfile } from './cpuprofile.ts';
+import { cpuBetween, sampleCpu } from './cpu.ts';
+import { generateLoad } from './load.ts';
+import { startTarget, TARGET_NAMES, type TargetKey } from './targets.ts';
+
+const { values, positionals } = parseArgs({
+  options: {
+    duration: { type: 'string' },
+    warmup: { type: 'string' },
+    connections: { type: 'string' },
+    sessions: { type: 'string' },
+    top: { type: 'string' },
+    keep: { type: 'boolean' },
+  },
+  allowPositionals: true,
+});
+const key = (positionals[0] ?? 'sqlite') as TargetKey;
+if (!(key in TARGET_NAMES)) throw new Error(`unknown target ${key}; use bare, sqlite, redis`);
+
+const dir = mkdtempSync(join(tmpdir(), 'latchkey-prof-'));
+const micros = () => Number(process.hrtime.bigint() / 1000n);
+const target = await startTarget(key, Number(values.sessions ?? 1000), {
+  env: { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${dir}` },
+});
+let requests = 0;
+let window: { from: number; to: number };
+try {
+  const load = { url: target.url, path: target.path, tokens: target.tokens, connections: Number(values.connections ?? 50) };
+  await generateLoad({ ...load, durationSeconds: Number(values.warmup ?? 3) });
+  const before = sampleCpu(target.serverPid, target.redisPid);
+  const from = micros();
+  const result = await generateLoad({ ...load, durationSeconds: Number(values.duration ?? 10) });
+  window = { from, to: micros() };
+  const cpu = cpuBetween(before, sampleCpu(target.serverPid, target.redisPid));
+  if (result.non2xx > 0 || result.errors > 0) throw new Error(`${result.non2xx} non-2xx, ${result.errors} errors`);
+  requests = result.ok;
+  process.stdout.write(
+    `${TARGET_NAMES[key]} (profiled): ${result.requestsPerSecond.toFixed(0)} req/s, p99 ${result.p99Ms} ms, ` +
+      `server ${cpu.serverSeconds === null ? '–' : ((cpu.serverSeconds * 1e6) / result.ok).toFixed(1)} µs/req\n\n`,
+  );
+} finally {
+  await target.stop();
+}
+
+const file = readdirSync(dir).find((name) => name.endsWith('.cpuprofile'));
+if (file === undefined) throw new Error(`no .cpuprofile written in ${dir}`);
+const profile = JSON.parse(readFileSync(join(dir, file), 'utf8')) as Parameters<typeof summarizeProfile>[0];
+process.stdout.write(`${formatSummary(summarizeProfile(profile, window), Number(values.top ?? 40), requests)}\n`);
+if (values.keep === true) process.stdout.write(`\nprofile kept: ${join(dir, file)}\n`);
+else rmSync(dir, { recursive: true, force: true });

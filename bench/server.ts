@@ -1,0 +1,122 @@
+/**
+ * A latchkey node under test, in its own child process (`node src/cli.ts serve`), on the embedded
+ * SQLite store or on a private redis-server, and the few HTTP calls the scenarios set up with.
+ */
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startLatchkey, startRedisServer, type HttpProcess, type RedisServerProcess } from '../test/support/processes.ts';
+
+export type StoreKind = 'sqlite' | 'redis';
+
+export interface BenchServer {
+  readonly store: StoreKind;
+  readonly url: string;
+  readonly pid: number;
+  readonly redisPid: number | null;
+  /** What the node's Kv connects to: `sqlite:<file>` or `redis://…`. */
+  readonly storeUrl: string;
+  /** Bytes of the SQLite file and its WAL, or null on Redis. */
+  storeFileBytes(): number | null;
+  stop(): Promise<void>;
+}
+
+/** Benchmark defaults: no rate limits in the way; everything else is latchkey's default. */
+const UNLIMITED = { max: 1_000_000 };
+export const NO_RATE_LIMITS = {
+  login: UNLIMITED, register: UNLIMITED, qr_create: UNLIMITED, qr_exchange: UNLIMITED,
+};
+/** For scenarios where logins only prepare the run: their hashing cost is not what is measured. */
+export const CHEAP_PASSWORDS = { memory_cost: 1024, time_cost: 1 };
+
+export async function startBenchServer(
+  store: StoreKind,
+  config: Record<string, unknown>,
+  env: Record<string, string> = {},
+): Promise<BenchServer> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'latchkey-bench-'));
+  const sqliteFile = join(dataDir, 'latchkey.db');
+  let redis: RedisServerProcess | null = null;
+  let server: HttpProcess | null = null;
+  const stop = async () => {
+    await server?.stop();
+    await redis?.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  };
+  try {
+    redis = store === 'redis' ? await startRedisServer() : null;
+    // sqlite: sessions and accounts in one file of the data dir, as `npm start` does.
+    const storeUrl = redis === null ? `sqlite:${sqliteFile}` : redis.url;
+    server = await startLatchkey({ data_dir: dataDir, store: storeUrl, rate_limits: NO_RATE_LIMITS, ...config }, { env });
+    return {
+      store,
+      url: server.url,
+      pid: server.pid,
+      redisPid: redis?.pid ?? null,
+      storeUrl,
+      storeFileBytes: () => (redis === null ? fileBytes(sqliteFile) + fileBytes(`${sqliteFile}-wal`) : null),
+      stop,
+    };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+function fileBytes(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
+  }
+}
+
+export interface JsonAnswer {
+  readonly status: number;
+  readonly body: Record<string, unknown>;
+}
+
+export async function postJson(url: string, body: unknown, token?: string): Promise<JsonAnswer> {
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (token !== undefined) headers.token = token;
+  const response = await fetch(url, { method: 'POST', headers, body: JSON.stringify(body) });
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+}
+
+export const BENCH_PASSWORD = 'bench password';
+export const BENCH_DEVICE = { device_id: 'bench', device_name: 'bench', device_model: 'autocannon' };
+
+export interface RegisteredUser {
+  readonly uid: string;
+  readonly username: string;
+  /** The session token of the registration's own login. */
+  readonly token: string;
+}
+
+export async function registerUser(url: string, username: string, flag = 1): Promise<RegisteredUser> {
+  const answer = await postJson(`${url}/v1/user/register`, { username, password: BENCH_PASSWORD, flag, device: BENCH_DEVICE });
+  const { uid, token } = answer.body;
+  if (answer.status !== 201 || typeof uid !== 'string' || typeof token !== 'string') {
+    throw new Error(`register ${username} answered ${answer.status}: ${JSON.stringify(answer.body)}`);
+  }
+  return { uid, username, token };
+}
+
+/**
+ * Every token must answer `expected` (200: it validates; 401: it was logged out) before its
+ * figures count.
+ */
+export async function checkTokens(url: string, tokens: readonly string[], expected: 200 | 401): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < tokens.length) {
+      const index = next++;
+      const response = await fetch(`${url}/v1/user/current`, { headers: { token: tokens[index] ?? '' } });
+      await response.arrayBuffer();
+      if (response.status !== expected) {
+        throw new Error(`token ${index} of ${tokens.length} answered ${response.status}, not ${expected}`);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: 16 }, worker));
+}

@@ -1,0 +1,34 @@
+/**
+ * A task run every `intervalMs` on this node: never two runs at once, the timer never keeps the
+ * process alive, and stop() waits for a run in progress (so shutdown does not close the stores
+ * under it).
+ */
+export interface PeriodicTask {
+  stop(): Promise<void>;
+}
+
+export interface PeriodicLogger {
+  warn(object: Record<string, unknown>, message: string): void;
+}
+
+export function runPeriodically(name: string, intervalMs: number, task: () => Promise<void>, log: PeriodicLogger): PeriodicTask {
+  let running: Promise<void> | null = null;
+  let stopped = false;
+  const tick = () => {
+    if (stopped || running !== null) return;
+    running = task()
+      .catch((error: unknown) => log.warn({ err: error, task: name }, 'periodic task failed; it runs again at the next interval'))
+      .finally(() => {
+        running = null;
+      });
+  };
+  const timer = setInterval(tick, intervalMs);
+  timer.unref();
+  return {
+    async stop() {
+      stopped = true;
+      clearInterval(timer);
+      await running;
+    },
+  };
+}
