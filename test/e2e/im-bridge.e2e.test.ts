@@ -121,6 +121,27 @@ describe('the IM bridge with WuKongIM', () => {
     assert.equal(double.tokenOf(uid, WEB), '', 'WuKongIM holds no token for the flag any more');
   });
 
+  it('revoking a session rotates its flag\'s token while another session of the flag remains, and quits the flag when none does', async () => {
+    const name = uniqueName('revoker');
+    const uid = await register(node, name);
+    const browserA = await loggedIn(node, name, WEB, 'browser-a');
+    const browserB = await loggedIn(node, name, WEB, 'browser-b');
+    const desktop = await loggedIn(node, name, 2, 'desktop');
+    const [connectionB, connectionPc] = [double.connect(uid, WEB, browserB.imToken), double.connect(uid, 2, desktop.imToken)];
+
+    assert.equal((await call(node, 'DELETE', `/v1/user/sessions/${browserB.sid}`, undefined, browserA.token)).status, 200);
+    assert.equal(connectionB?.kickedBy, 'device_quit');
+    const rotated = (await call(node, 'GET', '/v1/user/im_token', undefined, browserA.token)).body.im_token;
+    assert.notEqual(rotated, browserB.imToken, 'browser A shares a new token; B\'s copy is dead');
+    assert.equal(double.connect(uid, WEB, browserB.imToken), null);
+
+    assert.equal((await call(node, 'DELETE', `/v1/user/sessions/${desktop.sid}`, undefined, browserA.token)).status, 200);
+    assert.equal(connectionPc?.kickedBy, 'device_quit');
+    assert.deepEqual(double.callsTo('/user/device_quit').at(-1)?.body, { uid, device_flag: 2 });
+    assert.equal(await node.kv.get(imTokenKey(uid, 2)), null, 'the last PC session took the PC token with it');
+    assert.ok(double.connect(uid, WEB, rotated), 'the Web token is untouched');
+  });
+
   it('a ban quits every IM device of the user at once (device_quit -1)', async () => {
     const name = uniqueName('banned');
     const uid = await register(node, name);
