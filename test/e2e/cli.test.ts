@@ -3,44 +3,18 @@
  * output, and their effect on a running server that shares the same SQLite file.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { call, startTestServer, type TestServer } from '../support/server.ts';
+import { describeRun, runLatchkeyCli as runCli } from '../support/cli-run.ts';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const CLI = join(REPO_ROOT, 'src', 'cli.ts');
 const PASSWORD = 'correct horse';
 /** CLI runs that only spawn and wait go side by side, a few at a time. */
 const PARALLEL_RUNS = 4;
-
-interface CliRun {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/** Runs `node src/cli.ts …args` (or another script) to completion with only `env`'s LATCHKEY_* variables. */
-function runCli(args: readonly string[], env: Record<string, string> = {}, script = CLI): Promise<CliRun> {
-  const inherited: NodeJS.ProcessEnv = {};
-  for (const [key, value] of Object.entries(process.env)) if (!key.startsWith('LATCHKEY_')) inherited[key] = value;
-  const child = spawn(process.execPath, [script, ...args], { cwd: REPO_ROOT, env: { ...inherited, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  return new Promise((resolve, reject) => {
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-function describeRun(run: CliRun): string {
-  return `exit ${run.code}\n--- stdout ---\n${run.stdout}\n--- stderr ---\n${run.stderr}`;
-}
 
 const dirs: string[] = [];
 function tempDir(): string {

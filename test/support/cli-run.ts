@@ -1,4 +1,4 @@
-/** Runs `node src/cli.ts …` as an operator would, with only the given LATCHKEY_* variables. */
+/** Runs `node src/cli.ts …` (or another script) as an operator would, with only the given LATCHKEY_* variables. */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,10 +12,10 @@ export interface CliRun {
   readonly stderr: string;
 }
 
-export function runLatchkeyCli(args: readonly string[], env: Record<string, string> = {}): Promise<CliRun> {
+export function runLatchkeyCli(args: readonly string[], env: Record<string, string> = {}, script = CLI): Promise<CliRun> {
   const inherited: NodeJS.ProcessEnv = {};
   for (const [key, value] of Object.entries(process.env)) if (!key.startsWith('LATCHKEY_')) inherited[key] = value;
-  const child = spawn(process.execPath, [CLI, ...args], { cwd: REPO_ROOT, env: { ...inherited, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [script, ...args], { cwd: REPO_ROOT, env: { ...inherited, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
