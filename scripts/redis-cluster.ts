@@ -30,31 +30,60 @@ export function redisCli(port: number, ...args: string[]): string {
   return result.stdout ?? '';
 }
 
+function listenable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+async function freePort(): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
+    });
+  });
+}
+
+/** Ports whose cluster-bus port (port + 10000) is free too, or redis-server refuses to start. */
 async function freePorts(count: number): Promise<number[]> {
   const ports: number[] = [];
-  // The cluster bus listens on port + 10000: keep both below 65536.
   while (ports.length < count) {
-    const port = await new Promise<number>((resolve, reject) => {
-      const server = createServer();
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => {
-        const address = server.address();
-        server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
-      });
-    });
-    if (port > 1024 && port + 10_000 < 65_536 && !ports.includes(port)) ports.push(port);
+    const port = await freePort();
+    if (port > 1024 && port + 10_000 < 65_536 && !ports.includes(port) && (await listenable(port + 10_000))) ports.push(port);
   }
   return ports;
 }
 
-async function untilAnswers(port: number, deadline: number): Promise<void> {
+async function untilAnswers(node: ClusterNode, deadline: number): Promise<void> {
+  const { port } = node;
   while (!redisCli(port, 'PING').includes('PONG')) {
-    if (Date.now() > deadline) throw new Error(`redis-server on ${port} did not start`);
+    if (node.process.exitCode !== null || Date.now() > deadline) throw new Error(`redis-server on ${port} did not start`);
     await sleep(50);
   }
 }
 
+/**
+ * A port picked free can be taken by another process before redis-server binds it: on a failed
+ * start, try again with new ports.
+ */
 export async function startRedisCluster(options: { masters?: number; replicas?: number } = {}): Promise<RedisCluster> {
+  let lastError: unknown;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      return await startRedisClusterOnce(options);
+    } catch (error) {
+      lastError = error;
+    }
+  }
+  throw lastError;
+}
+
+async function startRedisClusterOnce(options: { masters?: number; replicas?: number }): Promise<RedisCluster> {
   const masters = options.masters ?? 3;
   const replicas = options.replicas ?? 1;
   const dir = mkdtempSync(join(tmpdir(), 'latchkey-cluster-'));
@@ -74,7 +103,7 @@ export async function startRedisCluster(options: { masters?: number; replicas?: 
   };
   try {
     const deadline = Date.now() + 15_000;
-    for (const port of ports) await untilAnswers(port, deadline);
+    for (const node of nodes) await untilAnswers(node, deadline);
     const create = spawnSync('redis-cli', [
       '--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', String(replicas), '--cluster-yes',
     ], { encoding: 'utf8', timeout: 30_000 });
