@@ -9,6 +9,9 @@
  *   once, for the same reason; they may or may not have run, which the caller must assume anyway.
  * - commandTimeout: a connected but unresponsive Redis fails a call after this long.
  * - Reconnection with a backoff capped at 1 s, so recovery is noticed within a second.
+ * - TLS (rediss://, rediss-cluster://, rediss-sentinel://) always verifies the server certificate,
+ *   against Node's CA store or the `tlsCa` given instead. A certificate that is not trusted is a
+ *   configuration error, not an outage: firstConnect() refuses it (certificateFailure) instead of retrying.
  */
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { StoreUnavailableError } from '../../ports/errors.ts';
@@ -20,18 +23,32 @@ export interface RedisConnectOptions {
   readonly keyPrefix?: string;
   /** A call fails with StoreUnavailableError after this long without a reply. Default 1500 ms. */
   readonly commandTimeoutMs?: number;
+  /** PEM certificate(s) trusted instead of Node's CA store on a TLS URL: a private CA. */
+  readonly tlsCa?: string;
 }
 
 const CONNECT_TIMEOUT_MS = 2000;
 
+/**
+ * Reads go out at once (batched per event-loop turn by read-batch.ts), not in ioredis' next
+ * auto-pipeline, which queued them behind the pipeline in flight (see read-batch.ts). Every flow
+ * awaits each Kv call before the next, so a read sent first never overtakes a write of its flow.
+ */
+const NOT_PIPELINED = ['get', 'mget'];
+
 const reconnectDelay = (attempt: number): number => Math.min(50 * 2 ** attempt, 1000);
 
+const CLUSTER_URL = /^rediss?-cluster:\/\//;
+const SENTINEL_URL = /^rediss?-sentinel:\/\//;
+
 /**
- * `redis://host:port[/db]` (also rediss://, with user:password@), `redis-cluster://h:p,h:p`, or
+ * `redis://host:port[/db]` (with user:password@), `redis-cluster://h:p,h:p`, or
  * `redis-sentinel://h:p,h:p/<master name>[/db]` (Sentinel finds the master; on failover the client
- * asks again and reconnects to the new one).
+ * asks again and reconnects to the new one). The same with `rediss` in place of `redis` connect
+ * over TLS: for Sentinel, to the sentinels and to the data nodes both.
  */
 export function createClient(url: string, options: RedisConnectOptions): RedisClient {
+  const tls = tlsOptions(url, options);
   const perConnection: RedisOptions = {
     // With auto-pipelining a command waits for the pipeline ahead of it, so against a hung Redis a
     // call can take up to twice this: 900 ms keeps every answer inside the 2 s the API promises.
@@ -40,6 +57,8 @@ export function createClient(url: string, options: RedisConnectOptions): RedisCl
     maxRetriesPerRequest: 0,
     autoResendUnfulfilledCommands: false,
     enableAutoPipelining: true,
+    autoPipeliningIgnoredCommands: NOT_PIPELINED,
+    ...(tls && { tls }),
   };
   const single: RedisOptions = {
     ...perConnection,
@@ -47,10 +66,10 @@ export function createClient(url: string, options: RedisConnectOptions): RedisCl
     enableOfflineQueue: false,
     retryStrategy: reconnectDelay,
   };
-  const client = url.startsWith('redis-cluster://')
-    ? new Cluster(clusterNodes(url, 'redis-cluster://'), clusterOptions(url, options, perConnection))
-    : url.startsWith('redis-sentinel://')
-      ? new Redis({ ...single, ...sentinelOptions(url) })
+  const client = CLUSTER_URL.test(url)
+    ? new Cluster(clusterNodes(url), clusterOptions(url, options, perConnection))
+    : SENTINEL_URL.test(url)
+      ? new Redis({ ...single, ...sentinelOptions(url, tls) })
       : new Redis(url, single);
   // Every failure reaches the caller of the failing command (and ping() for /readyz); without a
   // listener ioredis would print each reconnection attempt's error to the console.
@@ -58,8 +77,17 @@ export function createClient(url: string, options: RedisConnectOptions): RedisCl
   return client;
 }
 
-function clusterNodes(url: string, scheme: string): { host: string; port: number }[] {
-  const hosts = url.slice(scheme.length).replace(/^[^@]*@/, '').replace(/\/.*$/, '');
+/** Verification stays on: an empty object means Node's CA store and its host name check. */
+function tlsOptions(url: string, options: RedisConnectOptions): { ca?: string } | undefined {
+  if (!url.startsWith('rediss')) return undefined;
+  return options.tlsCa === undefined ? {} : { ca: options.tlsCa };
+}
+
+/** What follows `scheme://`. */
+const afterScheme = (url: string): string => url.slice(url.indexOf('://') + 3);
+
+function clusterNodes(url: string): { host: string; port: number }[] {
+  const hosts = afterScheme(url).replace(/^[^@]*@/, '').replace(/\/.*$/, '');
   return hosts.split(',').map((hostPort) => {
     const parsed = new URL(`redis://${hostPort}`);
     return { host: parsed.hostname, port: Number(parsed.port || 6379) };
@@ -71,6 +99,7 @@ function clusterOptions(url: string, options: RedisConnectOptions, perConnection
     keyPrefix: options.keyPrefix ?? '',
     enableOfflineQueue: false,
     enableAutoPipelining: true,
+    autoPipeliningIgnoredCommands: NOT_PIPELINED,
     clusterRetryStrategy: reconnectDelay,
     // By default a lost node is only replaced after a MOVED; a node that restarts with its slots
     // (or is briefly unreachable) would otherwise stay unusable.
@@ -79,17 +108,24 @@ function clusterOptions(url: string, options: RedisConnectOptions, perConnection
     // apart before it fails: 16 × 50 ms keeps that within the fail-fast budget.
     retryDelayOnFailover: 50,
     redisOptions: { ...perConnection, ...clusterCredentials(url) },
+    // ioredis resolves seed host names to addresses before connecting; over TLS the certificate
+    // must then be checked against the name in the URL, not the address it resolved to.
+    ...(perConnection.tls && { dnsLookup: (host: string, done: (error: null, address: string) => void) => done(null, host) }),
   };
 }
 
-/** `redis-sentinel://[user:pass@]h:p,h:p/<master>[/db]`: credentials are the master's, not the sentinels'. */
-function sentinelOptions(url: string): RedisOptions {
-  const [name = '', db] = url.slice('redis-sentinel://'.length).replace(/^[^@]*@/, '').split('/').slice(1);
+/**
+ * `redis-sentinel://[user:pass@]h:p,h:p/<master>[/db]`: credentials are the master's, not the
+ * sentinels'. `rediss-sentinel://` speaks TLS to the sentinels and to the master they name.
+ */
+function sentinelOptions(url: string, tls: { ca?: string } | undefined): RedisOptions {
+  const [name = '', db] = afterScheme(url).replace(/^[^@]*@/, '').split('/').slice(1);
   if (name === '' || (db !== undefined && !/^\d+$/.test(db))) {
-    throw new Error('a Sentinel store URL is redis-sentinel://host:port[,host:port]/<master name>[/db]');
+    throw new Error('a Sentinel store URL is redis-sentinel://host:port[,host:port]/<master name>[/db] (rediss-sentinel:// for TLS)');
   }
   return {
-    sentinels: clusterNodes(url, 'redis-sentinel://'),
+    sentinels: clusterNodes(url),
+    ...(tls && { sentinelTLS: tls, enableTLSForSentinelMode: true }),
     name: decodeURIComponent(name),
     db: db === undefined ? 0 : Number(db),
     ...clusterCredentials(url),
@@ -100,7 +136,7 @@ function sentinelOptions(url: string): RedisOptions {
 
 /** `user:password@` or `password@` before the host list, URL-encoded as in redis:// URLs. */
 function clusterCredentials(url: string): { username?: string; password?: string } {
-  const userinfo = /^redis-(?:cluster|sentinel):\/\/([^@/]*)@/.exec(url)?.[1];
+  const userinfo = /^rediss?-(?:cluster|sentinel):\/\/([^@/]*)@/.exec(url)?.[1];
   if (userinfo === undefined) return {};
   const decode = (part: string) => (part === '' ? undefined : decodeURIComponent(part));
   const colon = userinfo.indexOf(':');
@@ -109,19 +145,47 @@ function clusterCredentials(url: string): { username?: string; password?: string
 }
 
 /**
- * Resolves once the first connection attempt has settled, successful or not. Without an offline
- * queue, commands sent before 'ready' would fail; after a failed attempt they should fail, quickly.
+ * Resolves once the first connection attempt has settled, successful or not (then with its error).
+ * Without an offline queue, commands sent before 'ready' would fail; after a failed attempt they
+ * should fail, quickly.
  */
-export function firstAttempt(client: RedisClient): Promise<void> {
+export function firstAttempt(client: RedisClient): Promise<unknown> {
   return new Promise((resolve) => {
-    const settle = () => {
+    const settle = (error?: unknown) => {
       clearTimeout(timer);
       for (const event of ['ready', 'error', 'end']) client.off(event, settle);
-      resolve();
+      resolve(error);
     };
     const timer = setTimeout(settle, CONNECT_TIMEOUT_MS + 500);
     for (const event of ['ready', 'error', 'end']) client.once(event, settle);
   });
+}
+
+/**
+ * The first attempt, for a client that is to serve: Redis being down is an outage the client rides
+ * out, but a certificate it does not trust will not fix itself, so that closes the client and
+ * rejects with what to do about it.
+ */
+export async function firstConnect(client: RedisClient): Promise<void> {
+  const reason = certificateFailure(await firstAttempt(client));
+  if (reason === undefined) return;
+  client.disconnect();
+  throw new StoreUnavailableError(
+    `Redis Kv: the Redis server's TLS certificate is not trusted (${reason}); ` +
+      'for a private CA set store_tls_ca to its certificate file',
+  );
+}
+
+/**
+ * Node's reason when a TLS handshake failed on the certificate. A Cluster reports the last node's
+ * error inside its own, Sentinel only the text of the last sentinel's error.
+ */
+export function certificateFailure(error: unknown): string | undefined {
+  for (let cause = error; cause instanceof Error; ) {
+    if (/certificate/i.test(cause.message)) return cause.message.replace(/^.*Last error: /, '');
+    cause = 'lastNodeError' in cause ? cause.lastNodeError : cause.cause;
+  }
+  return undefined;
 }
 
 /**

@@ -4,10 +4,12 @@
  * Each method is one single-key command or one single-key Lua script (scripts.ts), so it is atomic
  * on the server and never crosses hash slots. Failure behaviour is in redis-connection.ts.
  */
+import { Cluster } from 'ioredis';
 import type { ExpireMode, Kv, KvMessageHandler, SetOptions } from '../../ports/kv.ts';
 import { checkSetOptions, checkTtl } from '../kv-arguments.ts';
-import { attempt, createClient, firstAttempt, type RedisClient, type RedisConnectOptions } from './redis-connection.ts';
+import { attempt, createClient, firstConnect, type RedisClient, type RedisConnectOptions } from './redis-connection.ts';
 import { quit, RedisSubscriptions } from './redis-subscriptions.ts';
+import { ReadBatch } from '../read-batch.ts';
 import { defineScripts, type CompareAndSetTtl } from './scripts.ts';
 
 export class RedisKv implements Kv {
@@ -15,16 +17,19 @@ export class RedisKv implements Kv {
   readonly #subscriptions: RedisSubscriptions;
   /** ioredis prefixes keys, but not pub/sub channels; channels get the prefix here. */
   readonly #channelPrefix: string;
+  /** One MGET per event-loop turn on a single node (read-batch.ts); a Cluster refuses cross-slot MGETs. */
+  readonly #reads: { get(key: string): Promise<string | null> };
 
   /**
    * Resolves once the first connection attempt has settled, even if it failed: a Kv created while
    * Redis is down answers StoreUnavailableError (and ping() false) until Redis is reachable, then
-   * recovers by itself. Check ping() to refuse to start without Redis.
+   * recovers by itself. Check ping() to refuse to start without Redis. A TLS certificate that is not
+   * trusted rejects instead (firstConnect in redis-connection.ts).
    */
   static async connect(url: string, options: RedisConnectOptions = {}): Promise<RedisKv> {
     const client = createClient(url, options);
     defineScripts(client);
-    await firstAttempt(client);
+    await firstConnect(client);
     return new RedisKv(client, options.keyPrefix ?? '');
   }
 
@@ -32,11 +37,14 @@ export class RedisKv implements Kv {
     this.#client = client;
     this.#channelPrefix = keyPrefix;
     this.#subscriptions = new RedisSubscriptions(client);
+    this.#reads = client instanceof Cluster
+      ? { get: (key) => attempt(() => client.get(key)) }
+      : new ReadBatch((keys) => attempt(() => client.mget([...keys])));
   }
 
-  // Not async: the validation path's one read returns attempt()'s promise without wrapping it again.
+  // Not async: the validation path's read returns the batch's promise without wrapping it again.
   get(key: string): Promise<string | null> {
-    return attempt(() => this.#client.get(key));
+    return this.#reads.get(key);
   }
 
   async set(key: string, value: string, options: SetOptions = {}): Promise<boolean> {

@@ -3,8 +3,9 @@
  *
  * Atomicity, also between processes sharing the file: a method is either one SQL statement
  * (atomic by itself) or one BEGIN IMMEDIATE transaction, which takes the write lock before it reads,
- * so no other writer can slip between its read and its write. Calls are synchronous under the hood,
- * so within a process nothing interleaves with them either.
+ * so no other writer can slip between its read and its write. Those calls are synchronous under the
+ * hood, so within a process nothing interleaves with them either. get() alone is batched: the keys
+ * read in one event-loop turn are looked up together when the turn ends (read-batch.ts).
  *
  * Unlike Redis, a key's kind (string or hash) is not enforced: latchkey never stores both under one
  * key. Pub/sub reaches subscribers in this process only; wake-ups across processes need Redis.
@@ -18,6 +19,7 @@ import type { ExpireMode, Kv, KvMessageHandler, SetOptions } from '../../ports/k
 import { checkSetOptions, checkTtl, parseCounter } from '../kv-arguments.ts';
 import { prepareStatements, SCHEMA, type Statements } from './sqlite-kv-schema.ts';
 import { acquirePubSub, type SharedPubSub } from './sqlite-pubsub.ts';
+import { ReadBatch } from '../read-batch.ts';
 
 export interface SqliteKvOptions {
   /** A file path (its directory is created if missing) or ':memory:'. */
@@ -30,7 +32,11 @@ export interface SqliteKvOptions {
    * StoreUnavailableError. It blocks the event loop meanwhile, so keep it short. Default 2 s.
    */
   readonly busyTimeoutMs?: number;
+  /** How much of the file reads may map (PRAGMA mmap_size); 0 reads with read() only. Default 1 GiB. */
+  readonly mmapBytes?: number;
 }
+
+const DEFAULT_MMAP_BYTES = 2 ** 30;
 
 type Row = Record<string, SQLOutputValue> | undefined;
 
@@ -40,11 +46,16 @@ export class SqliteKv implements Kv {
   readonly #clock: Clock;
   readonly #pubsub: SharedPubSub;
   readonly #sweepTimer: NodeJS.Timeout;
+  readonly #reads = new ReadBatch((keys) => this.#readMany(keys));
 
   constructor(options: SqliteKvOptions) {
     if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
     this.#db = new DatabaseSync(options.path, { timeout: options.busyTimeoutMs ?? 2000 });
     this.#db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;');
+    // Reads through a memory map instead of read() calls: past the 2 MB page cache (~3,000
+    // sessions) each validation cost a few syscalls more, and with 10^5 sessions a quarter more
+    // CPU. The map only covers reads; writes and the WAL still go through the file.
+    this.#db.exec(`PRAGMA mmap_size = ${options.mmapBytes ?? DEFAULT_MMAP_BYTES}`);
     this.#db.exec(SCHEMA);
     this.#sql = prepareStatements(this.#db);
     this.#clock = options.clock ?? systemClock;
@@ -53,8 +64,20 @@ export class SqliteKv implements Kv {
     this.#sweepTimer.unref();
   }
 
-  async get(key: string): Promise<string | null> {
-    return this.#call(() => text(this.#sql.get.get(key, this.#now()), 'value'));
+  get(key: string): Promise<string | null> {
+    return this.#reads.get(key);
+  }
+
+  /** One statement for all the keys read in this event-loop turn (read-batch.ts). */
+  #readMany(keys: readonly string[]): (string | null)[] {
+    const rows = this.#call(() => this.#sql.getMany.all(JSON.stringify(keys), this.#now()));
+    const values = new Map<string, string>();
+    for (const row of rows) {
+      const key = text(row, 'key');
+      const value = text(row, 'value');
+      if (key !== null && value !== null) values.set(key, value);
+    }
+    return keys.map((key) => values.get(key) ?? null);
   }
 
   async set(key: string, value: string, options: SetOptions = {}): Promise<boolean> {
