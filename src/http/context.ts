@@ -2,7 +2,7 @@ import type { FastifyRequest } from 'fastify';
 import type { DeviceFlag } from '../core/sessions/policy.ts';
 import type { DeviceInfo } from '../core/sessions/record.ts';
 import type { AuditContext } from '../ops/audit.ts';
-import type { LoginContext } from '../flows/password/password-flow.ts';
+import type { LoginContext } from '../flows/start-session.ts';
 
 export interface DeviceBody {
   device_id?: string;

@@ -132,6 +132,11 @@ export class SessionService {
     return imToken === null ? { token, session } : { token, session, imToken };
   }
 
+  /** Ends a session whose login could not answer (its token was never handed out). */
+  async abandon(session: Session): Promise<void> {
+    await this.#endUnanswered(session, 'aborted');
+  }
+
   /** The session a presented token belongs to, or null. Reads the store every time (invariant 6). */
   async validate(token: string): Promise<Session | null> {
     const sid = sidOfPresentedToken(token);
@@ -176,6 +181,10 @@ export class SessionService {
   async list(uid: string): Promise<ListedSession[]> {
     const entries = await this.#liveEntries(uid);
     const listed = await Promise.all(entries.map((entry) => this.#read(entry)));
+    // An entry whose record is gone names a session that ended while the cleanup after it failed
+    // (a 503 part-way). A record is written once, before its entry, and never again: drop the entry.
+    const dead = entries.filter((_, i) => listed[i] === null);
+    await Promise.all(dead.map((entry) => this.#kv.hdel(userSessionsKey(uid), entry.sid)));
     return listed
       .filter((session): session is ListedSession => session !== null)
       .sort((a, b) => b.created_at - a.created_at);

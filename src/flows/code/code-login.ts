@@ -2,7 +2,7 @@ import type { User } from '../../ports/accounts.ts';
 import { UniqueViolation } from '../../ports/accounts.ts';
 import { LatchkeyError, accountDisabled } from '../../core/errors.ts';
 import { phoneParts, type Destination } from '../../core/destinations.ts';
-import { startSession, type LoginContext } from '../password/password-flow.ts';
+import { startSession, type LoginContext } from '../start-session.ts';
 import type { LoginResponse } from '../login-response.ts';
 import { consumeCode, wrongCode } from './consume-code.ts';
 import { findByDestination, registrationOpen, type CodeFlowDeps } from './deps.ts';

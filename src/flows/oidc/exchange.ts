@@ -6,7 +6,7 @@
 import { LatchkeyError, accountDisabled, notFound } from '../../core/errors.ts';
 import type { AuditContext } from '../../ops/audit.ts';
 import type { LoginResponse } from '../login-response.ts';
-import { startSession } from '../password/password-flow.ts';
+import { startSession } from '../start-session.ts';
 import type { OidcDeps } from './deps.ts';
 import { bindingMatches } from './binding.ts';
 import { lookupHandoff, markHandoffUsed } from './handoff.ts';

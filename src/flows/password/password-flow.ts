@@ -2,16 +2,16 @@ import type { AccountRepo, Role, User } from '../../ports/accounts.ts';
 import { UniqueViolation } from '../../ports/accounts.ts';
 import type { Random } from '../../ports/random.ts';
 import type { Clock } from '../../ports/clock.ts';
-import type { IssuedSession, SessionService } from '../../core/sessions/service.ts';
-import type { DeviceFlag } from '../../core/sessions/policy.ts';
-import type { DeviceInfo, LoginMethod, Session } from '../../core/sessions/record.ts';
+import type { SessionService } from '../../core/sessions/service.ts';
+import type { Session } from '../../core/sessions/record.ts';
 import type { LoginThrottle } from '../../core/guards.ts';
 import type { PasswordHasher } from '../../core/passwords.ts';
 import { checkPasswordPolicy } from '../../core/passwords.ts';
 import { LatchkeyError, accountDisabled, invalidCredentials, invalidRequest } from '../../core/errors.ts';
 import type { AuditContext, AuditTrail } from '../../ops/audit.ts';
 import type { Metrics } from '../../ops/metrics.ts';
-import { loginResponse, type LoginResponse } from '../login-response.ts';
+import type { LoginResponse } from '../login-response.ts';
+import { startSession, type LoginContext } from '../start-session.ts';
 
 export interface PasswordFlowDeps {
   readonly accounts: AccountRepo;
@@ -22,11 +22,6 @@ export interface PasswordFlowDeps {
   readonly metrics: Metrics;
   readonly clock: Clock;
   readonly random: Random;
-}
-
-export interface LoginContext extends AuditContext {
-  readonly flag: DeviceFlag;
-  readonly device: DeviceInfo;
 }
 
 export interface RegisterInput {
@@ -129,9 +124,11 @@ async function requireUnchangedPassword(
 ): Promise<void> {
   const current = await deps.accounts.findByUid(uid);
   if (current !== null && current.passwordHash === verifiedHash && current.status === 'active') return;
-  await deps.sessions.revoke(uid, response.sid, 'password');
-  await deps.audit.record({ type: 'login', uid, sid: response.sid, result: 'fail', reason: 'password_changed', context });
-  throw invalidCredentials();
+  // A ban that landed meanwhile is told as a ban (403), as it is to a login that starts after it.
+  const banned = current !== null && current.status !== 'active';
+  await deps.sessions.revoke(uid, response.sid, banned ? 'ban' : 'password');
+  await deps.audit.record({ type: 'login', uid, sid: response.sid, result: 'fail', reason: banned ? 'account_disabled' : 'password_changed', context });
+  throw banned ? accountDisabled() : invalidCredentials();
 }
 
 export interface ChangePasswordInput {
@@ -161,43 +158,6 @@ export async function changePassword(
   }
   if (input.revokeOtherSessions) await deps.sessions.revokeOthers(user.uid, session.sid);
   await deps.audit.record({ type: 'password_change', uid: user.uid, sid: session.sid, result: 'ok', reason: null, context });
-}
-
-/** The one way every flow turns an authenticated user into a session and a login response. */
-export async function startSession(
-  deps: Pick<PasswordFlowDeps, 'sessions' | 'accounts' | 'audit' | 'metrics' | 'clock'>,
-  user: User,
-  method: LoginMethod,
-  context: LoginContext,
-): Promise<LoginResponse> {
-  let issued: IssuedSession;
-  try {
-    issued = await deps.sessions.issue({
-      uid: user.uid, flag: context.flag, device: context.device, method, ip: context.ip, userAgent: context.userAgent,
-    });
-  } catch (error) {
-    // Refused after the credentials were right: banned meanwhile, or the IM server refused or was down.
-    if (error instanceof LatchkeyError) {
-      const disabled = error.code === 'account_disabled';
-      deps.metrics.logins.inc({ method, result: disabled ? 'disabled' : 'unavailable' });
-      // `account_disabled` as every flow records it; anything else names the method and the error code.
-      const reason = disabled ? error.code : `${method}:${error.code}`;
-      await deps.audit.record({ type: 'login', uid: user.uid, sid: null, result: 'fail', reason, context });
-    }
-    throw error;
-  }
-  if (context.device.device_id !== '') {
-    await deps.accounts.upsertDevice({
-      uid: user.uid,
-      deviceId: context.device.device_id,
-      name: context.device.device_name,
-      model: context.device.device_model,
-      lastLoginAt: deps.clock.now(),
-    });
-  }
-  deps.metrics.logins.inc({ method, result: 'ok' });
-  await deps.audit.record({ type: 'login', uid: user.uid, sid: issued.session.sid, result: 'ok', reason: method, context });
-  return loginResponse(user, issued);
 }
 
 async function findByIdentifier(accounts: AccountRepo, identifier: string): Promise<User | null> {

@@ -5,7 +5,7 @@
 import { LatchkeyError, accountDisabled, notFound } from '../../core/errors.ts';
 import type { AuditContext } from '../../ops/audit.ts';
 import type { LoginResponse } from '../login-response.ts';
-import { startSession } from '../password/password-flow.ts';
+import { startSession } from '../start-session.ts';
 import { authCodeKey, visibleStatus } from './record.ts';
 import { matchesHash } from './secrets.ts';
 import { readQrRecord, transition } from './transition.ts';

@@ -1,0 +1,69 @@
+/**
+ * The one way every flow (password, register, one-time code, QR, SSO) turns an authenticated user
+ * into a session and a login response.
+ */
+import type { AccountRepo, User } from '../ports/accounts.ts';
+import type { Clock } from '../ports/clock.ts';
+import type { IssuedSession, SessionService } from '../core/sessions/service.ts';
+import type { DeviceFlag } from '../core/sessions/policy.ts';
+import type { DeviceInfo, LoginMethod } from '../core/sessions/record.ts';
+import { LatchkeyError } from '../core/errors.ts';
+import type { AuditContext, AuditTrail } from '../ops/audit.ts';
+import type { Metrics } from '../ops/metrics.ts';
+import { loginResponse, type LoginResponse } from './login-response.ts';
+
+export interface LoginContext extends AuditContext {
+  readonly flag: DeviceFlag;
+  readonly device: DeviceInfo;
+}
+
+export interface StartSessionDeps {
+  readonly sessions: SessionService;
+  readonly accounts: AccountRepo;
+  readonly audit: AuditTrail;
+  readonly metrics: Metrics;
+  readonly clock: Clock;
+}
+
+export async function startSession(deps: StartSessionDeps, user: User, method: LoginMethod, context: LoginContext): Promise<LoginResponse> {
+  let issued: IssuedSession;
+  try {
+    issued = await deps.sessions.issue({
+      uid: user.uid, flag: context.flag, device: context.device, method, ip: context.ip, userAgent: context.userAgent,
+    });
+  } catch (error) {
+    // Refused after the credentials were right: banned meanwhile, or the IM server refused or was down.
+    if (error instanceof LatchkeyError) {
+      const disabled = error.code === 'account_disabled';
+      deps.metrics.logins.inc({ method, result: disabled ? 'disabled' : 'unavailable' });
+      // `account_disabled` as every flow records it; anything else names the method and the error code.
+      const reason = disabled ? error.code : `${method}:${error.code}`;
+      await deps.audit.record({ type: 'login', uid: user.uid, sid: null, result: 'fail', reason, context });
+    }
+    throw error;
+  }
+  try {
+    await recordLogin(deps, user, method, context, issued);
+  } catch (error) {
+    // The account store failed after the session was written (PostgreSQL down): nobody will ever
+    // hold this token, so end the session rather than leave it listed among the user's devices.
+    // If the session store is down too, the session stays until it expires, unusable by anyone.
+    await deps.sessions.abandon(issued.session).catch(() => undefined);
+    throw error;
+  }
+  return loginResponse(user, issued);
+}
+
+async function recordLogin(deps: StartSessionDeps, user: User, method: LoginMethod, context: LoginContext, issued: IssuedSession): Promise<void> {
+  if (context.device.device_id !== '') {
+    await deps.accounts.upsertDevice({
+      uid: user.uid,
+      deviceId: context.device.device_id,
+      name: context.device.device_name,
+      model: context.device.device_model,
+      lastLoginAt: deps.clock.now(),
+    });
+  }
+  deps.metrics.logins.inc({ method, result: 'ok' });
+  await deps.audit.record({ type: 'login', uid: user.uid, sid: issued.session.sid, result: 'ok', reason: method, context });
+}
