@@ -2,6 +2,7 @@
  * The one typed configuration: defaults < JSON file (`--config FILE` or LATCHKEY_CONFIG) < env.
  * A bad value stops start-up with one line naming the key and what is allowed.
  */
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
@@ -45,8 +46,13 @@ export interface Config {
   readonly host: string;
   readonly port: number;
   readonly dataDir: string;
-  /** `sqlite:<path>`, `redis://…`, `redis-cluster://host:port,host:port` or `redis-sentinel://host:port,…/<master>`. */
+  /**
+   * `sqlite:<path>`, `redis://…`, `redis-cluster://host:port,host:port` or
+   * `redis-sentinel://host:port,…/<master>`; `rediss…` in place of `redis…` for TLS.
+   */
   readonly store: string;
+  /** PEM of the CA trusted for a TLS store instead of Node's CA store (read from `store_tls_ca`). */
+  readonly storeTlsCa: string | undefined;
   /** Prefix of every Redis key (several deployments sharing one Redis); empty by default. */
   readonly storePrefix: string;
   /** `sqlite:<path>` or `postgres://…`. */
@@ -114,6 +120,7 @@ const ENV_KEYS = {
   data_dir: 'LATCHKEY_DATA_DIR',
   store: 'LATCHKEY_STORE',
   store_prefix: 'LATCHKEY_STORE_PREFIX',
+  store_tls_ca: 'LATCHKEY_STORE_TLS_CA',
   db: 'LATCHKEY_DB',
   trust_proxy: 'LATCHKEY_TRUST_PROXY',
   session_ttl: 'LATCHKEY_SESSION_TTL',
@@ -161,11 +168,13 @@ export function parseConfig(raw: Json): Config {
   if (unknown !== undefined) throw new ConfigError(unknown, `a known key (${[...KNOWN_KEYS].join(', ')})`, raw[unknown]);
   const dataDir = str(raw, 'data_dir', './data');
   const defaultSqlite = `sqlite:${join(dataDir, 'latchkey.db')}`;
+  const store = storeUrl(raw, 'store', defaultSqlite, STORE_SCHEMES);
   return {
     host: str(raw, 'host', '127.0.0.1'),
     port: int(raw, 'port', 8080, 0, 65535),
     dataDir,
-    store: storeUrl(raw, 'store', defaultSqlite, ['sqlite:', 'redis://', 'rediss://', 'redis-cluster://', 'redis-sentinel://']),
+    store,
+    storeTlsCa: storeTlsCa(raw.store_tls_ca, store),
     storePrefix: keyPrefix(raw.store_prefix),
     db: storeUrl(raw, 'db', defaultSqlite, ['sqlite:', 'postgres://', 'postgresql://']),
     trustProxy: trustProxy(raw.trust_proxy),
@@ -251,6 +260,32 @@ function storeUrl(raw: Json, key: string, fallback: string, schemes: readonly st
     throw new ConfigError(key, 'sqlite:<path>', value);
   }
   return value;
+}
+
+const STORE_SCHEMES = [
+  'sqlite:', 'redis://', 'rediss://', 'redis-cluster://', 'rediss-cluster://', 'redis-sentinel://', 'rediss-sentinel://',
+];
+
+/** The CA file is read here, so a wrong path or a file without a certificate stops start-up. */
+function storeTlsCa(value: unknown, store: string): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || value === '') throw new ConfigError('store_tls_ca', 'the path of a PEM CA certificate file', value);
+  if (!store.startsWith('rediss')) {
+    throw new ConfigError('store_tls_ca', 'no CA file unless store is a TLS URL (rediss://, rediss-cluster://, rediss-sentinel://)', value);
+  }
+  let pem: string;
+  try {
+    pem = readFileSync(value, 'utf8');
+  } catch (error) {
+    throw new ConfigError('store_tls_ca', 'a readable PEM CA certificate file', `${value} (${(error as Error).message})`);
+  }
+  try {
+    // Parses the first certificate only; enough to catch a key, a DER file or an empty file.
+    new X509Certificate(pem);
+  } catch {
+    throw new ConfigError('store_tls_ca', 'a file holding PEM certificates (-----BEGIN CERTIFICATE-----)', value);
+  }
+  return pem;
 }
 
 function keyPrefix(value: unknown): string {

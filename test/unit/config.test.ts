@@ -3,6 +3,7 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { rootCertificates } from 'node:tls';
 import { ConfigError, loadConfig, parseConfig, type Config } from '../../src/config.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'latchkey-config-'));
@@ -228,5 +229,35 @@ describe('config: a bad value is a ConfigError naming the key and what is allowe
 describe('unknown keys', () => {
   it('refuses a misspelt top-level key instead of ignoring it', () => {
     assert.throws(() => parseConfig({ sesion_ttl: 60 }), (error: unknown) => error instanceof ConfigError && /sesion_ttl/.test(error.message));
+  });
+});
+
+describe('store_tls_ca: a private CA for a TLS store', () => {
+  const caFile = configFile(rootCertificates[0]);
+  const tlsUrls = ['rediss://10.0.0.1:6380', 'rediss-cluster://10.0.0.1:7000,10.0.0.2:7000', 'rediss-sentinel://10.0.0.1:26379/main'];
+
+  for (const store of tlsUrls) {
+    it(`is read at load for ${store.slice(0, store.indexOf(':'))}`, () => {
+      const config = loadConfig({ env: { LATCHKEY_STORE: store, LATCHKEY_STORE_TLS_CA: caFile } });
+      assert.equal(config.store, store);
+      assert.equal(config.storeTlsCa, rootCertificates[0]);
+    });
+  }
+
+  it('is unset by default', () => {
+    assert.equal(loadConfig({ env: { LATCHKEY_STORE: tlsUrls[1] } }).storeTlsCa, undefined);
+  });
+
+  it('is refused with a plain-TCP or SQLite store', () => {
+    for (const store of ['redis://10.0.0.1:6379', 'redis-cluster://10.0.0.1:7000', 'sqlite:/tmp/x.db']) {
+      assertConfigError(() => parseConfig({ store, store_tls_ca: caFile }), 'store_tls_ca', /unless store is a TLS URL \(rediss:\/\//);
+    }
+  });
+
+  it('must be a readable file holding a PEM certificate', () => {
+    const store = tlsUrls[0];
+    assertConfigError(() => parseConfig({ store, store_tls_ca: join(dir, 'missing.pem') }), 'store_tls_ca', /a readable PEM CA certificate file/);
+    assertConfigError(() => parseConfig({ store, store_tls_ca: configFile('not a certificate') }), 'store_tls_ca', /PEM certificates/);
+    assertConfigError(() => parseConfig({ store, store_tls_ca: 42 }), 'store_tls_ca', /the path of a PEM CA certificate file/);
   });
 });

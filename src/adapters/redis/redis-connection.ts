@@ -10,10 +10,12 @@
  * - commandTimeout: a connected but unresponsive Redis fails a call after this long.
  * - Reconnection with a backoff capped at 1 s, so recovery is noticed within a second.
  * - TLS (rediss://, rediss-cluster://, rediss-sentinel://) always verifies the server certificate,
- *   against Node's CA store or the `tlsCa` given instead. A certificate that is not trusted is a
- *   configuration error, not an outage: firstConnect() refuses it (certificateFailure) instead of retrying.
+ *   against Node's CA store or the `tlsCa` given instead. A certificate that is not trusted at
+ *   start is a configuration error, not an outage: firstConnect() refuses it instead of retrying.
  */
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { isIP } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { StoreUnavailableError } from '../../ports/errors.ts';
 
 export type RedisClient = Redis | Cluster;
@@ -166,8 +168,11 @@ export function firstAttempt(client: RedisClient): Promise<unknown> {
  * out, but a certificate it does not trust will not fix itself, so that closes the client and
  * rejects with what to do about it.
  */
-export async function firstConnect(client: RedisClient): Promise<void> {
-  const reason = certificateFailure(await firstAttempt(client));
+export async function firstConnect(client: RedisClient, url: string, options: RedisConnectOptions): Promise<void> {
+  const error = await firstAttempt(client);
+  if (error === undefined) return;
+  const tls = tlsOptions(url, options);
+  const reason = certificateFailure(error) ?? (tls && (await seedCertificateFailure(url, tls)));
   if (reason === undefined) return;
   client.disconnect();
   throw new StoreUnavailableError(
@@ -176,16 +181,38 @@ export async function firstConnect(client: RedisClient): Promise<void> {
   );
 }
 
+/** Node's reason when a TLS handshake failed on the certificate ("self-signed certificate", …). */
+function certificateFailure(error: unknown): string | undefined {
+  return error instanceof Error && /certificate/i.test(error.message) ? error.message : undefined;
+}
+
 /**
- * Node's reason when a TLS handshake failed on the certificate. A Cluster reports the last node's
- * error inside its own, Sentinel only the text of the last sentinel's error.
+ * A Cluster and Sentinel report a failed handshake to a node or a sentinel only as "Connection is
+ * closed": one handshake with each seed, as the client makes it, finds the reason.
  */
-export function certificateFailure(error: unknown): string | undefined {
-  for (let cause = error; cause instanceof Error; ) {
-    if (/certificate/i.test(cause.message)) return cause.message.replace(/^.*Last error: /, '');
-    cause = 'lastNodeError' in cause ? cause.lastNodeError : cause.cause;
-  }
-  return undefined;
+async function seedCertificateFailure(url: string, tls: { ca?: string }): Promise<string | undefined> {
+  const seeds = CLUSTER_URL.test(url) || SENTINEL_URL.test(url) ? clusterNodes(url) : [singleNode(url)];
+  const reasons = await Promise.all(seeds.map((seed) => handshakeFailure(seed, tls)));
+  return reasons.find((reason) => reason !== undefined);
+}
+
+function singleNode(url: string): { host: string; port: number } {
+  const parsed = new URL(url);
+  return { host: parsed.hostname, port: Number(parsed.port || 6379) };
+}
+
+function handshakeFailure(seed: { host: string; port: number }, tls: { ca?: string }): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const host = seed.host.replace(/^\[(.*)\]$/, '$1');
+    const socket = tlsConnect({ ...tls, host, port: seed.port, ...(isIP(host) === 0 && { servername: host }), timeout: CONNECT_TIMEOUT_MS });
+    const done = (reason?: string) => {
+      socket.destroy();
+      resolve(reason);
+    };
+    socket.once('secureConnect', () => done());
+    socket.once('timeout', () => done());
+    socket.once('error', (error) => done(certificateFailure(error)));
+  });
 }
 
 /**

@@ -29,7 +29,7 @@ export class RedisKv implements Kv {
   static async connect(url: string, options: RedisConnectOptions = {}): Promise<RedisKv> {
     const client = createClient(url, options);
     defineScripts(client);
-    await firstConnect(client);
+    await firstConnect(client, url, options);
     return new RedisKv(client, options.keyPrefix ?? '');
   }
 
