@@ -47,7 +47,8 @@ const NETWORK_CODES = new Set([
 // 57P01-03: server shutting down or starting; 53300: too many connections; 57014: statement timeout.
 const PG_UNAVAILABLE_CODES = new Set(['57P01', '57P02', '57P03', '53300', '57014']);
 // pg and pg-pool report a dropped connection or a timeout only in the message.
-const UNAVAILABLE_MESSAGE = /connection terminated|timeout exceeded when trying to connect|query read timeout/i;
+// `not queryable`: a query on a checked-out client whose connection had already dropped.
+const UNAVAILABLE_MESSAGE = /connection terminated|timeout exceeded when trying to connect|query read timeout|not queryable/i;
 // SQLITE_BUSY: another writer held the lock past busy_timeout.
 const SQLITE_BUSY = 5;
 

@@ -78,6 +78,11 @@ function postgresPool(url: string, options: OpenOptions): pg.Pool {
   // Without a listener, an idle client's error (server restart, network cut) is an uncaught
   // 'error' event that kills the process. The pool drops that client; the next query reconnects.
   pool.on('error', (error) => options.onConnectionError?.(error));
+  // The pool listens only to idle clients. A client checked out (between acquiring it and its first
+  // query, between a query and its release, in a transaction) whose server goes away emits 'error'
+  // with nobody listening, and that kills the process. Its query fails by itself and the broken
+  // client is dropped when released, so the event needs only a listener.
+  pool.on('connect', (client) => client.on('error', () => {}));
   return pool;
 }
 

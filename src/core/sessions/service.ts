@@ -238,15 +238,32 @@ export class SessionService {
   /**
    * Whoever displaces a sid from the slot revokes it: of concurrent logins only the last writer of
    * the slot survives (invariant 3), and no login revokes by reading the index.
+   *
+   * The slot holds its sid followed by the sids it displaced and has not ended yet
+   * (`<sid> <owed>…`): a login that fails (store or IM down) after taking the slot but before
+   * ending what it displaced leaves them named there, and the next login of the flag ends them.
+   * Without that, the displaced session outlived every later login beside the new one.
    */
   async #takeDeviceSlot(session: Session): Promise<void> {
     const slot = deviceSlotKey(session.uid, session.device_flag);
-    const previous = await this.#kv.swap(slot, session.sid, { ttlMs: this.#options.ttlMs });
-    if (previous !== null && previous !== session.sid) {
-      await this.#endAndRelease(session.uid, previous, session.device_flag, 'replaced');
+    const { ttlMs } = this.#options;
+    let previous: string | null;
+    let taken: string;
+    do {
+      previous = await this.#kv.get(slot);
+      taken = previous === null ? session.sid : `${session.sid} ${previous}`;
+    } while (!(previous === null
+      ? await this.#kv.set(slot, taken, { nx: true, ttlMs })
+      : await this.#kv.compareAndSet(slot, previous, taken, { ttlMs })));
+    const displaced = [...new Set(previous?.split(' ') ?? [])].filter((sid) => sid !== '' && sid !== session.sid);
+    if (displaced.length > 0) {
+      await Promise.all(displaced.map((sid) => this.#endAndRelease(session.uid, sid, session.device_flag, 'replaced')));
+      // All ended: the slot names this session alone, unless a newer login took it meanwhile (it
+      // carries the list on and ends them again, harmlessly).
+      await this.#kv.compareAndSet(slot, taken, session.sid, { keepTtl: true });
     }
-    // A revoke or ban that ended this session between joining the index and the swap could not
-    // release a slot that did not name it yet: release it here (compare-and-delete, so a newer
+    // A revoke or ban that ended this session between joining the index and taking the slot could
+    // not release a slot that did not name it yet: release it here (compare-and-delete, so a newer
     // login's slot survives).
     if ((await this.#kv.get(sessionKey(session.sid))) === null) {
       await this.#kv.compareAndDelete(slot, session.sid);
