@@ -16,7 +16,7 @@ export interface ClusterNode {
 
 export interface RedisCluster {
   readonly nodes: readonly ClusterNode[];
-  /** `redis-cluster://127.0.0.1:p1,127.0.0.1:p2,…` — latchkey's store URL for this cluster. */
+  /** `redis-cluster://127.0.0.1:p1,127.0.0.1:p2,…` (rediss-cluster:// with TLS) — latchkey's store URL for this cluster. */
   readonly storeUrl: string;
   /** Ports of the nodes that are masters right now. */
   masters(): Promise<number[]>;
@@ -26,8 +26,31 @@ export interface RedisCluster {
 }
 
 export function redisCli(port: number, ...args: string[]): string {
-  const result = spawnSync('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args], { encoding: 'utf8', timeout: 10_000 });
+  return redisCliWith([], port, ...args);
+}
+
+/** redis-cli with connection options first (`--tls --cacert …` for a TLS cluster). */
+function redisCliWith(options: readonly string[], port: number, ...args: string[]): string {
+  const result = spawnSync('redis-cli', [...options, '-h', '127.0.0.1', '-p', String(port), ...args], { encoding: 'utf8', timeout: 10_000 });
   return result.stdout ?? '';
+}
+
+/** A server certificate for 127.0.0.1, its key, and the CA that signed it (PEM files). */
+export interface RedisTlsFiles {
+  readonly caFile: string;
+  readonly certFile: string;
+  readonly keyFile: string;
+}
+
+/**
+ * redis-server (or sentinel) arguments to serve TLS only, on `port`: replication and the cluster
+ * bus over TLS too. Clients need no certificate of their own.
+ */
+export function redisTlsArgs(files: RedisTlsFiles, port: number): string[] {
+  return [
+    '--port', '0', '--tls-port', String(port), '--tls-cert-file', files.certFile, '--tls-key-file', files.keyFile,
+    '--tls-ca-cert-file', files.caFile, '--tls-auth-clients', 'no', '--tls-replication', 'yes', '--tls-cluster', 'yes',
+  ];
 }
 
 function listenable(port: number): Promise<boolean> {
@@ -59,9 +82,9 @@ async function freePorts(count: number): Promise<number[]> {
   return ports;
 }
 
-async function untilAnswers(node: ClusterNode, deadline: number): Promise<void> {
+async function untilAnswers(node: ClusterNode, cli: readonly string[], deadline: number): Promise<void> {
   const { port } = node;
-  while (!redisCli(port, 'PING').includes('PONG')) {
+  while (!redisCliWith(cli, port, 'PING').includes('PONG')) {
     if (node.process.exitCode !== null || Date.now() > deadline) throw new Error(`redis-server on ${port} did not start`);
     await sleep(50);
   }
@@ -71,7 +94,16 @@ async function untilAnswers(node: ClusterNode, deadline: number): Promise<void> 
  * A port picked free can be taken by another process before redis-server binds it: on a failed
  * start, try again with new ports.
  */
-export async function startRedisCluster(options: { masters?: number; replicas?: number } = {}): Promise<RedisCluster> {
+export interface RedisClusterOptions {
+  readonly masters?: number;
+  readonly replicas?: number;
+  /** cluster-node-timeout: how long a master may be unreachable before its replica takes over. Default 2000 ms. */
+  readonly nodeTimeoutMs?: number;
+  /** Serve TLS only (clients, replication and cluster bus); the store URL is then rediss-cluster://. */
+  readonly tls?: RedisTlsFiles;
+}
+
+export async function startRedisCluster(options: RedisClusterOptions = {}): Promise<RedisCluster> {
   let lastError: unknown;
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
@@ -83,16 +115,18 @@ export async function startRedisCluster(options: { masters?: number; replicas?: 
   throw lastError;
 }
 
-async function startRedisClusterOnce(options: { masters?: number; replicas?: number }): Promise<RedisCluster> {
+async function startRedisClusterOnce(options: RedisClusterOptions): Promise<RedisCluster> {
   const masters = options.masters ?? 3;
   const replicas = options.replicas ?? 1;
   const dir = mkdtempSync(join(tmpdir(), 'latchkey-cluster-'));
   const ports = await freePorts(masters * (1 + replicas));
+  const { tls } = options;
+  const cli = tls === undefined ? [] : ['--tls', '--cacert', tls.caFile];
   const nodes: ClusterNode[] = ports.map((port) => ({
     port,
     process: spawn('redis-server', [
-      '--port', String(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes',
-      '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--cluster-node-timeout', '2000',
+      ...(tls === undefined ? ['--port', String(port)] : redisTlsArgs(tls, port)), '--bind', '127.0.0.1', '--cluster-enabled', 'yes',
+      '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--cluster-node-timeout', String(options.nodeTimeoutMs ?? 2000),
       '--save', '', '--appendonly', 'no', '--dir', dir, '--loglevel', 'warning',
     ], { stdio: 'ignore' }),
   }));
@@ -103,13 +137,13 @@ async function startRedisClusterOnce(options: { masters?: number; replicas?: num
   };
   try {
     const deadline = Date.now() + 15_000;
-    for (const node of nodes) await untilAnswers(node, deadline);
+    for (const node of nodes) await untilAnswers(node, cli, deadline);
     const create = spawnSync('redis-cli', [
-      '--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', String(replicas), '--cluster-yes',
+      ...cli, '--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', String(replicas), '--cluster-yes',
     ], { encoding: 'utf8', timeout: 30_000 });
     if (create.status !== 0) throw new Error(`redis-cli --cluster create failed:\n${create.stdout}\n${create.stderr}`);
     for (const port of ports) {
-      while (!redisCli(port, 'CLUSTER', 'INFO').includes('cluster_state:ok')) {
+      while (!redisCliWith(cli, port, 'CLUSTER', 'INFO').includes('cluster_state:ok')) {
         if (Date.now() > deadline + 15_000) throw new Error(`cluster node ${port} never reached cluster_state:ok`);
         await sleep(100);
       }
@@ -120,10 +154,10 @@ async function startRedisClusterOnce(options: { masters?: number; replicas?: num
   }
   return {
     nodes,
-    storeUrl: `redis-cluster://${ports.map((p) => `127.0.0.1:${p}`).join(',')}`,
+    storeUrl: `${tls === undefined ? 'redis' : 'rediss'}-cluster://${ports.map((p) => `127.0.0.1:${p}`).join(',')}`,
     async masters() {
       const alive = nodes.filter((n) => n.process.exitCode === null && n.process.signalCode === null);
-      return alive.filter((n) => redisCli(n.port, 'ROLE').startsWith('master')).map((n) => n.port);
+      return alive.filter((n) => redisCliWith(cli, n.port, 'ROLE').startsWith('master')).map((n) => n.port);
     },
     kill(port) {
       nodes.find((n) => n.port === port)?.process.kill('SIGKILL');

@@ -1,6 +1,7 @@
 /**
- * `npm test`: every test file under test/, on node:test. Arguments narrow the run to files whose
- * path contains one of them: `npm test -- conformance explorer`.
+ * `npm test`: every test file under test/, on node:test, but the heavy ones under test/scale/.
+ * Arguments narrow the run to files whose path contains one of them: `npm test -- conformance explorer`.
+ * `--scale` (`npm run test:scale`) runs the files under test/scale/ instead.
  */
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
@@ -14,8 +15,12 @@ function testFiles(dir: string): string[] {
   });
 }
 
-const filters = process.argv.slice(2);
+const SCALE_DIR = join('test', 'scale');
+const args = process.argv.slice(2);
+const scale = args.includes('--scale');
+const filters = args.filter((arg) => arg !== '--scale');
 const files = testFiles('test')
+  .filter((file) => file.startsWith(SCALE_DIR + '/') === scale)
   .filter((file) => filters.length === 0 || filters.some((f) => file.includes(f)))
   .sort();
 if (files.length === 0) {

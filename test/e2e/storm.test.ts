@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { call, type Answer } from '../support/server.ts';
 import { skipUnlessRedisServer, startLatchkey, startRedisServer, type LatchkeyProcess, type RedisServerProcess } from '../support/processes.ts';
+import { prng } from '../support/storm-model.ts';
 
 /**
  * Storm test (DESIGN §3.3): two latchkey processes share one Redis and one SQLite account file;
@@ -71,18 +72,6 @@ interface UserState {
 }
 
 type Verdict = 'ended' | 'live' | 'unknown';
-
-/** mulberry32: the op sequence is reproducible from STORM_SEED (the interleaving is not). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('storm: two latchkey processes, one Redis, one account file', { skip: skipUnlessRedisServer() }, () => {
   const random = prng(SEED);

@@ -60,7 +60,8 @@ function run(bin: string, args: readonly string[]): SpawnSyncReturns<string> {
   return result;
 }
 
-export async function startPrivatePostgres(): Promise<PrivatePostgres> {
+/** `maxConnections`: 30 by default; several latchkey nodes (10 pooled connections each) need more. */
+export async function startPrivatePostgres(options: { maxConnections?: number } = {}): Promise<PrivatePostgres> {
   const bin = binDir();
   if (bin === null) throw new Error(`no PostgreSQL under ${PG_ROOT}`);
   const dir = mkdtempSync(join(tmpdir(), 'latchkey-pg-'));
@@ -70,9 +71,9 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
   const port = await freePort();
   const pgCtl = join(bin, 'pg_ctl');
   // fsync off and a small footprint: a throwaway server on a 2-core machine shared with other tests.
-  const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c shared_buffers=16MB -c max_connections=30`;
+  const serverOptions = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c shared_buffers=16MB -c max_connections=${options.maxConnections ?? 30}`;
   const start = () => {
-    run(pgCtl, ['-D', data, '-o', options, '-l', join(dir, 'log'), '-w', '-t', '30', 'start']);
+    run(pgCtl, ['-D', data, '-o', serverOptions, '-l', join(dir, 'log'), '-w', '-t', '30', 'start']);
   };
   try {
     run(join(bin, 'initdb'), ['-D', data, '-A', 'trust', '-U', 'postgres', '-E', 'UTF8', '--no-sync']);

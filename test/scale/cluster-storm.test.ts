@@ -1,0 +1,633 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Cluster } from 'ioredis';
+import { redisCli, redisClusterAvailable, startRedisCluster, type RedisCluster } from '../../scripts/redis-cluster.ts';
+import { skipUnlessRedisServer, startLatchkey, type LatchkeyProcess } from '../support/processes.ts';
+import { skipUnlessPrivatePostgres, startPrivatePostgres, type PrivatePostgres } from '../support/private-postgres.ts';
+import { describeRun, runLatchkeyCli } from '../support/cli-run.ts';
+import { prng } from '../support/storm-model.ts';
+
+/**
+ * The session storm at scale, with faults (issue 8, docs/deploy.md §6): three latchkey processes on
+ * a Redis Cluster (3 masters, 3 replicas) and a private PostgreSQL. Ten thousand operations —
+ * password logins on every flag, QR logins, logouts, revokes, revoke-others, bans and unbans by an
+ * admin — spread over the three nodes, while the test kills a Redis master (its replica takes
+ * over), crashes and restarts PostgreSQL, and kill -9s a latchkey node mid-request (a new one takes
+ * its place).
+ *
+ * Bookkeeping as in test/e2e/storm.test.ts: each send and each answer takes a number from one
+ * counter (`tick`), so `a.issuedAt < b.sentAt` means a's answer had arrived when b was sent. A 503
+ * or a socket error is an unknown outcome: whatever it aimed at may or may not have happened, so it
+ * makes the sessions it could touch "unknown" — but a 2xx must always be true.
+ *
+ * Env: SCALE_OPS (default 10000), SCALE_CONCURRENCY (48), SCALE_USERS (100), SCALE_SEED.
+ */
+
+type Flag = 0 | 1 | 2;
+const APP: Flag = 0;
+const WEB: Flag = 1;
+const PC: Flag = 2;
+
+const OPS = Number(process.env.SCALE_OPS ?? 10_000);
+const CONCURRENCY = Number(process.env.SCALE_CONCURRENCY ?? 48);
+const USERS = Number(process.env.SCALE_USERS ?? 100);
+const SEED = Number(process.env.SCALE_SEED ?? Math.floor(Math.random() * 2 ** 31));
+/** Web and PC caps far above what one user logs in here, so a cap never ends a tracked session. */
+const MULTI_CAP = 1000;
+const PASSWORD = 'cluster storm password';
+/** One request's bound: a hang is an unknown outcome too, and a finding in the summary. */
+const REQUEST_TIMEOUT_MS = 20_000;
+/** Statuses that say "the outcome is unknown": the store or the node could not answer. */
+const UNKNOWN = [0, 503];
+
+interface Answer {
+  status: number;
+  // Answers are read field by field; the contract itself is asserted, not typed.
+  body: any;
+}
+
+interface Exchange {
+  readonly sentAt: number;
+  respondedAt: number;
+  status: number;
+}
+
+interface Tracked {
+  readonly user: UserState;
+  readonly flag: Flag;
+  readonly token: string;
+  readonly sid: string;
+  readonly method: 'password' | 'qr' | 'register';
+  readonly loginSentAt: number;
+  readonly issuedAt: number;
+  /** A logout or revoke was aimed at it, whatever it answered. */
+  targeted: boolean;
+  /** When an answer that the contract says ended it arrived. */
+  endedAt: number | null;
+  endedBy: string | null;
+}
+
+interface AppLogin extends Exchange {
+  sid: string | null;
+}
+
+interface RevokeOthers extends Exchange {
+  readonly keepSid: string;
+}
+
+interface BanOp extends Exchange {
+  readonly kind: 'ban' | 'unban';
+}
+
+interface UserState {
+  readonly username: string;
+  uid: string;
+  readonly sessions: Tracked[];
+  readonly appLogins: AppLogin[];
+  readonly revokeOthers: RevokeOthers[];
+  readonly bans: BanOp[];
+  /** A ban or unban of this user is in flight (the test sends one at a time per user). */
+  banBusy: boolean;
+  /** The last ban op sent was a ban (whatever it answered). */
+  banned: boolean;
+  /** Since when an unban answered 200 with no ban sent after it: a 403 on login is then false. */
+  activeSince: number | null;
+  /** Logins of each multi flag attempted, to stay under the cap. */
+  readonly attempts: Record<Flag, number>;
+  /** Operations on this user that answered 503 or not at all. */
+  unknownOutcomes: number;
+}
+
+type Verdict = 'ended' | 'live' | 'unknown';
+
+const ok = (status: number) => status === 200 || status === 201;
+
+async function send(node: { url: string }, method: string, path: string, body?: unknown, token?: string): Promise<Answer> {
+  const headers: Record<string, string> = {};
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  if (token !== undefined) headers.token = token;
+  try {
+    const response = await fetch(node.url + path, {
+      method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+    });
+    const text = await response.text();
+    let parsed: unknown = text;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      // not JSON: keep the text for the failure message
+    }
+    return { status: response.status, body: parsed };
+  } catch (error) {
+    // Refused, reset by a node killed mid-request, or timed out: nobody can say what happened.
+    return { status: 0, body: (error as Error).message };
+  }
+}
+
+const skip = skipUnlessRedisServer() || skipUnlessPrivatePostgres()
+  || (redisClusterAvailable() ? false : 'SKIPPED: redis-cli is missing');
+
+describe('cluster storm: 3 latchkey nodes, Redis Cluster, PostgreSQL, with faults', { skip }, () => {
+  const random = prng(SEED);
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;
+
+  let dir = '';
+  let configPath = '';
+  let config: Record<string, unknown> = {};
+  let cluster: RedisCluster | undefined;
+  let pg: PrivatePostgres | undefined;
+  const nodes: LatchkeyProcess[] = [];
+  /** Nodes killed during the storm (stopped in after()). */
+  const killed: LatchkeyProcess[] = [];
+  const users: UserState[] = [];
+  let admin = { uid: '', token: '' };
+  const violations: string[] = [];
+  const counts = {
+    ops: 0, logins: 0, qrLogins: 0, qrAbandoned: 0, logouts: 0, revokes: 0, revokeOthers: 0, bans: 0, unbans: 0, rechecks: 0,
+    requests: 0, unavailable: 0, socketErrors: 0,
+  };
+  /** 503s and socket errors by the fault that was under way (or had just ended) when they came. */
+  const unknownByFault: Record<string, number> = {};
+  /** Successful answers after each fault had recovered: the nodes serve again without a restart. */
+  const servedAfter: Record<string, number> = {};
+  const faultTimings: Record<string, number> = {};
+  let currentFault: string | null = null;
+  const recovered: string[] = [];
+  let stormMs = 0;
+
+  let clock = 0;
+  const tick = () => ++clock;
+  const node = () => pick(nodes);
+
+  /** One request to a random node, counted; unexpected statuses are violations. */
+  async function request(what: string, allowed: readonly number[], method: string, path: string, body?: unknown, token?: string, user?: UserState): Promise<Answer> {
+    counts.requests += 1;
+    const answer = await send(node(), method, path, body, token);
+    if (answer.status === 0) counts.socketErrors += 1;
+    if (answer.status === 503) counts.unavailable += 1;
+    if (UNKNOWN.includes(answer.status)) {
+      const label = currentFault ?? 'none';
+      unknownByFault[label] = (unknownByFault[label] ?? 0) + 1;
+      if (user !== undefined) user.unknownOutcomes += 1;
+      if (answer.status === 503 && answer.body?.code !== 'upstream_unavailable') violations.push(`${what}: 503 without upstream_unavailable ${JSON.stringify(answer.body)}`);
+    } else if (!allowed.includes(answer.status)) {
+      violations.push(`${what}: HTTP ${answer.status} ${JSON.stringify(answer.body)} (fault: ${currentFault ?? 'none'})`);
+    } else if (ok(answer.status)) {
+      for (const fault of recovered) servedAfter[fault] = (servedAfter[fault] ?? 0) + 1;
+    }
+    return answer;
+  }
+
+  const ended = (session: Tracked, at: number, by: string) => {
+    if (session.endedAt === null) {
+      session.endedAt = at;
+      session.endedBy = by;
+    }
+  };
+
+  const track = (user: UserState, flag: Flag, method: Tracked['method'], body: any, loginSentAt: number, issuedAt: number) => {
+    user.uid = body.uid;
+    user.sessions.push({
+      user, flag, token: body.token, sid: body.sid, method, loginSentAt, issuedAt, targeted: false, endedAt: null, endedBy: null,
+    });
+  };
+
+  /** A 403 on a login is true only while a ban may be in force. */
+  const loginStatuses = (user: UserState, sentAt: number): number[] =>
+    user.activeSince !== null && sentAt > user.activeSince ? [200, 201] : [200, 201, 403];
+
+  function checkLoginRefusal(what: string, user: UserState, sentAt: number, answer: Answer): void {
+    if (answer.status === 403 && !loginStatuses(user, sentAt).includes(403)) {
+      violations.push(`${what}: 403 although ${user.username} was active since tick ${user.activeSince}`);
+    }
+  }
+
+  async function passwordLogin(user: UserState, flag: Flag, path = '/v1/user/login'): Promise<void> {
+    if (flag !== APP) user.attempts[flag] += 1;
+    const appLogin: AppLogin | null = flag === APP ? { sentAt: 0, respondedAt: Number.POSITIVE_INFINITY, status: 0, sid: null } : null;
+    const device = { device_id: `${user.username}-${flag}-${clock}`, device_name: 'cluster storm', device_model: `flag ${flag}` };
+    const sentAt = tick();
+    // An APP login in flight may displace any APP session: that is known before its answer is.
+    if (appLogin !== null) user.appLogins.push(Object.assign(appLogin, { sentAt }));
+    counts.logins += 1;
+    const answer = await request(`${path} ${user.username} flag ${flag}`, [200, 201, 403], 'POST', path, { username: user.username, password: PASSWORD, flag, device }, undefined, user);
+    const respondedAt = tick();
+    if (appLogin !== null) Object.assign(appLogin, { respondedAt, status: answer.status, sid: answer.body?.sid ?? null });
+    checkLoginRefusal(path, user, sentAt, answer);
+    if (ok(answer.status)) track(user, flag, path === '/v1/user/register' ? 'register' : 'password', answer.body, sentAt, respondedAt);
+  }
+
+  function loginFlag(user: UserState): Flag {
+    const roll = random();
+    const flag: Flag = roll < 0.4 ? APP : roll < 0.7 ? WEB : PC;
+    return flag !== APP && user.attempts[flag] >= MULTI_CAP - 1 ? APP : flag;
+  }
+
+  /** Browser on one node, phone on another, exchange on a third: create, scan, grant, poll, exchange. */
+  async function qrLogin(user: UserState, scanner: Tracked): Promise<void> {
+    const flag: Flag = random() < 0.5 ? WEB : PC;
+    if (user.attempts[flag] >= MULTI_CAP - 1) return passwordLogin(user, APP);
+    counts.qrLogins += 1;
+    const query = new URLSearchParams({ flag: String(flag), device_id: `${user.username}-qr-${clock}`, device_name: 'storm browser', device_model: 'qr' });
+    const created = await request('loginuuid', [200], 'GET', `/v1/user/loginuuid?${query}`, undefined, undefined, user);
+    if (created.status !== 200) return abandonQr();
+    const { uuid, poll_secret } = created.body;
+    // 401: the scanning session ended meanwhile; 403/409/410: it is no longer the signed-in app, or the request moved on.
+    const scanned = await request('qr scan', [200, 401, 403, 409, 410], 'POST', `/v1/user/qrcode/${uuid}/scan`, undefined, scanner.token, user);
+    if (scanned.status !== 200) return abandonQr();
+    const granted = await request('qr grant', [200, 401, 403, 409, 410], 'POST', '/v1/user/grant_login', { uuid, approve: true }, scanner.token, user);
+    if (granted.status !== 200) return abandonQr();
+    if (granted.body.status !== 'authed') violations.push(`qr grant answered ${JSON.stringify(granted.body)}`);
+    const polled = await request('qr poll', [200], 'GET', `/v1/user/loginstatus?${new URLSearchParams({ uuid, poll_secret, last_status: 'scanned' })}`, undefined, undefined, user);
+    if (polled.status !== 200 || polled.body.status !== 'authed') {
+      if (polled.status === 200) violations.push(`qr poll after a granted login answered ${JSON.stringify(polled.body)}`);
+      return abandonQr();
+    }
+    user.attempts[flag] += 1;
+    const sentAt = tick();
+    const exchange = await request('qr exchange', [200, 403], 'POST', `/v1/user/login_authcode/${polled.body.auth_code}`, { uuid, poll_secret }, undefined, user);
+    const respondedAt = tick();
+    checkLoginRefusal('qr exchange', user, sentAt, exchange);
+    if (exchange.status !== 200) return abandonQr();
+    if (exchange.body.uid !== user.uid || exchange.body.device_flag !== flag) violations.push(`qr exchange answered ${JSON.stringify(exchange.body)}`);
+    track(user, flag, 'qr', exchange.body, sentAt, respondedAt);
+  }
+
+  function abandonQr(): void {
+    counts.qrAbandoned += 1;
+  }
+
+  async function logout(session: Tracked): Promise<void> {
+    session.targeted = true;
+    counts.logouts += 1;
+    const answer = await request('quit', [200, 401], 'POST', '/v1/user/quit', undefined, session.token, session.user);
+    const at = tick();
+    if (answer.status === 200) ended(session, at, 'logout');
+  }
+
+  async function revokeOne(caller: Tracked, target: Tracked): Promise<void> {
+    target.targeted = true;
+    counts.revokes += 1;
+    // 404: the target had already ended; 401: the caller had.
+    const answer = await request('revoke one', [200, 401, 404], 'DELETE', `/v1/user/sessions/${target.sid}`, undefined, caller.token, caller.user);
+    const at = tick();
+    if (answer.status === 200) ended(target, at, 'revoke');
+  }
+
+  async function revokeOthers(caller: Tracked): Promise<void> {
+    const user = caller.user;
+    const exchange: RevokeOthers = { sentAt: tick(), respondedAt: Number.POSITIVE_INFINITY, status: 0, keepSid: caller.sid };
+    user.revokeOthers.push(exchange);
+    counts.revokeOthers += 1;
+    const answer = await request('revoke_others', [200, 401], 'POST', '/v1/user/sessions/revoke_others', undefined, caller.token, user);
+    exchange.respondedAt = tick();
+    exchange.status = answer.status;
+    if (answer.status !== 200) return;
+    // Every sibling whose login had answered before this request was sent was in the index.
+    for (const session of user.sessions) {
+      if (session !== caller && session.issuedAt < exchange.sentAt) ended(session, exchange.respondedAt, 'revoke_others');
+    }
+  }
+
+  /** An admin bans or unbans the user (one op per user at a time). */
+  async function banOrUnban(user: UserState): Promise<void> {
+    const kind = user.banned ? 'unban' : 'ban';
+    const op: BanOp = { kind, sentAt: tick(), respondedAt: Number.POSITIVE_INFINITY, status: 0 };
+    user.banBusy = true;
+    user.banned = kind === 'ban';
+    if (kind === 'ban') user.activeSince = null;
+    user.bans.push(op);
+    counts[kind === 'ban' ? 'bans' : 'unbans'] += 1;
+    const answer = await request(kind, [200], 'PUT', `/v1/manager/users/${user.uid}/status`, { status: kind === 'ban' ? 'banned' : 'active' }, admin.token, user);
+    op.respondedAt = tick();
+    op.status = answer.status;
+    user.banBusy = false;
+    if (answer.status !== 200) return;
+    if (kind === 'unban') {
+      user.activeSince = op.respondedAt;
+      return;
+    }
+    // Ban is total (invariant 5): every session whose login had answered before the ban was sent.
+    for (const session of user.sessions) if (session.issuedAt < op.sentAt) ended(session, op.respondedAt, 'ban');
+  }
+
+  /** A token the contract says has ended, tried again on any node: never a 200. */
+  async function recheck(session: Tracked): Promise<void> {
+    counts.rechecks += 1;
+    const answer = await request('recheck', [401], 'GET', '/v1/user/current', undefined, session.token);
+    if (answer.status === 200) violations.push(`token ended by ${session.endedBy ?? 'an APP login'} answered 200 mid-storm (${session.user.username}, flag ${session.flag})`);
+  }
+
+  const held = (user: UserState) => user.sessions.filter((s) => !s.targeted && s.endedAt === null);
+
+  async function oneOp(): Promise<void> {
+    const user = pick(users);
+    const live = held(user);
+    const roll = random();
+    // A banned user is soon unbanned again, so bans do not take users out of the storm for good.
+    if (!user.banBusy && roll < (user.banned ? 0.3 : 0.012)) return banOrUnban(user);
+    if (roll < 0.38 || live.length === 0) return passwordLogin(user, loginFlag(user));
+    if (roll < 0.44) {
+      const apps = live.filter((s) => s.flag === APP);
+      return apps.length > 0 ? qrLogin(user, pick(apps)) : passwordLogin(user, APP);
+    }
+    if (roll < 0.60) return logout(pick(live));
+    if (roll < 0.72 && live.length >= 2) {
+      const caller = pick(live);
+      return revokeOne(caller, pick(live.filter((s) => s !== caller)));
+    }
+    if (roll < 0.75) return revokeOthers(pick(live));
+    const candidate = pick(users).sessions;
+    const endedOne = candidate.length === 0 ? undefined : pick(candidate);
+    if (endedOne !== undefined && verdict(endedOne) === 'ended') return recheck(endedOne);
+    return passwordLogin(user, loginFlag(user));
+  }
+
+  /**
+   * An APP session is replaced by a later APP login that answered 200, even when an APP login with
+   * an unknown outcome ran between: one that took the device slot and failed before ending the
+   * session it displaced leaves it named in the slot, and the next login ends it too.
+   */
+  function replacedBy(session: Tracked): AppLogin | undefined {
+    return session.user.appLogins.find((l) => l.sid !== session.sid && l.status === 200 && l.sentAt > session.issuedAt);
+  }
+
+  /**
+   * What the contract says about a session once everything has settled:
+   * - ended: a logout, revoke, revoke-others or ban answered 200 after its login had answered, or
+   *   (APP) a later APP login answered 200 (see replacedBy);
+   * - unknown: something that may have ended it ran, without that guarantee (an answer 503, a
+   *   socket error, a 401 to a logout, or an overlap);
+   * - live: nothing could have ended it.
+   */
+  function verdict(session: Tracked): Verdict {
+    const user = session.user;
+    if (session.endedAt !== null) return 'ended';
+    if (session.flag === APP && replacedBy(session) !== undefined) return 'ended';
+    if (session.targeted) return 'unknown';
+    if (user.revokeOthers.some((r) => r.keepSid !== session.sid && r.respondedAt > session.loginSentAt)) return 'unknown';
+    if (user.bans.some((b) => b.kind === 'ban' && b.respondedAt > session.loginSentAt)) return 'unknown';
+    if (session.flag === APP && user.appLogins.some((l) => l.sid !== session.sid && l.respondedAt > session.loginSentAt)) return 'unknown';
+    return 'live';
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // faults
+
+  async function fault(name: string, run: () => Promise<void>): Promise<void> {
+    currentFault = name;
+    const started = performance.now();
+    await run();
+    faultTimings[`${name}_ms`] = Math.round(performance.now() - started);
+    // Clients see the tail of a fault for a moment after it is repaired (reconnects, pools).
+    await sleep(2000);
+    if (currentFault === name) currentFault = null;
+    recovered.push(name);
+  }
+
+  /** SIGKILL of a master; done when its replica is a master and every live node says cluster_state:ok. */
+  async function killRedisMaster(): Promise<void> {
+    assert.ok(cluster);
+    const victim = pick(await cluster.masters());
+    cluster.kill(victim);
+    const deadline = performance.now() + 30_000;
+    for (;;) {
+      await sleep(200);
+      const masters = await cluster.masters();
+      const alive = cluster.nodes.filter((n) => n.port !== victim);
+      if (masters.length === 3 && !masters.includes(victim) && alive.every((n) => redisCli(n.port, 'CLUSTER', 'INFO').includes('cluster_state:ok'))) return;
+      if (performance.now() > deadline) throw new Error('no replica took over within 30 s');
+    }
+  }
+
+  async function restartPostgres(): Promise<void> {
+    assert.ok(pg);
+    pg.crash();
+    await sleep(1500);
+    pg.start();
+  }
+
+  /** kill -9 of a node while requests are in flight on it, and a new node in its place. */
+  async function killLatchkeyNode(): Promise<void> {
+    const index = Math.floor(random() * nodes.length);
+    const victim = nodes[index] as LatchkeyProcess;
+    const dead = nodes.filter((n) => !n.alive());
+    if (dead.length > 0) throw new Error(`a latchkey node died before the kill:\n${dead.map((n) => n.output()).join('\n---\n')}`);
+    process.kill(victim.pid, 'SIGKILL');
+    killed.push(victim);
+    // Until the new node is up, requests picked for this one fail at the socket.
+    nodes[index] = await startLatchkey(config);
+  }
+
+  const FAULTS: readonly { at: number; name: string; run: () => Promise<void> }[] = [
+    { at: 0.2, name: 'redis_master_killed', run: killRedisMaster },
+    { at: 0.45, name: 'postgres_restarted', run: restartPostgres },
+    { at: 0.7, name: 'latchkey_node_killed', run: killLatchkeyNode },
+  ];
+
+  // -------------------------------------------------------------------------------------------
+  // after the storm
+
+  /** Status of GET /v1/user/current with each session's token on each node; sids the admin list shows. */
+  const finalAnswers = new Map<Tracked, number[]>();
+  const listed = new Map<UserState, any[]>();
+  const dangling = { before: 0, beforeUnattributed: [] as string[], after: 0 };
+  const storeAppSessions: string[] = [];
+  const all = () => users.flatMap((u) => u.sessions);
+  const byVerdict = (wanted: Verdict) => all().filter((s) => verdict(s) === wanted);
+
+  /** Settled means settled: a 503 now would be a node that did not recover, so it is retried briefly, then reported. */
+  async function settledCall(target: LatchkeyProcess, method: string, path: string, token?: string): Promise<Answer> {
+    for (let attempt = 0; ; attempt += 1) {
+      const answer = await send(target, method, path, undefined, token);
+      if (!UNKNOWN.includes(answer.status) || attempt === 5) return answer;
+      await sleep(500);
+    }
+  }
+
+  async function inParallel<T>(items: readonly T[], work: (item: T) => Promise<void>): Promise<void> {
+    let index = 0;
+    const worker = async () => {
+      while (index < items.length) await work(items[index++] as T);
+    };
+    await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  }
+
+  /** Index entries (user:{uid}:sessions) whose session record is gone, read from the cluster itself. */
+  async function danglingEntries(): Promise<{ user: UserState; sid: string; flag: string }[]> {
+    assert.ok(cluster);
+    const alive = cluster.nodes.filter((n) => n.process.exitCode === null && n.process.signalCode === null);
+    const client = new Cluster(alive.map((n) => ({ host: '127.0.0.1', port: n.port })));
+    client.on('error', () => {});
+    try {
+      const found: { user: UserState; sid: string; flag: string }[] = [];
+      for (const user of users) {
+        const index = await client.hgetall(`user:{${user.uid}}:sessions`);
+        for (const [sid, entry] of Object.entries(index)) {
+          if ((await client.exists(`sess:${sid}`)) === 0) found.push({ user, sid, flag: entry.split(':')[0] ?? '?' });
+        }
+      }
+      return found;
+    } finally {
+      client.disconnect();
+    }
+  }
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'latchkey-scale-'));
+    [cluster, pg] = await Promise.all([startRedisCluster({ masters: 3, replicas: 1 }), startPrivatePostgres({ maxConnections: 80 })]);
+    config = {
+      store: cluster.storeUrl,
+      db: pg.url,
+      password: { memory_cost: 1024, time_cost: 1 },
+      device_policies: { web: { mode: 'multi', cap: MULTI_CAP }, pc: { mode: 'multi', cap: MULTI_CAP } },
+      rate_limits: {
+        login: { max: 1_000_000 }, register: { max: 1_000_000 }, qr_create: { max: 1_000_000 }, qr_exchange: { max: 1_000_000 },
+      },
+      login_throttle: { per_account_ip: 1000, per_account: 100_000 },
+    };
+    configPath = join(dir, 'config.json');
+    writeFileSync(configPath, JSON.stringify(config));
+    // The first node migrates the account schema; the admin is promoted with the CLI, as an operator would.
+    nodes.push(await startLatchkey(config));
+    const registered = await send(nodes[0] as LatchkeyProcess, 'POST', '/v1/user/register', { username: 'storm-admin', password: PASSWORD, flag: WEB });
+    assert.equal(registered.status, 201, JSON.stringify(registered.body));
+    admin = { uid: registered.body.uid, token: registered.body.token };
+    const promoted = await runLatchkeyCli(['user', 'role', admin.uid, 'admin', '--config', configPath]);
+    assert.equal(promoted.code, 0, describeRun(promoted));
+    nodes.push(...(await Promise.all([startLatchkey(config), startLatchkey(config)])));
+
+    for (let i = 0; i < USERS; i += 1) {
+      users.push({
+        username: `scale${i}`, uid: '', sessions: [], appLogins: [], revokeOthers: [], bans: [],
+        banBusy: false, banned: false, activeSince: 0, attempts: { 0: 0, 1: 0, 2: 0 }, unknownOutcomes: 0,
+      });
+    }
+    await inParallel(users, (user) => passwordLogin(user, APP, '/v1/user/register'));
+    assert.deepEqual(users.filter((u) => u.uid === '').map((u) => u.username), [], 'every user registered');
+
+    const started = performance.now();
+    const faultsRunning: Promise<void>[] = [];
+    let issued = 0;
+    const worker = async () => {
+      while (issued < OPS) {
+        issued += 1;
+        for (const planned of FAULTS) {
+          if (issued === Math.floor(planned.at * OPS)) faultsRunning.push(fault(planned.name, planned.run));
+        }
+        await oneOp();
+      }
+    };
+    await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+    await Promise.all(faultsRunning);
+    counts.ops = issued;
+    stormMs = performance.now() - started;
+
+    // Settled: every token on every node; the dangling index entries as the storm left them; then
+    // the admin's list of each user (a read of the index, which prunes them); then the index again.
+    const sessions = all();
+    await inParallel(sessions, async (session) => {
+      const answers: number[] = [];
+      for (const n of nodes) answers.push((await settledCall(n, 'GET', '/v1/user/current', session.token)).status);
+      finalAnswers.set(session, answers);
+    });
+    const leftBehind = await danglingEntries();
+    dangling.before = leftBehind.length;
+    dangling.beforeUnattributed = leftBehind.filter((d) => d.user.unknownOutcomes === 0).map((d) => `${d.user.username} ${d.sid} flag ${d.flag}`);
+    await inParallel(users, async (user) => {
+      const answer = await settledCall(pick(nodes), 'GET', `/v1/manager/users/${user.uid}/sessions`, admin.token);
+      if (answer.status !== 200) violations.push(`admin session list of ${user.username}: HTTP ${answer.status} ${JSON.stringify(answer.body)}`);
+      listed.set(user, answer.body?.sessions ?? []);
+    });
+    dangling.after = (await danglingEntries()).length;
+    for (const user of users) {
+      const apps = (listed.get(user) ?? []).filter((s) => s.device_flag === APP);
+      if (apps.length > 1) storeAppSessions.push(`${user.username}: ${apps.length} APP sessions in the store (unknown outcomes: ${user.unknownOutcomes})`);
+    }
+  });
+
+  after(async () => {
+    await Promise.all([...nodes, ...killed].map((n) => n.stop()));
+    await cluster?.stop();
+    pg?.destroy();
+    if (dir !== '') rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('every operation ran, every answer was one the contract allows, and the nodes serve again after each fault', () => {
+    assert.equal(counts.ops, OPS, 'every planned operation ran');
+    assert.deepEqual(violations, [], `seed ${SEED}: ${violations.length} violations`);
+    for (const n of nodes) assert.ok(n.alive(), `a latchkey process died:\n${n.output()}`);
+    for (const { name } of FAULTS) assert.ok((servedAfter[name] ?? 0) > 0, `nothing succeeded after ${name}`);
+  });
+
+  it('no ended token authenticates on any node', () => {
+    const endedSessions = byVerdict('ended');
+    assert.ok(endedSessions.length >= OPS / 10, `only ${endedSessions.length} ended tokens to check`);
+    const passed = endedSessions.flatMap((s) => (finalAnswers.get(s) ?? []).map((status, i) => ({ by: s.endedBy ?? 'app-replaced', flag: s.flag, node: i, status })))
+      .filter((r) => r.status !== 401);
+    assert.deepEqual(passed, [], `seed ${SEED}: ended tokens that did not answer 401`);
+  });
+
+  it('every session nothing could have ended authenticates on every node', () => {
+    const live = byVerdict('live');
+    assert.ok(live.length >= USERS / 2, `only ${live.length} live tokens to check`);
+    const failed = live.flatMap((s) => (finalAnswers.get(s) ?? []).map((status, i) => ({ user: s.user.username, flag: s.flag, method: s.method, node: i, status })))
+      .filter((r) => r.status !== 200);
+    assert.deepEqual(failed, [], `seed ${SEED}: untouched sessions that did not validate`);
+  });
+
+  it('tokens with an unknown outcome: every node agrees, and a session validates exactly when the admin list shows it', () => {
+    const mismatched = all().flatMap((s) => {
+      const answers = finalAnswers.get(s) ?? [];
+      const shown = (listed.get(s.user) ?? []).some((l) => l.sid === s.sid);
+      const agree = answers.every((status) => status === answers[0]) && (answers[0] === 200 || answers[0] === 401);
+      return agree && shown === (answers[0] === 200) ? [] : [{ user: s.user.username, flag: s.flag, verdict: verdict(s), answers, shown }];
+    });
+    assert.deepEqual(mismatched, [], `seed ${SEED}: tokens whose nodes or list disagree`);
+  });
+
+  it('exclusive means one: at most one APP token validates per user', () => {
+    const doubled = users.filter((u) => u.sessions.filter((s) => s.flag === APP && finalAnswers.get(s)?.[0] === 200).length > 1)
+      .map((u) => u.username);
+    assert.deepEqual(doubled, [], `seed ${SEED}: users with two valid APP tokens`);
+  });
+
+  it('no index entry points at a dead session once the index has been read', () => {
+    assert.deepEqual(dangling.beforeUnattributed, [], 'dangling index entries of users whose operations all had a known outcome');
+    assert.equal(dangling.after, 0, 'index entries still pointing at no session after the list read the index');
+  });
+
+  it('prints a summary', () => {
+    const summary = {
+      seed: SEED,
+      ops: counts.ops,
+      requests: counts.requests,
+      logins: counts.logins,
+      qr_logins: counts.qrLogins,
+      qr_abandoned: counts.qrAbandoned,
+      logouts: counts.logouts,
+      revokes: counts.revokes,
+      revoke_others: counts.revokeOthers,
+      bans: counts.bans,
+      unbans: counts.unbans,
+      mid_storm_rechecks: counts.rechecks,
+      ended_checked: byVerdict('ended').length,
+      live_checked: byVerdict('live').length,
+      unknown: byVerdict('unknown').length,
+      answered_503: counts.unavailable,
+      socket_errors: counts.socketErrors,
+      unknown_by_fault: unknownByFault,
+      fault_ms: faultTimings,
+      dangling_index_entries_before_read: dangling.before,
+      store_app_doubles: storeAppSessions,
+      nodes: nodes.length,
+      concurrency: CONCURRENCY,
+      storm_s: Number((stormMs / 1000).toFixed(1)),
+    };
+    console.log(`cluster storm summary ${JSON.stringify(summary)}`);
+  });
+});
