@@ -119,23 +119,27 @@ function jsonObject(payload: unknown): Record<string, unknown> | null {
  * the login response schema requires `token`, so it can only be removed after serialization.
  */
 export function installConsoleSessions(app: FastifyInstance, clock: Clock): void {
-  app.addHook('onSend', async (request, reply, payload) => {
-    const https = request.protocol === 'https';
-    const ok = reply.statusCode >= 200 && reply.statusCode < 300;
-    // The console sends the mode header on every call; only a login answer carries a token to move.
-    if (ok && request.headers[SESSION_MODE_HEADER] === 'cookie' && typeof payload === 'string' && payload.includes('"token":')) {
-      const body = jsonObject(payload);
-      if (body !== null && typeof body.token === 'string' && typeof body.sid === 'string' && typeof body.expires_at === 'number') {
-        const { token, im_token: _imToken, ...rest } = body;
-        setSessionCookies(reply, token, Math.max(0, Math.floor((body.expires_at - clock.now()) / 1000)), https);
-        return JSON.stringify(rest);
-      }
-    }
-    if (!cookieAuthenticated.has(request)) return payload;
-    const ended = ok && ENDING_ROUTES.has(request.routeOptions.url ?? '');
-    // Only `unauthorized` means the session is gone; a wrong current password (invalid_credentials) does not.
-    const revoked = reply.statusCode === 401 && jsonObject(payload)?.code === 'unauthorized';
-    if (ended || revoked) clearSessionCookies(reply, https);
-    return payload;
+  // A callback hook, not an async one: it runs on every answer, and almost always has nothing to do.
+  app.addHook('onSend', (request, reply, payload, done) => {
+    done(null, consoleAnswer(request, reply, payload, clock));
   });
+}
+
+function consoleAnswer(request: FastifyRequest, reply: FastifyReply, payload: unknown, clock: Clock): unknown {
+  const ok = reply.statusCode >= 200 && reply.statusCode < 300;
+  // The console sends the mode header on every call; only a login answer carries a token to move.
+  if (ok && request.headers[SESSION_MODE_HEADER] === 'cookie' && typeof payload === 'string' && payload.includes('"token":')) {
+    const body = jsonObject(payload);
+    if (body !== null && typeof body.token === 'string' && typeof body.sid === 'string' && typeof body.expires_at === 'number') {
+      const { token, im_token: _imToken, ...rest } = body;
+      setSessionCookies(reply, token, Math.max(0, Math.floor((body.expires_at - clock.now()) / 1000)), request.protocol === 'https');
+      return JSON.stringify(rest);
+    }
+  }
+  if (!cookieAuthenticated.has(request)) return payload;
+  const ended = ok && ENDING_ROUTES.has(request.routeOptions.url ?? '');
+  // Only `unauthorized` means the session is gone; a wrong current password (invalid_credentials) does not.
+  const revoked = reply.statusCode === 401 && jsonObject(payload)?.code === 'unauthorized';
+  if (ended || revoked) clearSessionCookies(reply, request.protocol === 'https');
+  return payload;
 }

@@ -77,6 +77,20 @@ function kvConformance(open: () => Promise<Harness>): void {
       assert.equal(await kv.get(key('missing')), null);
     });
 
+    it('gets made together (one store read per event-loop turn) each answer their own key, at any count', async () => {
+      for (const count of [1, 3, 64, 65, 200]) {
+        const keys = Array.from({ length: count }, (_, i) => key(`many-${count}-${i}`));
+        // Every third key is missing; the last key is asked twice.
+        await Promise.all(keys.map((k, i) => (i % 3 === 0 ? Promise.resolve() : kv.set(k, `v${i}`))));
+        const asked = [...keys, keys[count - 1] ?? ''];
+        const values = await Promise.all(asked.map((k) => kv.get(k)));
+        assert.deepEqual(values, asked.map((_, i) => {
+          const index = i === count ? count - 1 : i;
+          return index % 3 === 0 ? null : `v${index}`;
+        }), `${count} keys`);
+      }
+    });
+
     it('set writes a value that get reads back, without a TTL', async () => {
       const k = key('plain');
       assert.equal(await kv.set(k, 'v1'), true);
