@@ -20,6 +20,8 @@ declare module 'autocannon' {
     /** Seconds before a request counts as a timeout. */
     timeout?: number;
     requests?: AutocannonRequest[];
+    /** Every answer's body (read anyway) must pass; one that does not counts as a mismatch. */
+    verifyBody?: (body: string) => boolean;
   }
 
   /** Latency in ms; requests in requests per one-second sample. */
@@ -42,6 +44,8 @@ declare module 'autocannon' {
     errors: number;
     timeouts: number;
     non2xx: number;
+    /** Answers whose body failed verifyBody (they are counted in their status class too). */
+    mismatches: number;
     '2xx': number;
     latency: Histogram;
     requests: Histogram & { sent: number };

@@ -52,11 +52,13 @@ export interface CpuSample {
   readonly machine: number | null;
 }
 
-export function sampleCpu(serverPid: number, redisPid: number | null): CpuSample {
+/** `redisPids`: every redis-server of the store (one, or the nodes of a cluster); none for SQLite. */
+export function sampleCpu(serverPid: number, redisPids: readonly number[]): CpuSample {
+  const redis = redisPids.map(processCpuSeconds);
   return {
     at: performance.now(),
     server: processCpuSeconds(serverPid),
-    redis: redisPid === null ? null : processCpuSeconds(redisPid),
+    redis: redis.length === 0 || redis.includes(null) ? null : redis.reduce((sum: number, seconds) => sum + (seconds ?? 0), 0),
     loadgen: selfCpuSeconds(),
     machine: machineBusySeconds(),
   };

@@ -1,7 +1,8 @@
 /**
  * The load generator: autocannon, in the benchmark's own process (the server under test runs in
  * a child process, so the two never share an event loop). Each request carries the next token of
- * the pool, so the server looks up a different session on every request.
+ * the pool (or, for a cookie-session peer, the next Cookie header), so the server looks up a
+ * different session on every request.
  */
 import autocannon, { type AutocannonRequest, type AutocannonResult } from 'autocannon';
 
@@ -14,6 +15,13 @@ export interface LoadOptions {
   readonly body?: unknown;
   /** Tokens to rotate through in the `token` header; none for the bare route. */
   readonly tokens: readonly string[];
+  /** Cookie headers to rotate through instead, for servers whose sessions ride in cookies. */
+  readonly cookies?: readonly string[];
+  /**
+   * For servers that answer a failed check with 200 (better-auth's get-session answers `null`):
+   * every answer's body must pass, and one that does not is a mismatch, never throughput.
+   */
+  readonly verifyBody?: (body: string) => boolean;
   readonly connections: number;
   readonly durationSeconds: number;
   /** Send exactly this many requests instead of running for durationSeconds. */
@@ -26,6 +34,8 @@ export interface LoadResult {
   readonly p99Ms: number;
   readonly ok: number;
   readonly non2xx: number;
+  /** Answers whose body failed verifyBody (absent where no body was checked). */
+  readonly mismatches?: number;
   readonly errors: number;
   readonly timeouts: number;
   readonly statusCodes: Record<string, number>;
@@ -47,6 +57,15 @@ export async function generateLoad(options: LoadOptions): Promise<LoadResult> {
       return { ...built, headers: { ...built.headers, token } };
     };
   }
+  const cookies = options.cookies ?? [];
+  if (cookies.length > 0) {
+    let next = 0;
+    request.setupRequest = (built) => {
+      const cookie = cookies[next % cookies.length] ?? '';
+      next += 1;
+      return { ...built, headers: { ...built.headers, cookie } };
+    };
+  }
   const result: AutocannonResult = await autocannon({
     url: options.url,
     connections: options.connections,
@@ -54,13 +73,18 @@ export async function generateLoad(options: LoadOptions): Promise<LoadResult> {
     ...(options.amount === undefined ? {} : { amount: options.amount }),
     requests: [request],
     timeout: 10,
+    ...(options.verifyBody === undefined ? {} : { verifyBody: options.verifyBody }),
   });
+  // autocannon counts a mismatched answer in its status class as well: it is not a success.
+  const mismatches = result.mismatches ?? 0;
+  const ok = Math.max(0, result['2xx'] - mismatches);
   return {
-    requestsPerSecond: result['2xx'] / result.duration,
+    requestsPerSecond: ok / result.duration,
     p50Ms: result.latency.p50,
     p99Ms: result.latency.p99,
-    ok: result['2xx'],
+    ok,
     non2xx: result.non2xx,
+    mismatches,
     errors: result.errors,
     timeouts: result.timeouts,
     statusCodes: Object.fromEntries(Object.entries(result.statusCodeStats).map(([code, { count }]) => [code, count])),
@@ -70,8 +94,9 @@ export async function generateLoad(options: LoadOptions): Promise<LoadResult> {
 
 /** A measurement that counted a single failed answer is not a measurement: a 401 is never throughput. */
 export function assertAllSucceeded(what: string, result: LoadResult): void {
-  if (result.non2xx > 0 || result.errors > 0 || result.timeouts > 0 || result.ok === 0) {
+  if (result.non2xx > 0 || (result.mismatches ?? 0) > 0 || result.errors > 0 || result.timeouts > 0 || result.ok === 0) {
     throw new Error(`${what}: ${result.non2xx} non-2xx answers (${JSON.stringify(result.statusCodes)}), ` +
-      `${result.errors} errors, ${result.timeouts} timeouts — not a valid measurement`);
+      `${result.mismatches ?? 0} answers without the expected body, ${result.errors} errors, ${result.timeouts} timeouts ` +
+      '— not a valid measurement');
   }
 }

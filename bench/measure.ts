@@ -11,7 +11,7 @@ export interface Measured {
   readonly cpu: CpuUse;
   /** Server CPU per answered request, in µs. */
   readonly serverCpuMicrosPerRequest: number | null;
-  /** Server resident memory after the period and its peak during it, MiB. */
+  /** Server resident memory after the period and its peak during it; all redis-servers' after it; MiB. */
   readonly serverRssMiB: number | null;
   readonly serverPeakRssMiB: number | null;
   readonly redisRssMiB: number | null;
@@ -19,22 +19,37 @@ export interface Measured {
 
 export interface Processes {
   readonly serverPid: number;
-  readonly redisPid: number | null;
+  /** Every redis-server of the store; none for SQLite. */
+  readonly redisPids: readonly number[];
 }
 
-/** `what` names the measurement in the error thrown when a single answer was not a success. */
-export async function measureLoad(what: string, processes: Processes, load: LoadOptions, warmupSeconds: number): Promise<Measured> {
-  if (warmupSeconds > 0) await generateLoad({ ...load, durationSeconds: warmupSeconds, amount: undefined });
-  return measure(what, processes, () => generateLoad(load));
+/**
+ * `what` names the measurement in the error thrown when a single answer was not a success, in the
+ * warm-up as in the measured period. `verify`, when given, checks every credential outside the
+ * load, before the warm-up and after the measured period: for servers whose failures can look
+ * like successes (a 200 with a `null` session), what the load's own check cannot see.
+ */
+export async function measureLoad(
+  what: string,
+  processes: Processes,
+  load: LoadOptions,
+  warmupSeconds: number,
+  verify?: () => Promise<void>,
+): Promise<Measured> {
+  await verify?.();
+  if (warmupSeconds > 0) assertAllSucceeded(`${what} (warm-up)`, await generateLoad({ ...load, durationSeconds: warmupSeconds, amount: undefined }));
+  const measured = await measure(what, processes, () => generateLoad(load));
+  await verify?.();
+  return measured;
 }
 
 /** Samples CPU and memory around any work that yields a LoadResult (several loads at once, a custom driver). */
 export async function measure(what: string, processes: Processes, work: () => Promise<LoadResult>): Promise<Measured> {
-  const { serverPid, redisPid } = processes;
+  const { serverPid, redisPids } = processes;
   resetPeakRss(serverPid);
-  const before = sampleCpu(serverPid, redisPid);
+  const before = sampleCpu(serverPid, redisPids);
   const load = await work();
-  const cpu = cpuBetween(before, sampleCpu(serverPid, redisPid));
+  const cpu = cpuBetween(before, sampleCpu(serverPid, redisPids));
   assertAllSucceeded(what, load);
   const rss = rssOf(serverPid);
   return {
@@ -43,6 +58,6 @@ export async function measure(what: string, processes: Processes, work: () => Pr
     serverCpuMicrosPerRequest: cpu.serverSeconds === null ? null : (cpu.serverSeconds * 1e6) / load.ok,
     serverRssMiB: mib(rss?.current),
     serverPeakRssMiB: mib(rss?.peak),
-    redisRssMiB: redisPid === null ? null : mib(rssOf(redisPid)?.current),
+    redisRssMiB: redisPids.length === 0 ? null : mib(redisPids.reduce((sum, pid) => sum + (rssOf(pid)?.current ?? 0), 0)),
   };
 }

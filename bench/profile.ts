@@ -40,11 +40,11 @@ let window: { from: number; to: number };
 try {
   const load = { url: target.url, path: target.path, tokens: target.tokens, connections: Number(values.connections ?? 50) };
   await generateLoad({ ...load, durationSeconds: Number(values.warmup ?? 3) });
-  const before = sampleCpu(target.serverPid, target.redisPid);
+  const before = sampleCpu(target.serverPid, target.redisPids);
   const from = micros();
   const result = await generateLoad({ ...load, durationSeconds: Number(values.duration ?? 10) });
   window = { from, to: micros() };
-  const cpu = cpuBetween(before, sampleCpu(target.serverPid, target.redisPid));
+  const cpu = cpuBetween(before, sampleCpu(target.serverPid, target.redisPids));
   if (result.non2xx > 0 || result.errors > 0) throw new Error(`${result.non2xx} non-2xx, ${result.errors} errors`);
   requests = result.ok;
   process.stdout.write(

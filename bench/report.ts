@@ -2,9 +2,18 @@
 import type { CpuUse } from './cpu.ts';
 import type { LoadResult } from './load.ts';
 import type { TargetKey } from './targets.ts';
+import type { BetterAuthKey } from './better-auth.ts';
+
+/** latchkey req/s ÷ better-auth's get-session req/s on the same store, measured in the same run. */
+export interface PeerRatios {
+  readonly betterAuth: number | null;
+  readonly betterAuthCookieCache: number | null;
+  /** Both must reach it. */
+  readonly target: number;
+}
 
 export interface ScenarioResult {
-  readonly key: TargetKey;
+  readonly key: TargetKey | BetterAuthKey;
   readonly name: string;
   readonly load: LoadResult;
   readonly cpu: CpuUse;
@@ -17,6 +26,8 @@ export interface ScenarioResult {
   /** bare's CPU µs/request ÷ this one's: the ratio if both were CPU-bound on one core. */
   readonly cpuRatio: number | null;
   readonly target: number | null;
+  /** latchkey rows on a store better-auth ran on too; null elsewhere. */
+  readonly peer: PeerRatios | null;
 }
 
 interface Settings {
@@ -40,7 +51,8 @@ const NOISY_OTHER_CORES = 0.2;
 const fixed = (value: number | null, digits: number) => (value === null ? '–' : value.toFixed(digits));
 
 export function formatTable(results: readonly ScenarioResult[], settings: Settings, machine: Machine, started: Date): string {
-  const header = ['config', 'req/s', 'p50 ms', 'p99 ms', 'ratio', 'target', 'server µs/req', 'cpu ratio', 'peak RSS MiB', 'server cores', 'redis cores', 'loadgen cores', 'other cores'];
+  const peers = results.some((r) => r.key.startsWith('better-auth'));
+  const header = ['config', 'req/s', 'p50 ms', 'p99 ms', 'ratio', 'target', ...(peers ? ['÷ better-auth', 'peer target'] : []), 'server µs/req', 'cpu ratio', 'peak RSS MiB', 'server cores', 'redis cores', 'loadgen cores', 'other cores'];
   const rows = results.map((r) => [
     r.name,
     r.load.requestsPerSecond.toFixed(0),
@@ -48,6 +60,7 @@ export function formatTable(results: readonly ScenarioResult[], settings: Settin
     r.load.p99Ms.toFixed(1),
     fixed(r.ratio, 2),
     r.target === null ? '' : `≥ ${r.target.toFixed(2)} ${r.ratio !== null && r.ratio >= r.target ? 'met' : 'MISSED'}`,
+    ...(peers ? peerCells(r.peer) : []),
     fixed(r.serverCpuMicrosPerRequest, 1),
     fixed(r.cpuRatio, 2),
     fixed(r.serverPeakRssMiB, 0),
@@ -67,11 +80,20 @@ export function formatTable(results: readonly ScenarioResult[], settings: Settin
   return [
     `token validation, ${started.toISOString()} — ${machine.cpus} × ${machine.cpuModel}, Node ${machine.node}`,
     `${settings.connections} connections, ${settings.warmupSeconds} s warm-up, ${settings.durationSeconds} s measured, ` +
-      `${settings.sessions} sessions rotated; latchkey: GET /v1/user/current, bare: GET /`,
+      `${settings.sessions} sessions rotated; latchkey: GET /v1/user/current, bare: GET /` +
+      (peers ? ', better-auth: GET /api/auth/get-session' : ''),
     '',
     formatRows(header, rows),
+    ...(peers ? ['', '÷ better-auth: latchkey req/s ÷ better-auth req/s on the same store, without | with its cookie cache'] : []),
     ...(warnings.length > 0 ? ['', ...warnings.map((w) => `warning: ${w}`)] : []),
   ].join('\n');
+}
+
+function peerCells(peer: PeerRatios | null): string[] {
+  if (peer === null) return ['', ''];
+  const { betterAuth, betterAuthCookieCache, target } = peer;
+  const met = betterAuth !== null && betterAuthCookieCache !== null && Math.min(betterAuth, betterAuthCookieCache) >= target;
+  return [`${fixed(betterAuth, 1)} | ${fixed(betterAuthCookieCache, 1)}`, `≥ ${target} ${met ? 'met' : 'MISSED'}`];
 }
 
 /** A plain text table: first column left-aligned, the others right-aligned. */

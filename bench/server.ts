@@ -5,16 +5,24 @@
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startLatchkey, startRedisServer, type HttpProcess, type RedisServerProcess } from '../test/support/processes.ts';
+import { startLatchkey, startRedisServer, type HttpProcess } from '../test/support/processes.ts';
+import { redisClusterAvailable, startRedisCluster } from '../scripts/redis-cluster.ts';
 
-export type StoreKind = 'sqlite' | 'redis';
+/** cluster: 3 masters without replicas, on this machine like the rest. */
+export type StoreKind = 'sqlite' | 'redis' | 'cluster';
+
+/** Cluster runs only where redis-cli can create one. */
+export function storeAvailable(store: StoreKind): boolean {
+  return store !== 'cluster' || redisClusterAvailable();
+}
 
 export interface BenchServer {
   readonly store: StoreKind;
   readonly url: string;
   readonly pid: number;
-  readonly redisPid: number | null;
-  /** What the node's Kv connects to: `sqlite:<file>` or `redis://…`. */
+  /** Every redis-server of the store; none for SQLite. */
+  readonly redisPids: readonly number[];
+  /** What the node's Kv connects to: `sqlite:<file>`, `redis://…` or `redis-cluster://…`. */
   readonly storeUrl: string;
   /** Bytes of the SQLite file and its WAL, or null on Redis. */
   storeFileBytes(): number | null;
@@ -36,7 +44,7 @@ export async function startBenchServer(
 ): Promise<BenchServer> {
   const dataDir = mkdtempSync(join(tmpdir(), 'latchkey-bench-'));
   const sqliteFile = join(dataDir, 'latchkey.db');
-  let redis: RedisServerProcess | null = null;
+  let redis: { readonly url: string; readonly pids: readonly number[]; stop(): Promise<void> } | null = null;
   let server: HttpProcess | null = null;
   const stop = async () => {
     await server?.stop();
@@ -44,15 +52,16 @@ export async function startBenchServer(
     rmSync(dataDir, { recursive: true, force: true });
   };
   try {
-    redis = store === 'redis' ? await startRedisServer() : null;
-    // sqlite: sessions and accounts in one file of the data dir, as `npm start` does.
+    redis = await startRedis(store);
+    // sqlite: sessions and accounts in one file of the data dir, as `npm start` does; on Redis the
+    // accounts stay in that file.
     const storeUrl = redis === null ? `sqlite:${sqliteFile}` : redis.url;
     server = await startLatchkey({ data_dir: dataDir, store: storeUrl, rate_limits: NO_RATE_LIMITS, ...config }, { env });
     return {
       store,
       url: server.url,
       pid: server.pid,
-      redisPid: redis?.pid ?? null,
+      redisPids: redis?.pids ?? [],
       storeUrl,
       storeFileBytes: () => (redis === null ? fileBytes(sqliteFile) + fileBytes(`${sqliteFile}-wal`) : null),
       stop,
@@ -61,6 +70,16 @@ export async function startBenchServer(
     await stop();
     throw error;
   }
+}
+
+async function startRedis(store: StoreKind): Promise<{ url: string; pids: readonly number[]; stop(): Promise<void> } | null> {
+  if (store === 'sqlite') return null;
+  if (store === 'redis') {
+    const redis = await startRedisServer();
+    return { url: redis.url, pids: [redis.pid], stop: () => redis.stop() };
+  }
+  const cluster = await startRedisCluster({ masters: 3, replicas: 0 });
+  return { url: cluster.storeUrl, pids: cluster.nodes.map((node) => node.process.pid ?? -1), stop: () => cluster.stop() };
 }
 
 function fileBytes(path: string): number {

@@ -16,6 +16,7 @@ export const TARGET_NAMES: Record<TargetKey, string> = {
   bare: 'bare fastify',
   sqlite: 'latchkey sqlite',
   redis: 'latchkey redis',
+  cluster: 'latchkey redis cluster',
 };
 
 export interface Target {
@@ -25,7 +26,7 @@ export interface Target {
   readonly path: string;
   readonly tokens: readonly string[];
   readonly serverPid: number;
-  readonly redisPid: number | null;
+  readonly redisPids: readonly number[];
   stop(): Promise<void>;
 }
 
@@ -48,7 +49,7 @@ export async function startTarget(key: TargetKey, sessions: number, options: Tar
   try {
     const tokens = await createSessions(server.url, sessions);
     await checkTokens(server.url, tokens, 200);
-    return { key, url: server.url, path: '/v1/user/current', tokens, serverPid: server.pid, redisPid: server.redisPid, stop: server.stop };
+    return { key, url: server.url, path: '/v1/user/current', tokens, serverPid: server.pid, redisPids: server.redisPids, stop: server.stop };
   } catch (error) {
     await server.stop();
     throw error;
@@ -65,7 +66,7 @@ async function startBare(options: TargetOptions): Promise<Target> {
   });
   const check = await fetch(server.url);
   if (check.status !== 200 || (await check.text()) !== '{"ok":true}') throw new Error(`bare server answered ${check.status}`);
-  return { key: 'bare', url: server.url, path: '/', tokens: [], serverPid: server.pid, redisPid: null, stop: () => server.stop() };
+  return { key: 'bare', url: server.url, path: '/', tokens: [], serverPid: server.pid, redisPids: [], stop: () => server.stop() };
 }
 
 /** One or more users, each with up to 1,000 Web sessions (register + logins). */

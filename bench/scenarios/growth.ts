@@ -45,7 +45,7 @@ async function runOnStore(store: StoreKind, settings: Settings, progress: Progre
         const seedSeconds = (performance.now() - started) / 1000;
         live += written;
         await checkTokens(server.url, tokens, 200);
-        const measured = await measureLoad(`growth/${store}/${size}`, { serverPid: server.pid, redisPid: server.redisPid }, {
+        const measured = await measureLoad(`growth/${store}/${size}`, { serverPid: server.pid, redisPids: server.redisPids }, {
           url: server.url, path: '/v1/user/current', tokens, connections: settings.connections, durationSeconds: settings.durationSeconds,
         }, settings.warmupSeconds);
         steps.push({ store, liveSessions: live, seedSeconds, measured, storeFileMiB: mib(server.storeFileBytes()) });

@@ -59,7 +59,7 @@ async function runOnStore(store: StoreKind, settings: Settings, progress: Progre
     const check = await postJson(`${server.url}/v1/user/login`, loginBody);
     if (check.status !== 200 || typeof check.body.token !== 'string') throw new Error(`login answered ${check.status}`);
 
-    const processes = { serverPid: server.pid, redisPid: server.redisPid };
+    const processes = { serverPid: server.pid, redisPids: server.redisPids };
     const validate: LoadOptions = {
       url: server.url, path: '/v1/user/current', tokens, connections: settings.connections, durationSeconds: settings.durationSeconds,
     };

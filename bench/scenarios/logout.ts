@@ -47,7 +47,7 @@ async function runOnStore(store: StoreKind, settings: Settings, progress: Progre
       for (const r of revokers) revoke.push((await seedSessions(kv, [r.uid], REVOKE_SESSIONS - 1, REVOKE_SESSIONS)).tokens);
       return { warm: warm.tokens, measured: measured.tokens, revoke };
     })().finally(() => kv.close());
-    const processes = { serverPid: server.pid, redisPid: server.redisPid };
+    const processes = { serverPid: server.pid, redisPids: server.redisPids };
 
     const sample = seeded.measured.slice(0, settings.sessions);
     await checkTokens(server.url, [...sample, ...seeded.warm.slice(0, 100)], 200);

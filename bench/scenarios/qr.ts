@@ -93,7 +93,7 @@ async function runOnStore(store: StoreKind, settings: Settings, progress: Progre
     const kv = await openStore(server.storeUrl);
     const { tokens } = await seedSessions(kv, [validator.uid], settings.sessions, settings.sessions).finally(() => kv.close());
     await checkTokens(server.url, tokens, 200);
-    const processes = { serverPid: server.pid, redisPid: server.redisPid };
+    const processes = { serverPid: server.pid, redisPids: server.redisPids };
     const validate = await measureLoad(`qr/${store}: validation`, processes, {
       url: server.url, path: '/v1/user/current', tokens, connections: settings.connections, durationSeconds: settings.durationSeconds,
     }, settings.warmupSeconds);
