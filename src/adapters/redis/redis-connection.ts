@@ -100,8 +100,9 @@ function clusterOptions(url: string, options: RedisConnectOptions, perConnection
   return {
     keyPrefix: options.keyPrefix ?? '',
     enableOfflineQueue: false,
+    // Reads too: a Cluster cannot batch a turn's reads into one MGET (the keys hash to every slot),
+    // and sent one by one each read cost a write of its own (twice the CPU per validation).
     enableAutoPipelining: true,
-    autoPipeliningIgnoredCommands: NOT_PIPELINED,
     clusterRetryStrategy: reconnectDelay,
     // By default a lost node is only replaced after a MOVED; a node that restarts with its slots
     // (or is briefly unreachable) would otherwise stay unusable.
