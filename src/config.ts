@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { defaultDevicePolicies, type DevicePolicies, type DevicePolicy } from './core/sessions/policy.ts';
+import { defaultHashConcurrency } from './core/passwords.ts';
 import { parseOidcConfig, type OidcConfig } from './config-oidc.ts';
 import { parseImConfig, type ImConfig } from './config-im.ts';
 import { parseAuditConfig, parseServiceKeys, type AuditConfig } from './config-admin.ts';
@@ -82,7 +83,7 @@ export interface Config {
     readonly windowSeconds: number;
     readonly lockSeconds: number;
   };
-  readonly password: { readonly memoryCost: number; readonly timeCost: number; readonly parallelism: number };
+  readonly password: { readonly memoryCost: number; readonly timeCost: number; readonly parallelism: number; readonly concurrency: number };
   readonly sender: SenderConfig;
   /** Whether a code login for an unknown email / phone creates the account. */
   readonly codeLogin: { readonly registerByEmail: boolean; readonly registerBySms: boolean };
@@ -199,6 +200,7 @@ export function parseConfig(raw: Json): Config {
       memoryCost: int(sub(raw, 'password'), 'password.memory_cost', 19_456, 1024, 1_048_576),
       timeCost: int(sub(raw, 'password'), 'password.time_cost', 2, 1, 20),
       parallelism: int(sub(raw, 'password'), 'password.parallelism', 1, 1, 16),
+      concurrency: int(sub(raw, 'password'), 'password.concurrency', defaultHashConcurrency(), 1, 64),
     },
     sender: senderConfig(sub(raw, 'sender')),
     codeLogin: {

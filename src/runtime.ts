@@ -69,6 +69,7 @@ export async function createRuntime(config: Config, log: AuditLogger & SenderLog
     ...(imBridge === null ? {} : { im: { bridge: imBridge, quitRetry: config.im.quitRetry } }),
   });
   const audit = new AuditTrail(accounts, clock, log);
+  const hasher = createPasswordHasher(config.password);
   const oidc = createOidc(config, { kv, clock, random, sessions, accounts, audit, metrics, db: accountStore.db, registry: metrics.registry }, log);
   return {
     config,
@@ -81,7 +82,7 @@ export async function createRuntime(config: Config, log: AuditLogger & SenderLog
     imEnabled: imBridge !== null,
     profiles: new ProfileCache((uid) => accounts.findByUid(uid), clock),
     metrics,
-    hasher: createPasswordHasher(config.password),
+    hasher,
     limiter: new RateLimiter(kv),
     throttle: new LoginThrottle(kv, config.loginThrottle, overrides.throttleDelay),
     audit,
@@ -89,7 +90,7 @@ export async function createRuntime(config: Config, log: AuditLogger & SenderLog
     oidc,
     async close(): Promise<void> {
       oidc.close();
-      await Promise.allSettled([kv.close(), accountStore.close(), sender.close()]);
+      await Promise.allSettled([kv.close(), accountStore.close(), sender.close(), hasher.close()]);
     },
   };
 }

@@ -5,8 +5,10 @@
  * one argon2id run, even for an unknown user, so response time does not reveal which usernames exist.
  */
 import { createHash } from 'node:crypto';
-import { hash as argon2Hash, parseOptions, verify as argon2Verify } from '@node-rs/argon2';
-import { compare as bcryptCompare } from 'bcryptjs';
+import { availableParallelism } from 'node:os';
+import { Piscina } from 'piscina';
+import { parseOptions } from '@node-rs/argon2';
+import type { HashTask } from './password-worker.ts';
 
 export interface Argon2Params {
   /** KiB of memory per hash. */
@@ -31,6 +33,10 @@ export interface PasswordHasher {
   wrapLegacyMd5(md5Hex: string): Promise<string>;
   /** A null or unrecognised hash never verifies, but costs the same work as one that does. */
   verify(hash: string | null, password: string): Promise<PasswordVerdict>;
+  /** Hashes and verifications running now, and waiting for a thread (password.concurrency). */
+  load(): { readonly running: number; readonly waiting: number };
+  /** Stops the hashing threads. */
+  close(): Promise<void>;
 }
 
 /** OWASP Password Storage Cheat Sheet, argon2id option 2 (19 MiB, 2 passes, 1 lane). */
@@ -38,14 +44,42 @@ export const OWASP_ARGON2: Argon2Params = { memoryCost: 19_456, timeCost: 2, par
 
 const REJECTED: PasswordVerdict = { ok: false, needsRehash: false };
 
-export function createPasswordHasher(options: Partial<Argon2Params> = {}): PasswordHasher {
+/**
+ * Hashing threads of a node: all cores but one, so that a burst of logins never takes the core the
+ * event loop validates tokens on (libuv's 4 threads would take all of a 2-core machine). The threads
+ * also run below the event loop's priority (password-worker.ts).
+ */
+export const defaultHashConcurrency = (): number => Math.max(1, availableParallelism() - 1);
+
+export interface HasherOptions extends Partial<Argon2Params> {
+  /** Hashing threads: hashes and verifications running at once; more wait their turn. */
+  readonly concurrency?: number;
+}
+
+export function createPasswordHasher(options: HasherOptions = {}): PasswordHasher {
   const params: Argon2Params = {
     memoryCost: options.memoryCost ?? OWASP_ARGON2.memoryCost,
     timeCost: options.timeCost ?? OWASP_ARGON2.timeCost,
     parallelism: options.parallelism ?? OWASP_ARGON2.parallelism,
   };
-  // @node-rs/argon2 defaults to argon2id v19 and runs on libuv's thread pool, off the event loop.
-  const hash = (password: string): Promise<string> => argon2Hash(password, params);
+  const concurrency = options.concurrency ?? defaultHashConcurrency();
+  const pool = new Piscina<HashTask, string | boolean>({
+    filename: new URL('./password-worker.ts', import.meta.url).href,
+    minThreads: 1,
+    maxThreads: concurrency,
+    idleTimeout: 60_000,
+  });
+  let inFlight = 0;
+  const run = async (task: HashTask): Promise<string | boolean> => {
+    inFlight += 1;
+    try {
+      return await pool.run(task);
+    } finally {
+      inFlight -= 1;
+    }
+  };
+  // @node-rs/argon2 makes argon2id v19 by default.
+  const hash = async (password: string): Promise<string> => String(await run({ op: 'argon2-hash', password, params }));
   let dummyHash: Promise<string> | undefined;
 
   async function burnEquivalentWork(password: string): Promise<void> {
@@ -53,11 +87,11 @@ export function createPasswordHasher(options: Partial<Argon2Params> = {}): Passw
       dummyHash = undefined;
       throw error;
     });
-    await argon2Verify(await dummyHash, password);
+    await run({ op: 'argon2-verify', hash: await dummyHash, password }).catch(() => false);
   }
 
   async function verify(stored: string | null, password: string): Promise<PasswordVerdict> {
-    const verdict = stored === null ? null : await verifyKnownScheme(stored, password, params);
+    const verdict = stored === null ? null : await verifyKnownScheme(stored, password, params, run);
     if (verdict !== null) return verdict;
     await burnEquivalentWork(password);
     return REJECTED;
@@ -68,7 +102,9 @@ export function createPasswordHasher(options: Partial<Argon2Params> = {}): Passw
     return LEGACY_MD5_WRAPPED + (await hash(md5Hex.toLowerCase()));
   }
 
-  return { hash, verify, wrapLegacyMd5 };
+  const load = () => ({ running: inFlight - pool.queueSize, waiting: pool.queueSize });
+  const close = () => pool.destroy();
+  return { hash, verify, wrapLegacyMd5, load, close };
 }
 
 /** octo-server's legacy column value: 32 hex digits (Go's %x is lower case; accept either). */
@@ -90,21 +126,29 @@ function isBcrypt(stored: string): boolean {
 }
 
 /** Null when the hash is not one we can check (unknown scheme, corrupt), so the caller burns the time. */
-async function verifyKnownScheme(stored: string, password: string, params: Argon2Params): Promise<PasswordVerdict | null> {
+type RunTask = (task: HashTask) => Promise<string | boolean>;
+
+/** The verdict of one check on a hashing thread; null when the hash could not be checked (corrupt). */
+async function checked(run: RunTask, task: HashTask): Promise<boolean | null> {
+  const result = await run(task).catch(() => null);
+  return typeof result === 'boolean' ? result : null;
+}
+
+async function verifyKnownScheme(stored: string, password: string, params: Argon2Params, run: RunTask): Promise<PasswordVerdict | null> {
   if (stored.startsWith(LEGACY_MD5_WRAPPED)) {
     const wrapped = stored.slice(LEGACY_MD5_WRAPPED.length);
     if (parseArgon2(wrapped) === null) return null;
     // A wrapped hash is only a bridge: the first good login replaces it with argon2id(password).
-    const ok = await argon2Verify(wrapped, legacyMd5Of(password)).catch(() => null);
+    const ok = await checked(run, { op: 'argon2-verify', hash: wrapped, password: legacyMd5Of(password) });
     return ok === null ? null : { ok, needsRehash: ok };
   }
   if (isBcrypt(stored)) {
-    const ok = await bcryptCompare(password, stored).catch(() => null);
+    const ok = await checked(run, { op: 'bcrypt-verify', hash: stored, password });
     return ok === null ? null : { ok, needsRehash: ok };
   }
   const found = parseArgon2(stored);
   if (found === null) return null;
-  const ok = await argon2Verify(stored, password).catch(() => null);
+  const ok = await checked(run, { op: 'argon2-verify', hash: stored, password });
   if (ok === null) return null;
   return { ok, needsRehash: ok && (!stored.startsWith(ARGON2ID_V19) || weaker(found, params)) };
 }

@@ -15,10 +15,14 @@ export async function importCommand(config: Config, from: string, dryRun: boolea
   try {
     const store = await openAccountStore(config.db);
     try {
-      const deps = { accounts: store.repo, hasher: createPasswordHasher(config.password), clock: systemClock };
-      const report = await importOctoUsers(deps, source.rows(), { dryRun });
-      process.stdout.write(formatImportReport(report));
-      return report.conflicts.length > 0 ? 2 : 0;
+      const hasher = createPasswordHasher(config.password);
+      try {
+        const report = await importOctoUsers({ accounts: store.repo, hasher, clock: systemClock }, source.rows(), { dryRun });
+        process.stdout.write(formatImportReport(report));
+        return report.conflicts.length > 0 ? 2 : 0;
+      } finally {
+        await hasher.close();
+      }
     } finally {
       await store.close();
     }

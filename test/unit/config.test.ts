@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { rootCertificates } from 'node:tls';
@@ -124,10 +124,12 @@ describe('config precedence: defaults < file < environment', () => {
 
   it('keys without an environment variable come from the file and keep their defaults otherwise', () => {
     const defaults = loadConfig({ env: {} });
-    assert.deepEqual(defaults.password, { memoryCost: 19_456, timeCost: 2, parallelism: 1 });
-    const file = configFile({ password: { memory_cost: 65_536, time_cost: 6 }, rate_limits: { login: { max: 5 } } });
+    // Hashes at once: every core but one, at least one.
+    const cores = Math.max(1, availableParallelism() - 1);
+    assert.deepEqual(defaults.password, { memoryCost: 19_456, timeCost: 2, parallelism: 1, concurrency: cores });
+    const file = configFile({ password: { memory_cost: 65_536, time_cost: 6, concurrency: 3 }, rate_limits: { login: { max: 5 } } });
     const config = loadConfig({ env: {}, file });
-    assert.deepEqual(config.password, { memoryCost: 65_536, timeCost: 6, parallelism: 1 });
+    assert.deepEqual(config.password, { memoryCost: 65_536, timeCost: 6, parallelism: 1, concurrency: 3 });
     assert.deepEqual(config.rateLimits.login, { max: 5, windowSeconds: 60 });
     assert.deepEqual(config.rateLimits.register, defaults.rateLimits.register);
   });
@@ -172,6 +174,7 @@ describe('config: a bad value is a ConfigError naming the key and what is allowe
     [{ trust_proxy: 2 }, 'trust_proxy', /true, false, or a comma-separated list/],
     [{ trust_proxy: [] }, 'trust_proxy', /true, false, or a comma-separated list/],
     [{ password: { memory_cost: 1 } }, 'password.memory_cost', /integer from 1024 to/],
+    [{ password: { concurrency: 0 } }, 'password.concurrency', /integer from 1 to 64/],
     [{ password: 'strong' }, 'password', /an object/],
     [{ device_policies: { web: 'shared' } }, 'device_policies.web', /"exclusive" or/],
   ];

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { hash as argon2Hash } from '@node-rs/argon2';
 import { hash as bcryptHash } from 'bcryptjs';
 import { checkPasswordPolicy, createPasswordHasher, type PasswordHasher } from '../../src/core/passwords.ts';
@@ -21,6 +22,7 @@ async function medianMs(runs: number, work: () => Promise<unknown>): Promise<num
 
 describe('password hasher', () => {
   const hasher: PasswordHasher = createPasswordHasher();
+  after(() => hasher.close());
 
   it('hashes with argon2id at the OWASP parameters and verifies the same password', async () => {
     const hash = await hasher.hash('correct horse battery');
@@ -94,5 +96,39 @@ describe('password policy', () => {
     assert.match(checkPasswordPolicy(' '.repeat(10)) ?? '', /spaces/);
     assert.match(checkPasswordPolicy('\t \u00a0 \n   ') ?? '', /spaces/);
     assert.equal(checkPasswordPolicy('  pass word  '), null);
+  });
+});
+
+describe('password hashing concurrency', () => {
+  it('runs at most `concurrency` hashes and verifications at once; the others wait their turn', async (t) => {
+    const hasher = createPasswordHasher({ concurrency: 1 });
+    t.after(() => hasher.close());
+    const stored = await hasher.hash('correct horse battery');
+    const right = hasher.verify(stored, 'correct horse battery');
+    const wrong = hasher.verify(stored, 'wrong horse battery');
+    const fresh = hasher.hash('another password');
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(hasher.load(), { running: 1, waiting: 2 });
+    assert.deepEqual([(await right).ok, (await wrong).ok, typeof (await fresh)], [true, false, 'string']);
+    assert.deepEqual(hasher.load(), { running: 0, waiting: 0 });
+  });
+
+  it('an unknown user\'s verification (the dummy hash) does not wait on itself at concurrency 1', async (t) => {
+    const hasher = createPasswordHasher({ concurrency: 1 });
+    t.after(() => hasher.close());
+    assert.deepEqual(await hasher.verify(null, 'whatever password'), { ok: false, needsRehash: false });
+  });
+});
+
+describe('password hashing threads', { skip: process.platform !== 'linux' && 'per-thread nice values are a Linux feature' }, () => {
+  it('hash below the event loop\'s priority, which keeps its own', async (t) => {
+    const hasher = createPasswordHasher({ concurrency: 1 });
+    t.after(() => hasher.close());
+    await hasher.hash('warm the thread up');
+    // Field 19 of /proc/<pid>/task/<tid>/stat is the thread's nice value (after the parenthesised name).
+    const niceOf = (tid: string) => Number(readFileSync(`/proc/self/task/${tid}/stat`, 'utf8').split(') ')[1]?.split(' ')[16]);
+    const threads = readdirSync('/proc/self/task');
+    assert.equal(niceOf(String(process.pid)), 0, 'the event loop thread');
+    assert.ok(threads.some((tid) => niceOf(tid) === 10), `no thread at nice 10 among ${threads.map(niceOf).join(', ')}`);
   });
 });
