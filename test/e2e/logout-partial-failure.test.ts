@@ -16,26 +16,9 @@ import { createRuntime, type Runtime } from '../../src/runtime.ts';
 import { buildApp } from '../../src/http/app.ts';
 import { createLogger } from '../../src/logger.ts';
 import { MemoryKv } from '../../src/adapters/memory/memory-kv.ts';
-import type { Kv } from '../../src/ports/kv.ts';
-import { StoreUnavailableError } from '../../src/ports/errors.ts';
+import { failingOnce } from '../support/failing-kv.ts';
 import { call, startTestServer, testDefaults, type TestServer } from '../support/server.ts';
 import { skipUnlessRedisServer, startRedisServer, type RedisServerProcess } from '../support/processes.ts';
-
-/** A Kv whose next call of a named method fails as if Redis had stopped answering. */
-function failingOnce(inner: Kv): { kv: Kv; failNext: (method: keyof Kv) => void } {
-  const armed = new Set<PropertyKey>();
-  const kv = new Proxy(inner, {
-    get(target, property) {
-      const value: unknown = Reflect.get(target, property, target);
-      if (typeof value !== 'function') return value;
-      return (...args: unknown[]) => {
-        if (armed.delete(property)) return Promise.reject(new StoreUnavailableError(`Redis Kv: ${String(property)} timed out`));
-        return (value as (...a: unknown[]) => unknown).apply(target, args);
-      };
-    },
-  });
-  return { kv, failNext: (method) => armed.add(method) };
-}
 
 describe('logout when the store fails part-way', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'latchkey-logout-'));

@@ -6,23 +6,7 @@ import { defaultDevicePolicies } from '../../src/core/sessions/policy.ts';
 import { systemClock } from '../../src/ports/clock.ts';
 import { cryptoRandom } from '../../src/ports/random.ts';
 import { StoreUnavailableError } from '../../src/ports/errors.ts';
-import type { Kv } from '../../src/ports/kv.ts';
-
-/** A real in-memory Kv whose next call of a named method fails as if Redis had stopped answering. */
-function failingOnce(inner: Kv): { kv: Kv; failNext: (method: keyof Kv) => void } {
-  const armed = new Set<PropertyKey>();
-  const kv = new Proxy(inner, {
-    get(target, property) {
-      const value: unknown = Reflect.get(target, property, target);
-      if (typeof value !== 'function') return value;
-      return (...args: unknown[]) => {
-        if (armed.delete(property)) return Promise.reject(new StoreUnavailableError(`Kv: ${String(property)} timed out`));
-        return (value as (...a: unknown[]) => unknown).apply(target, args);
-      };
-    },
-  });
-  return { kv, failNext: (method) => armed.add(method) };
-}
+import { failingOnce } from '../support/failing-kv.ts';
 
 const APP = 0;
 const appLogin = (name: string) => ({
