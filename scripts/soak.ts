@@ -282,14 +282,18 @@ const percentile = (values: readonly number[], p: number): number => {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? Number.NaN;
 };
 
-/** Compares the middle third of the run with the last third: the first third is warm-up (JIT, pools). */
+/**
+ * Compares the middle third of the run with the last third: the first third is warm-up (JIT, pools).
+ * Memory is sampled at arbitrary points of the garbage collector's sawtooth, so medians move with
+ * its phase; a leak shows as new highs of RSS and a rising floor of the heap (what survives a GC).
+ */
 function verdict(samples: readonly Sample[]): { lines: string[]; ok: boolean } {
   const third = Math.max(1, Math.floor(samples.length / 3));
   const middle = samples.slice(third, 2 * third);
   const last = samples.slice(2 * third);
   const pick = (list: readonly Sample[], field: keyof Sample) => list.map((s) => s[field]);
-  const rssGrowth = median(pick(last, 'rssMb')) - median(pick(middle, 'rssMb'));
-  const heapGrowth = median(pick(last, 'heapMb')) - median(pick(middle, 'heapMb'));
+  const rssGrowth = Math.max(...pick(last, 'rssMb')) - Math.max(...pick(middle, 'rssMb'));
+  const heapGrowth = Math.min(...pick(last, 'heapMb')) - Math.min(...pick(middle, 'heapMb'));
   const handlesGrowth = Math.max(...pick(last, 'handles')) - Math.max(...pick(middle, 'handles'));
   // Per live session: its record and its last-seen key. Per account: the session index and the APP
   // slot. Plus a few shared counters (the login rate limit).
@@ -298,15 +302,15 @@ function verdict(samples: readonly Sample[]): { lines: string[]; ok: boolean } {
   const keysMiddle = median(pick(middle, 'keys'));
   const keysLast = median(pick(last, 'keys'));
   const orphans = Math.max(...pick(samples, 'orphans'));
-  const memoryFlat = rssGrowth <= Math.max(16, 0.1 * median(pick(middle, 'rssMb')))
-    && heapGrowth <= Math.max(10, 0.2 * median(pick(middle, 'heapMb')));
+  const memoryFlat = rssGrowth <= Math.max(16, 0.1 * Math.max(...pick(middle, 'rssMb')))
+    && heapGrowth <= Math.max(10, 0.2 * Math.min(...pick(middle, 'heapMb')));
   const handlesFlat = handlesGrowth <= 5;
   const keysBounded = overBound.length === 0 && orphans === 0 && keysLast <= keysMiddle * 1.1 + 10;
   const yes = (ok: boolean) => (ok ? 'yes' : 'NO');
   return {
     ok: memoryFlat && handlesFlat && keysBounded,
     lines: [
-      `memory flat:        ${yes(memoryFlat)} (RSS ${rssGrowth >= 0 ? '+' : ''}${rssGrowth.toFixed(1)} MB, heap ${heapGrowth >= 0 ? '+' : ''}${heapGrowth.toFixed(1)} MB, last third against the middle third)`,
+      `memory flat:        ${yes(memoryFlat)} (highest RSS ${rssGrowth >= 0 ? '+' : ''}${rssGrowth.toFixed(1)} MB, lowest heap ${heapGrowth >= 0 ? '+' : ''}${heapGrowth.toFixed(1)} MB, last third against the middle third)`,
       `handles flat:       ${yes(handlesFlat)} (max ${Math.max(...pick(middle, 'handles'))} → ${Math.max(...pick(last, 'handles'))})`,
       `keys within live:   ${yes(keysBounded)} (median keys ${keysMiddle} → ${keysLast}; ` +
         `${overBound.length} sample(s) above 2 × live + 2 × users + 10; at most ${orphans} orphaned last-seen key(s))`,
