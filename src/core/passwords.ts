@@ -125,7 +125,6 @@ function isBcrypt(stored: string): boolean {
   return BCRYPT_PREFIXES.some((prefix) => stored.startsWith(prefix));
 }
 
-/** Null when the hash is not one we can check (unknown scheme, corrupt), so the caller burns the time. */
 type RunTask = (task: HashTask) => Promise<string | boolean>;
 
 /** The verdict of one check on a hashing thread; null when the hash could not be checked (corrupt). */
@@ -134,6 +133,7 @@ async function checked(run: RunTask, task: HashTask): Promise<boolean | null> {
   return typeof result === 'boolean' ? result : null;
 }
 
+/** Null when the hash is not one we can check (unknown scheme, corrupt), so the caller burns the time. */
 async function verifyKnownScheme(stored: string, password: string, params: Argon2Params, run: RunTask): Promise<PasswordVerdict | null> {
   if (stored.startsWith(LEGACY_MD5_WRAPPED)) {
     const wrapped = stored.slice(LEGACY_MD5_WRAPPED.length);

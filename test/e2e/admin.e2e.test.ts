@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { setRole } from '../../src/core/accounts.ts';
 import { createAccount } from '../../src/flows/password/password-flow.ts';
 import { call, startTestServer, type Answer, type TestServer } from '../support/server.ts';
@@ -129,6 +130,8 @@ describe('administration', () => {
     const name = uniqueName('trail');
     const user = await account(server, name);
     for (let i = 0; i < 3; i++) await call(server, 'POST', '/v1/user/login', { username: name, password: 'wrong password', flag: 1 });
+    // `since` is inclusive and in milliseconds: step past the millisecond of the last failed login.
+    await sleep(5);
     const since = Date.now();
     await loginAgain(server, name, 1);
     const first = await as(server, 'GET', `/v1/manager/audit?uid=${user.uid}&type=login&limit=2`, admin.token);
