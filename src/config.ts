@@ -56,6 +56,8 @@ export interface Config {
   readonly storeTlsCa: string | undefined;
   /** Prefix of every Redis key (several deployments sharing one Redis); empty by default. */
   readonly storePrefix: string;
+  /** Replicas that must have a session's end (a GETDEL) before it is reported done. */
+  readonly storeMinReplicas: number;
   /** `sqlite:<path>` or `postgres://…`. */
   readonly db: string;
   /** Proxies whose X-Forwarded-For is believed: false, true, or a list of addresses/CIDRs. */
@@ -122,6 +124,7 @@ const ENV_KEYS = {
   store: 'LATCHKEY_STORE',
   store_prefix: 'LATCHKEY_STORE_PREFIX',
   store_tls_ca: 'LATCHKEY_STORE_TLS_CA',
+  store_min_replicas: 'LATCHKEY_STORE_MIN_REPLICAS',
   db: 'LATCHKEY_DB',
   trust_proxy: 'LATCHKEY_TRUST_PROXY',
   session_ttl: 'LATCHKEY_SESSION_TTL',
@@ -177,6 +180,7 @@ export function parseConfig(raw: Json): Config {
     store,
     storeTlsCa: storeTlsCa(raw.store_tls_ca, store),
     storePrefix: keyPrefix(raw.store_prefix),
+    storeMinReplicas: storeMinReplicas(raw, store),
     db: storeUrl(raw, 'db', defaultSqlite, ['sqlite:', 'postgres://', 'postgresql://']),
     trustProxy: trustProxy(raw.trust_proxy),
     sessionTtlSeconds: int(raw, 'session_ttl', 30 * 24 * 3600, 60, 400 * 24 * 3600),
@@ -269,6 +273,14 @@ const STORE_SCHEMES = [
 ];
 
 /** The CA file is read here, so a wrong path or a file without a certificate stops start-up. */
+function storeMinReplicas(raw: Json, store: string): number {
+  const replicas = int(raw, 'store_min_replicas', 0, 0, 5);
+  if (replicas > 0 && store.startsWith('sqlite:')) {
+    throw new ConfigError('store_min_replicas', '0 unless store is a Redis URL (SQLite has no replicas)', replicas);
+  }
+  return replicas;
+}
+
 function storeTlsCa(value: unknown, store: string): string | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'string' || value === '') throw new ConfigError('store_tls_ca', 'the path of a PEM CA certificate file', value);

@@ -32,15 +32,15 @@ export interface RuntimeOverrides {
   readonly imBridge?: ImBridge | null;
 }
 
-export async function openKv(url: string, clock: Clock, keyPrefix = '', tlsCa?: string): Promise<Kv> {
+export async function openKv(url: string, clock: Clock, keyPrefix = '', tlsCa?: string, minReplicas = 0): Promise<Kv> {
   if (url.startsWith('sqlite:')) return new SqliteKv({ path: url.slice('sqlite:'.length), clock });
-  return RedisKv.connect(url, { keyPrefix, ...(tlsCa !== undefined && { tlsCa }) });
+  return RedisKv.connect(url, { keyPrefix, minReplicas, ...(tlsCa !== undefined && { tlsCa }) });
 }
 
 export async function createRuntime(config: Config, log: AuditLogger & SenderLogger, overrides: RuntimeOverrides = {}) {
   const clock = overrides.clock ?? systemClock;
   const random = overrides.random ?? cryptoRandom;
-  const kv = overrides.kv ?? (await openKv(config.store, clock, config.storePrefix, config.storeTlsCa));
+  const kv = overrides.kv ?? (await openKv(config.store, clock, config.storePrefix, config.storeTlsCa, config.storeMinReplicas));
   let accountStore: Awaited<ReturnType<typeof openAccountStore>>;
   try {
     accountStore = await openAccountStore(config.db);

@@ -175,6 +175,8 @@ describe('config: a bad value is a ConfigError naming the key and what is allowe
     [{ trust_proxy: [] }, 'trust_proxy', /true, false, or a comma-separated list/],
     [{ password: { memory_cost: 1 } }, 'password.memory_cost', /integer from 1024 to/],
     [{ password: { concurrency: 0 } }, 'password.concurrency', /integer from 1 to 64/],
+    [{ store_min_replicas: 1 }, 'store_min_replicas', /0 unless store is a Redis URL/],
+    [{ store: 'redis://127.0.0.1:6379', store_min_replicas: 9 }, 'store_min_replicas', /integer from 0 to 5/],
     [{ password: 'strong' }, 'password', /an object/],
     [{ device_policies: { web: 'shared' } }, 'device_policies.web', /"exclusive" or/],
   ];

@@ -23,10 +23,14 @@ export type RedisClient = Redis | Cluster;
 export interface RedisConnectOptions {
   /** Prepended to every key and pub/sub channel. Must not contain '{' (it would break hash tags). */
   readonly keyPrefix?: string;
-  /** A call fails with StoreUnavailableError after this long without a reply. Default 1500 ms. */
+  /** A call fails with StoreUnavailableError after this long without a reply. Default 900 ms. */
   readonly commandTimeoutMs?: number;
   /** PEM certificate(s) trusted instead of Node's CA store on a TLS URL: a private CA. */
   readonly tlsCa?: string;
+  /** Replicas that must have a GETDEL before it is reported done (replication.ts). Default 0. */
+  readonly minReplicas?: number;
+  /** How long a GETDEL waits for them; keep it below commandTimeoutMs. Default 500 ms. */
+  readonly replicaWaitMs?: number;
 }
 
 const CONNECT_TIMEOUT_MS = 2000;

@@ -11,6 +11,10 @@ import { attempt, createClient, firstConnect, type RedisClient, type RedisConnec
 import { quit, RedisSubscriptions } from './redis-subscriptions.ts';
 import { ReadBatch } from '../read-batch.ts';
 import { defineScripts, type CompareAndSetTtl } from './scripts.ts';
+import { replicationWait, type ReplicationWait } from './replication.ts';
+
+/** How long a GETDEL waits for its replicas by default (store_min_replicas), within the command timeout. */
+const REPLICATION_WAIT_MS = 500;
 
 export class RedisKv implements Kv {
   readonly #client: RedisClient;
@@ -19,6 +23,8 @@ export class RedisKv implements Kv {
   readonly #channelPrefix: string;
   /** One MGET per event-loop turn on a single node (read-batch.ts); a Cluster refuses cross-slot MGETs. */
   readonly #reads: { get(key: string): Promise<string | null> };
+  /** With store_min_replicas: a GETDEL that took something returns once replicas have it. */
+  readonly #waitReplicas: ReplicationWait | null;
 
   /**
    * Resolves once the first connection attempt has settled, even if it failed: a Kv created while
@@ -30,11 +36,14 @@ export class RedisKv implements Kv {
     const client = createClient(url, options);
     defineScripts(client);
     await firstConnect(client, url, options);
-    return new RedisKv(client, options.keyPrefix ?? '');
+    const minReplicas = options.minReplicas ?? 0;
+    const waitReplicas = minReplicas === 0 ? null : replicationWait(client, minReplicas, options.replicaWaitMs ?? REPLICATION_WAIT_MS, options.keyPrefix ?? '');
+    return new RedisKv(client, options.keyPrefix ?? '', waitReplicas);
   }
 
-  private constructor(client: RedisClient, keyPrefix: string) {
+  private constructor(client: RedisClient, keyPrefix: string, waitReplicas: ReplicationWait | null) {
     this.#client = client;
+    this.#waitReplicas = waitReplicas;
     this.#channelPrefix = keyPrefix;
     this.#subscriptions = new RedisSubscriptions(client);
     this.#reads = client instanceof Cluster
@@ -66,7 +75,11 @@ export class RedisKv implements Kv {
   }
 
   async getdel(key: string): Promise<string | null> {
-    return attempt(() => this.#client.getdel(key));
+    const taken = await attempt(() => this.#client.getdel(key));
+    // Nothing taken, nothing written: no replica has anything to wait for.
+    const waitReplicas = this.#waitReplicas;
+    if (taken !== null && waitReplicas !== null) await attempt(() => waitReplicas(key));
+    return taken;
   }
 
   async del(key: string): Promise<boolean> {
