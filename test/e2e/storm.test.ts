@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { call, type Answer } from '../support/server.ts';
 import { skipUnlessRedisServer, startLatchkey, startRedisServer, type LatchkeyProcess, type RedisServerProcess } from '../support/processes.ts';
-import { prng } from '../support/storm-model.ts';
+import { prng, type Flag, APP, WEB, PC, type AppLogin, type RevokeOthers, type Verdict } from '../support/storm-model.ts';
 
 /**
  * Storm test (DESIGN §3.3): two latchkey processes share one Redis and one SQLite account file;
@@ -19,11 +19,6 @@ import { prng } from '../support/storm-model.ts';
  *
  * Env: STORM_OPS (default 3000), STORM_CONCURRENCY (64), STORM_USERS (40), STORM_SEED.
  */
-
-type Flag = 0 | 1 | 2;
-const APP: Flag = 0;
-const WEB: Flag = 1;
-const PC: Flag = 2;
 
 const OPS = Number(process.env.STORM_OPS ?? 3000);
 const CONCURRENCY = Number(process.env.STORM_CONCURRENCY ?? 64);
@@ -47,20 +42,6 @@ interface Tracked {
   endedBy: string | null;
 }
 
-interface Exchange {
-  readonly sentAt: number;
-  respondedAt: number;
-  status: number;
-}
-
-interface AppLogin extends Exchange {
-  sid: string | null;
-}
-
-interface RevokeOthers extends Exchange {
-  readonly keepSid: string;
-}
-
 interface UserState {
   readonly username: string;
   uid: string;
@@ -70,8 +51,6 @@ interface UserState {
   webLogins: number;
   pcLogins: number;
 }
-
-type Verdict = 'ended' | 'live' | 'unknown';
 
 describe('storm: two latchkey processes, one Redis, one account file', { skip: skipUnlessRedisServer() }, () => {
   const random = prng(SEED);

@@ -9,7 +9,7 @@ import { redisCli, redisClusterAvailable, startRedisCluster, type RedisCluster }
 import { skipUnlessRedisServer, startLatchkey, type LatchkeyProcess } from '../support/processes.ts';
 import { skipUnlessPrivatePostgres, startPrivatePostgres, type PrivatePostgres } from '../support/private-postgres.ts';
 import { describeRun, runLatchkeyCli } from '../support/cli-run.ts';
-import { prng } from '../support/storm-model.ts';
+import { prng, type Flag, APP, WEB, PC, type Exchange, type AppLogin, type RevokeOthers, type Verdict } from '../support/storm-model.ts';
 
 /**
  * The session storm at scale, with faults (issue 8, docs/deploy.md §6): three latchkey processes on
@@ -26,11 +26,6 @@ import { prng } from '../support/storm-model.ts';
  *
  * Env: SCALE_OPS (default 10000), SCALE_CONCURRENCY (48), SCALE_USERS (100), SCALE_SEED.
  */
-
-type Flag = 0 | 1 | 2;
-const APP: Flag = 0;
-const WEB: Flag = 1;
-const PC: Flag = 2;
 
 const OPS = Number(process.env.SCALE_OPS ?? 10_000);
 const CONCURRENCY = Number(process.env.SCALE_CONCURRENCY ?? 48);
@@ -50,12 +45,6 @@ interface Answer {
   body: any;
 }
 
-interface Exchange {
-  readonly sentAt: number;
-  respondedAt: number;
-  status: number;
-}
-
 interface Tracked {
   readonly user: UserState;
   readonly flag: Flag;
@@ -69,14 +58,6 @@ interface Tracked {
   /** When an answer that the contract says ended it arrived. */
   endedAt: number | null;
   endedBy: string | null;
-}
-
-interface AppLogin extends Exchange {
-  sid: string | null;
-}
-
-interface RevokeOthers extends Exchange {
-  readonly keepSid: string;
 }
 
 interface BanOp extends Exchange {
@@ -101,8 +82,6 @@ interface UserState {
   /** Operations on this user that answered 503 or not at all. */
   unknownOutcomes: number;
 }
-
-type Verdict = 'ended' | 'live' | 'unknown';
 
 const ok = (status: number) => status === 200 || status === 201;
 

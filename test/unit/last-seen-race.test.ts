@@ -37,17 +37,23 @@ function slowLastSeen(inner: MemoryKv): { kv: Kv; release: () => Promise<void> }
   };
 }
 
+/** A Web session on a store whose last-seen writes wait until release(). */
+async function webSessionWithSlowLastSeen() {
+  const memory = new MemoryKv();
+  const { kv, release } = slowLastSeen(memory);
+  const sessions = new SessionService({
+    kv, clock: systemClock, random: cryptoRandom, policies: defaultDevicePolicies, ttlMs: 3_600_000,
+    accountStatus: async () => 'active',
+  });
+  const { token, session } = await sessions.issue({
+    uid: 'u1', flag: 1, device: { device_id: '', device_name: '', device_model: '' }, method: 'password', ip: '127.0.0.1', userAgent: 't',
+  });
+  return { memory, release, sessions, token, session };
+}
+
 describe('last-seen writes', () => {
   it('a last-seen write that lands after the logout leaves no key behind', async () => {
-    const memory = new MemoryKv();
-    const { kv, release } = slowLastSeen(memory);
-    const sessions = new SessionService({
-      kv, clock: systemClock, random: cryptoRandom, policies: defaultDevicePolicies, ttlMs: 3_600_000,
-      accountStatus: async () => 'active',
-    });
-    const { token, session } = await sessions.issue({
-      uid: 'u1', flag: 1, device: { device_id: '', device_name: '', device_model: '' }, method: 'password', ip: '127.0.0.1', userAgent: 't',
-    });
+    const { memory, release, sessions, token, session } = await webSessionWithSlowLastSeen();
     assert.ok(await sessions.validate(token));
     assert.equal(await sessions.logout(session), true);
     await release();
@@ -55,15 +61,7 @@ describe('last-seen writes', () => {
   });
 
   it('the write still lands for a live session', async () => {
-    const memory = new MemoryKv();
-    const { kv, release } = slowLastSeen(memory);
-    const sessions = new SessionService({
-      kv, clock: systemClock, random: cryptoRandom, policies: defaultDevicePolicies, ttlMs: 3_600_000,
-      accountStatus: async () => 'active',
-    });
-    const { token, session } = await sessions.issue({
-      uid: 'u1', flag: 1, device: { device_id: '', device_name: '', device_model: '' }, method: 'password', ip: '127.0.0.1', userAgent: 't',
-    });
+    const { memory, release, sessions, token, session } = await webSessionWithSlowLastSeen();
     await sessions.validate(token);
     await release();
     assert.deepEqual(memory.keys().filter((key) => key.startsWith('seen:')), [`seen:${session.sid}`]);
