@@ -63,6 +63,8 @@ export interface Config {
   /** Proxies whose X-Forwarded-For is believed: false, true, or a list of addresses/CIDRs. */
   readonly trustProxy: boolean | readonly string[];
   readonly sessionTtlSeconds: number;
+  /** A session unused this long ends; 0: no inactivity timeout (docs/security.md, ASVS 7.3.1). */
+  readonly sessionIdleTimeoutSeconds: number;
   readonly logLevel: LogLevel;
   readonly devicePolicies: DevicePolicies;
   readonly rateLimits: {
@@ -128,6 +130,7 @@ const ENV_KEYS = {
   db: 'LATCHKEY_DB',
   trust_proxy: 'LATCHKEY_TRUST_PROXY',
   session_ttl: 'LATCHKEY_SESSION_TTL',
+  session_idle_timeout: 'LATCHKEY_SESSION_IDLE_TIMEOUT',
   log_level: 'LATCHKEY_LOG_LEVEL',
   service_keys: 'LATCHKEY_SERVICE_KEYS',
 } as const;
@@ -184,6 +187,7 @@ export function parseConfig(raw: Json): Config {
     db: storeUrl(raw, 'db', defaultSqlite, ['sqlite:', 'postgres://', 'postgresql://']),
     trustProxy: trustProxy(raw.trust_proxy),
     sessionTtlSeconds: int(raw, 'session_ttl', 30 * 24 * 3600, 60, 400 * 24 * 3600),
+    sessionIdleTimeoutSeconds: idleTimeout(raw),
     logLevel: oneOf(raw, 'log_level', 'info', LOG_LEVELS),
     devicePolicies: devicePolicies(raw.device_policies),
     rateLimits: {
@@ -249,6 +253,13 @@ function int(raw: Json, key: string, fallback: number, min: number, max: number)
     throw new ConfigError(key, `an integer from ${min} to ${max}`, value);
   }
   return number;
+}
+
+/** 0 (off) or at least 5 minutes: last-seen stamps are written once a minute, so less would end busy sessions. */
+function idleTimeout(raw: Json): number {
+  const seconds = int(raw, 'session_idle_timeout', 0, 0, 400 * 24 * 3600);
+  if (seconds !== 0 && seconds < 300) throw new ConfigError('session_idle_timeout', '0 (off) or from 300 to 34560000', seconds);
+  return seconds;
 }
 
 function oneOf<T extends string>(raw: Json, key: string, fallback: T, allowed: readonly T[]): T {

@@ -58,6 +58,7 @@ export async function createRuntime(config: Config, log: AuditLogger & SenderLog
     random,
     policies: config.devicePolicies,
     ttlMs: config.sessionTtlSeconds * 1000,
+    idleTimeoutMs: config.sessionIdleTimeoutSeconds * 1000,
     accountStatus: async (uid) => (await accounts.findByUid(uid))?.status ?? null,
     onEnded: (session, reason) => {
       metrics.revoked.inc({ reason });

@@ -37,6 +37,8 @@ export interface SessionServiceOptions {
   readonly accountStatus: AccountStatusReader;
   /** last_seen_at is written at most this often per session (per node). */
   readonly touchIntervalMs?: number;
+  /** A session unused this long ends (ASVS 7.3.1); 0 or absent: no inactivity timeout. */
+  readonly idleTimeoutMs?: number;
   readonly onEnded?: SessionEndedListener;
   /** The IM server whose per-(uid, flag) token the sessions share (DESIGN §3.4); none without it. */
   readonly im?: { readonly bridge: ImBridge; readonly quitRetry: ImQuitRetryOptions };
@@ -141,11 +143,21 @@ export class SessionService {
   async validate(token: string): Promise<Session | null> {
     const sid = sidOfPresentedToken(token);
     if (sid === null) return null;
-    const raw = await this.#kv.get(sessionKey(sid));
+    const idleMs = this.#options.idleTimeoutMs ?? 0;
+    // Without an inactivity timeout the hot path is one store read; with one, the last-seen stamp
+    // is read in the same event-loop turn (the same MGET).
+    const [raw, seen] = await Promise.all([
+      this.#kv.get(sessionKey(sid)),
+      idleMs > 0 ? this.#kv.get(lastSeenKey(sid)) : null,
+    ]);
     if (raw === null) return null;
     const session = parseSessionRecord(sid, raw);
     const now = this.#options.clock.now();
     if (session === null || session.expires_at <= now) return null;
+    if (idleMs > 0 && now - (seen === null ? session.created_at : Number(seen)) > idleMs) {
+      await this.#endAndRelease(session.uid, session.sid, session.device_flag, 'idle');
+      return null;
+    }
     this.#touch(session, now);
     return session;
   }
