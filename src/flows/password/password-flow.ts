@@ -4,8 +4,8 @@ import type { Random } from '../../ports/random.ts';
 import type { Clock } from '../../ports/clock.ts';
 import type { SessionService } from '../../core/sessions/service.ts';
 import type { Session } from '../../core/sessions/record.ts';
-import type { LoginThrottle } from '../../core/guards.ts';
-import type { PasswordHasher } from '../../core/passwords.ts';
+import { accountSubject, unknownSubject, type LoginThrottle, type ThrottleSubject } from '../../core/guards.ts';
+import type { PasswordHasher, PasswordVerdict } from '../../core/passwords.ts';
 import { checkPasswordPolicy } from '../../core/passwords.ts';
 import { LatchkeyError, accountDisabled, invalidCredentials, invalidRequest } from '../../core/errors.ts';
 import type { AuditContext, AuditTrail } from '../../ops/audit.ts';
@@ -80,18 +80,16 @@ export async function passwordLogin(
   password: string,
   context: LoginContext,
 ): Promise<LoginResponse> {
-  await deps.throttle.before(identifier, context.ip);
   const user = await findByIdentifier(deps.accounts, identifier);
-  const verdict = await deps.hasher.verify(user?.passwordHash ?? null, password);
+  const subject = user === null ? unknownSubject(identifier) : accountSubject(user.uid);
+  const verdict = await throttledVerify(deps, subject, context.ip, user?.passwordHash ?? null, password);
   if (user === null || !verdict.ok) {
-    await deps.throttle.failed(identifier, context.ip);
     deps.metrics.logins.inc({ method: 'password', result: 'fail' });
     await deps.audit.record({
       type: 'login', uid: user?.uid ?? null, sid: null, result: 'fail', reason: 'invalid_credentials', context,
     });
     throw invalidCredentials();
   }
-  await deps.throttle.succeeded(identifier, context.ip);
   if (user.status !== 'active') {
     deps.metrics.logins.inc({ method: 'password', result: 'disabled' });
     await deps.audit.record({ type: 'login', uid: user.uid, sid: null, result: 'fail', reason: 'account_disabled', context });
@@ -107,6 +105,30 @@ export async function passwordLogin(
   const response = await startSession(deps, user, 'password', context);
   await requireUnchangedPassword(deps, user.uid, verifiedHash, response, context);
   return response;
+}
+
+/**
+ * Checks a password against the account's budget (DESIGN §3.5: the attempt is reserved before the
+ * work it limits). A login and a password change spend the same budget, so a stolen session cannot
+ * guess the current password faster than a login could.
+ */
+async function throttledVerify(
+  deps: Pick<PasswordFlowDeps, 'throttle' | 'hasher'>,
+  subject: ThrottleSubject,
+  ip: string,
+  stored: string | null,
+  password: string,
+): Promise<PasswordVerdict> {
+  await deps.throttle.reserve(subject, ip);
+  let verdict: PasswordVerdict;
+  try {
+    verdict = await deps.hasher.verify(stored, password);
+  } catch (error) {
+    await deps.throttle.released(subject, ip);
+    throw error;
+  }
+  if (verdict.ok) await deps.throttle.succeeded(subject, ip);
+  return verdict;
 }
 
 /**
