@@ -167,7 +167,7 @@ export async function changePassword(
 ): Promise<void> {
   requirePolicy(input.newPassword, 'new_password');
   const user = await deps.accounts.findByUid(session.uid);
-  const verdict = await deps.hasher.verify(user?.passwordHash ?? null, input.password);
+  const verdict = await throttledVerify(deps, accountSubject(session.uid), context.ip, user?.passwordHash ?? null, input.password);
   if (user === null || !verdict.ok) {
     await deps.audit.record({
       type: 'password_change', uid: session.uid, sid: session.sid, result: 'fail', reason: 'invalid_credentials', context,
