@@ -99,8 +99,11 @@ export async function passwordLogin(
   if (verdict.needsRehash && verifiedHash !== null) {
     // Imported bcrypt (or weaker argon2) hashes move to the current parameters on a good login;
     // compare-and-set, so a password changed meanwhile is never overwritten with the old one.
-    const rehashed = await deps.hasher.hash(password);
-    if (await deps.accounts.updatePasswordHash(user.uid, verifiedHash, rehashed, deps.clock.now())) verifiedHash = rehashed;
+    // A rehash refused by a full hashing queue waits for the next login: the password was right.
+    const rehashed = await deps.hasher.hash(password).catch(unlessBusy);
+    if (rehashed !== null && (await deps.accounts.updatePasswordHash(user.uid, verifiedHash, rehashed, deps.clock.now()))) {
+      verifiedHash = rehashed;
+    }
   }
   const response = await startSession(deps, user, 'password', context);
   await requireUnchangedPassword(deps, user.uid, verifiedHash, response, context);
@@ -129,6 +132,11 @@ async function throttledVerify(
   }
   if (verdict.ok) await deps.throttle.succeeded(subject, ip);
   return verdict;
+}
+
+function unlessBusy(error: unknown): null {
+  if (error instanceof LatchkeyError && error.code === 'upstream_unavailable') return null;
+  throw error;
 }
 
 /**
