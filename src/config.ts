@@ -76,6 +76,8 @@ export interface Config {
     readonly qrCreate: RateLimit;
     /** POST /v1/user/login_authcode, per client IP. */
     readonly qrExchange: RateLimit;
+    /** Per-IP limits and the login throttle count an IPv6 client under this many leading bits. */
+    readonly ipv6Prefix: number;
   };
   readonly loginThrottle: {
     /** Failures per (account, IP) before that pair is locked for `lockSeconds`. */
@@ -200,6 +202,7 @@ export function parseConfig(raw: Json): Config {
       codeSendTo: rateLimit(raw, 'code_send_to', { max: 5, windowSeconds: 3600 }),
       qrCreate: rateLimit(raw, 'qr_create', { max: 30, windowSeconds: 60 }),
       qrExchange: rateLimit(raw, 'qr_exchange', { max: 30, windowSeconds: 60 }),
+      ipv6Prefix: int(sub(raw, 'rate_limits'), 'rate_limits.ipv6_prefix', 64, 1, 128),
     },
     loginThrottle: {
       perAccountIp: int(sub(raw, 'login_throttle'), 'login_throttle.per_account_ip', 5, 1, 1000),
