@@ -140,8 +140,9 @@ function retryAfterSeconds(ttlMs: number, fallbackSeconds: number): number {
  * (a hashed destination) is returned as it is.
  */
 export function clientNetwork(subject: string, ipv6Prefix: number): string {
+  // isIP() first: it also takes the undefined that request.ip is once the socket has gone.
+  if (isIP(subject) !== 6) return subject;
   const address = subject.split('%')[0] ?? subject;
-  if (isIP(address) !== 6) return subject;
   const groups = ipv6Groups(address);
   if (groups.slice(0, 5).every((group) => group === 0) && groups[5] === 0xffff) {
     const [high = 0, low = 0] = groups.slice(6);
