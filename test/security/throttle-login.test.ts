@@ -87,6 +87,16 @@ describe('the login throttle is reserved before the password is checked', () => 
     }
   });
 
+  it('right passwords give their reservation back: an owner who logs in often is never slowed', async () => {
+    const s = await server({ per_account_ip: 2, per_account: 2 });
+    await from(s, '10.1.5.9', '/v1/user/register', { username: 'emma', password: PASSWORD });
+    for (let i = 0; i < 6; i += 1) assert.equal((await login(s, `10.1.5.${10 + (i % 2)}`, 'emma', PASSWORD)).status, 200);
+    const started = performance.now();
+    assert.equal((await login(s, '10.1.5.12', 'emma', PASSWORD)).status, 200);
+    // Had the six successes stayed counted, this attempt would wait 4 s.
+    assert.ok(performance.now() - started < 1500, 'no account-wide delay');
+  });
+
   it('parallel guesses from many addresses are each slowed by the account-wide count', async () => {
     const s = await server({ per_account_ip: 100, per_account: 3 });
     await from(s, '10.1.4.9', '/v1/user/register', { username: 'dave', password: PASSWORD });
