@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { defaultDevicePolicies, type DevicePolicies, type DevicePolicy } from './core/sessions/policy.ts';
-import { defaultHashConcurrency } from './core/passwords.ts';
+import { defaultHashConcurrency, defaultHashQueue } from './core/passwords.ts';
 import { parseOidcConfig, type OidcConfig } from './config-oidc.ts';
 import { parseImConfig, type ImConfig } from './config-im.ts';
 import { parseAuditConfig, parseServiceKeys, type AuditConfig } from './config-admin.ts';
@@ -78,6 +78,8 @@ export interface Config {
     readonly qrCreate: RateLimit;
     /** POST /v1/user/login_authcode, per client IP. */
     readonly qrExchange: RateLimit;
+    /** Per-IP limits and the login throttle count an IPv6 client under this many leading bits. */
+    readonly ipv6Prefix: number;
   };
   readonly loginThrottle: {
     /** Failures per (account, IP) before that pair is locked for `lockSeconds`. */
@@ -87,7 +89,14 @@ export interface Config {
     readonly windowSeconds: number;
     readonly lockSeconds: number;
   };
-  readonly password: { readonly memoryCost: number; readonly timeCost: number; readonly parallelism: number; readonly concurrency: number };
+  readonly password: {
+    readonly memoryCost: number;
+    readonly timeCost: number;
+    readonly parallelism: number;
+    readonly concurrency: number;
+    /** Password checks that may wait for a hashing thread; past them a check answers 503 at once. */
+    readonly maxQueue: number;
+  };
   readonly sender: SenderConfig;
   /** Whether a code login for an unknown email / phone creates the account. */
   readonly codeLogin: { readonly registerByEmail: boolean; readonly registerBySms: boolean };
@@ -197,6 +206,7 @@ export function parseConfig(raw: Json): Config {
       codeSendTo: rateLimit(raw, 'code_send_to', { max: 5, windowSeconds: 3600 }),
       qrCreate: rateLimit(raw, 'qr_create', { max: 30, windowSeconds: 60 }),
       qrExchange: rateLimit(raw, 'qr_exchange', { max: 30, windowSeconds: 60 }),
+      ipv6Prefix: int(sub(raw, 'rate_limits'), 'rate_limits.ipv6_prefix', 64, 1, 128),
     },
     loginThrottle: {
       perAccountIp: int(sub(raw, 'login_throttle'), 'login_throttle.per_account_ip', 5, 1, 1000),
@@ -204,12 +214,7 @@ export function parseConfig(raw: Json): Config {
       windowSeconds: int(sub(raw, 'login_throttle'), 'login_throttle.window_seconds', 900, 1, 86_400),
       lockSeconds: int(sub(raw, 'login_throttle'), 'login_throttle.lock_seconds', 900, 1, 86_400),
     },
-    password: {
-      memoryCost: int(sub(raw, 'password'), 'password.memory_cost', 19_456, 1024, 1_048_576),
-      timeCost: int(sub(raw, 'password'), 'password.time_cost', 2, 1, 20),
-      parallelism: int(sub(raw, 'password'), 'password.parallelism', 1, 1, 16),
-      concurrency: int(sub(raw, 'password'), 'password.concurrency', defaultHashConcurrency(), 1, 64),
-    },
+    password: passwordConfig(sub(raw, 'password')),
     sender: senderConfig(sub(raw, 'sender')),
     codeLogin: {
       registerByEmail: bool(sub(raw, 'code_login'), 'code_login.register_by_email', true),
@@ -339,6 +344,17 @@ function isProxyAddress(entry: unknown): boolean {
   const family = isIP(address);
   if (family === 0 || rest.length > 0) return false;
   return bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128));
+}
+
+function passwordConfig(raw: Json): Config['password'] {
+  const concurrency = int(raw, 'password.concurrency', defaultHashConcurrency(), 1, 64);
+  return {
+    memoryCost: int(raw, 'password.memory_cost', 19_456, 1024, 1_048_576),
+    timeCost: int(raw, 'password.time_cost', 2, 1, 20),
+    parallelism: int(raw, 'password.parallelism', 1, 1, 16),
+    concurrency,
+    maxQueue: int(raw, 'password.max_queue', defaultHashQueue(concurrency), 1, 1_000_000),
+  };
 }
 
 function rateLimit(raw: Json, name: string, fallback: RateLimit): RateLimit {

@@ -24,7 +24,7 @@ export class LatchkeyError extends Error {
   readonly code: ErrorCode;
   readonly status: number;
   readonly details: Record<string, unknown> | undefined;
-  /** Seconds, for rate_limited (sent as Retry-After). */
+  /** Seconds, for rate_limited and upstream_unavailable (sent as Retry-After). */
   readonly retryAfter: number | undefined;
 
   constructor(code: ErrorCode, message: string, details?: Record<string, unknown>, retryAfter?: number) {
@@ -49,3 +49,5 @@ export const notFound = (what: string): LatchkeyError => new LatchkeyError('not_
 export const forbidden = (message: string): LatchkeyError => new LatchkeyError('forbidden', message);
 export const rateLimited = (retryAfterSeconds: number): LatchkeyError =>
   new LatchkeyError('rate_limited', 'too many requests, try again later', undefined, retryAfterSeconds);
+export const busy = (what: string, retryAfterSeconds: number): LatchkeyError =>
+  new LatchkeyError('upstream_unavailable', `${what} is busy; try again shortly`, undefined, retryAfterSeconds);

@@ -9,6 +9,7 @@ import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
 import { parseOptions } from '@node-rs/argon2';
 import type { HashTask } from './password-worker.ts';
+import { busy } from './errors.ts';
 
 export interface Argon2Params {
   /** KiB of memory per hash. */
@@ -51,9 +52,20 @@ const REJECTED: PasswordVerdict = { ok: false, needsRehash: false };
  */
 export const defaultHashConcurrency = (): number => Math.max(1, availableParallelism() - 1);
 
+/**
+ * Calls that may wait for a hashing thread: 64 per thread, about one second of waiting at the
+ * OWASP parameters (one hash takes a core for ~17 ms).
+ */
+export const defaultHashQueue = (concurrency: number): number => concurrency * 64;
+
+/** Seconds a refused caller is told to wait: a full queue drains in about one. */
+const BUSY_RETRY_AFTER_SECONDS = 1;
+
 export interface HasherOptions extends Partial<Argon2Params> {
   /** Hashing threads: hashes and verifications running at once; more wait their turn. */
   readonly concurrency?: number;
+  /** Calls that may wait for a thread; past them a call is refused at once (503 upstream_unavailable). */
+  readonly maxQueue?: number;
 }
 
 export function createPasswordHasher(options: HasherOptions = {}): PasswordHasher {
@@ -63,6 +75,7 @@ export function createPasswordHasher(options: HasherOptions = {}): PasswordHashe
     parallelism: options.parallelism ?? OWASP_ARGON2.parallelism,
   };
   const concurrency = options.concurrency ?? defaultHashConcurrency();
+  const admissible = concurrency + (options.maxQueue ?? defaultHashQueue(concurrency));
   const pool = new Piscina<HashTask, string | boolean>({
     filename: new URL('./password-worker.ts', import.meta.url).href,
     minThreads: 1,
@@ -102,9 +115,22 @@ export function createPasswordHasher(options: HasherOptions = {}): PasswordHashe
     return LEGACY_MD5_WRAPPED + (await hash(md5Hex.toLowerCase()));
   }
 
+  // Without a bound, 200 password checks in flight (one stolen session, or a burst of logins)
+  // made every other login wait behind them; past the bound a caller is told to come back at once.
+  let admitted = 0;
+  const bounded = <A extends unknown[], R>(work: (...args: A) => Promise<R>) => async (...args: A): Promise<R> => {
+    if (admitted >= admissible) throw busy('password hashing', BUSY_RETRY_AFTER_SECONDS);
+    admitted += 1;
+    try {
+      return await work(...args);
+    } finally {
+      admitted -= 1;
+    }
+  };
+
   const load = () => ({ running: inFlight - pool.queueSize, waiting: pool.queueSize });
   const close = () => pool.destroy();
-  return { hash, verify, wrapLegacyMd5, load, close };
+  return { hash: bounded(hash), verify: bounded(verify), wrapLegacyMd5: bounded(wrapLegacyMd5), load, close };
 }
 
 /** octo-server's legacy column value: 32 hex digits (Go's %x is lower case; accept either). */

@@ -126,12 +126,14 @@ describe('config precedence: defaults < file < environment', () => {
     const defaults = loadConfig({ env: {} });
     // Hashes at once: every core but one, at least one.
     const cores = Math.max(1, availableParallelism() - 1);
-    assert.deepEqual(defaults.password, { memoryCost: 19_456, timeCost: 2, parallelism: 1, concurrency: cores });
-    const file = configFile({ password: { memory_cost: 65_536, time_cost: 6, concurrency: 3 }, rate_limits: { login: { max: 5 } } });
+    assert.deepEqual(defaults.password, { memoryCost: 19_456, timeCost: 2, parallelism: 1, concurrency: cores, maxQueue: 64 * cores });
+    const file = configFile({ password: { memory_cost: 65_536, time_cost: 6, concurrency: 3, max_queue: 10 }, rate_limits: { login: { max: 5 } } });
     const config = loadConfig({ env: {}, file });
-    assert.deepEqual(config.password, { memoryCost: 65_536, timeCost: 6, parallelism: 1, concurrency: 3 });
+    assert.deepEqual(config.password, { memoryCost: 65_536, timeCost: 6, parallelism: 1, concurrency: 3, maxQueue: 10 });
     assert.deepEqual(config.rateLimits.login, { max: 5, windowSeconds: 60 });
     assert.deepEqual(config.rateLimits.register, defaults.rateLimits.register);
+    assert.equal(defaults.rateLimits.ipv6Prefix, 64);
+    assert.equal(loadConfig({ env: {}, file: configFile({ rate_limits: { ipv6_prefix: 56 } }) }).rateLimits.ipv6Prefix, 56);
   });
 });
 
@@ -175,6 +177,8 @@ describe('config: a bad value is a ConfigError naming the key and what is allowe
     [{ trust_proxy: [] }, 'trust_proxy', /true, false, or a comma-separated list/],
     [{ password: { memory_cost: 1 } }, 'password.memory_cost', /integer from 1024 to/],
     [{ password: { concurrency: 0 } }, 'password.concurrency', /integer from 1 to 64/],
+    [{ password: { max_queue: 0 } }, 'password.max_queue', /integer from 1 to/],
+    [{ rate_limits: { ipv6_prefix: 129 } }, 'rate_limits.ipv6_prefix', /integer from 1 to 128/],
     [{ store_min_replicas: 1 }, 'store_min_replicas', /0 unless store is a Redis URL/],
     [{ store: 'redis://127.0.0.1:6379', store_min_replicas: 9 }, 'store_min_replicas', /integer from 0 to 5/],
     [{ password: 'strong' }, 'password', /an object/],

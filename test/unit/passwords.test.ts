@@ -5,6 +5,7 @@ import { after, describe, it } from 'node:test';
 import { hash as argon2Hash } from '@node-rs/argon2';
 import { hash as bcryptHash } from 'bcryptjs';
 import { checkPasswordPolicy, createPasswordHasher, type PasswordHasher } from '../../src/core/passwords.ts';
+import { LatchkeyError } from '../../src/core/errors.ts';
 
 async function elapsedMs(work: () => Promise<unknown>): Promise<number> {
   const start = performance.now();
@@ -117,6 +118,43 @@ describe('password hashing concurrency', () => {
     const hasher = createPasswordHasher({ concurrency: 1 });
     t.after(() => hasher.close());
     assert.deepEqual(await hasher.verify(null, 'whatever password'), { ok: false, needsRehash: false });
+  });
+});
+
+describe('password hashing queue bound', () => {
+  it('past `maxQueue` waiting calls a check is refused at once with 503 upstream_unavailable and Retry-After', async (t) => {
+    // Slow enough hashes that ten calls made in one tick are all still pending when the refusals come.
+    const hasher = createPasswordHasher({ concurrency: 1, maxQueue: 2, memoryCost: 32_768, timeCost: 3 });
+    t.after(() => hasher.close());
+    const stored = await hasher.hash('correct horse battery');
+    const started = performance.now();
+    const outcomes = await Promise.all(Array.from({ length: 10 }, () =>
+      hasher.verify(stored, 'wrong horse battery').then(
+        () => ({ admitted: true, ms: performance.now() - started }),
+        (error: unknown) => ({ admitted: false, ms: performance.now() - started, error }),
+      )));
+    const admitted = outcomes.filter((o) => o.admitted);
+    const refused = outcomes.filter((o) => !o.admitted);
+    assert.equal(admitted.length, 3, 'one running and two waiting');
+    assert.equal(refused.length, 7);
+    for (const outcome of refused) {
+      assert.ok('error' in outcome);
+      assert.ok(outcome.error instanceof LatchkeyError);
+      assert.equal(outcome.error.code, 'upstream_unavailable');
+      assert.equal(outcome.error.status, 503);
+      assert.ok((outcome.error.retryAfter ?? 0) >= 1);
+      assert.ok(outcome.ms < Math.min(...admitted.map((o) => o.ms)), 'refused before any admitted check finished');
+    }
+    assert.deepEqual(hasher.load(), { running: 0, waiting: 0 });
+    assert.equal((await hasher.verify(stored, 'correct horse battery')).ok, true, 'admits again once the queue drained');
+  });
+
+  it('hash() is bounded by the same queue', async (t) => {
+    const hasher = createPasswordHasher({ concurrency: 1, maxQueue: 1, memoryCost: 32_768, timeCost: 3 });
+    t.after(() => hasher.close());
+    const results = await Promise.allSettled(Array.from({ length: 5 }, () => hasher.hash('some password')));
+    assert.equal(results.filter((r) => r.status === 'fulfilled').length, 2);
+    assert.ok(results.every((r) => r.status === 'fulfilled' || (r.reason instanceof LatchkeyError && r.reason.code === 'upstream_unavailable')));
   });
 });
 

@@ -4,8 +4,8 @@ import type { Random } from '../../ports/random.ts';
 import type { Clock } from '../../ports/clock.ts';
 import type { SessionService } from '../../core/sessions/service.ts';
 import type { Session } from '../../core/sessions/record.ts';
-import type { LoginThrottle } from '../../core/guards.ts';
-import type { PasswordHasher } from '../../core/passwords.ts';
+import { accountSubject, unknownSubject, type LoginThrottle, type ThrottleSubject } from '../../core/guards.ts';
+import type { PasswordHasher, PasswordVerdict } from '../../core/passwords.ts';
 import { checkPasswordPolicy } from '../../core/passwords.ts';
 import { LatchkeyError, accountDisabled, invalidCredentials, invalidRequest } from '../../core/errors.ts';
 import type { AuditContext, AuditTrail } from '../../ops/audit.ts';
@@ -80,18 +80,16 @@ export async function passwordLogin(
   password: string,
   context: LoginContext,
 ): Promise<LoginResponse> {
-  await deps.throttle.before(identifier, context.ip);
   const user = await findByIdentifier(deps.accounts, identifier);
-  const verdict = await deps.hasher.verify(user?.passwordHash ?? null, password);
+  const subject = user === null ? unknownSubject(identifier) : accountSubject(user.uid);
+  const verdict = await throttledVerify(deps, subject, context.ip, user?.passwordHash ?? null, password);
   if (user === null || !verdict.ok) {
-    await deps.throttle.failed(identifier, context.ip);
     deps.metrics.logins.inc({ method: 'password', result: 'fail' });
     await deps.audit.record({
       type: 'login', uid: user?.uid ?? null, sid: null, result: 'fail', reason: 'invalid_credentials', context,
     });
     throw invalidCredentials();
   }
-  await deps.throttle.succeeded(identifier, context.ip);
   if (user.status !== 'active') {
     deps.metrics.logins.inc({ method: 'password', result: 'disabled' });
     await deps.audit.record({ type: 'login', uid: user.uid, sid: null, result: 'fail', reason: 'account_disabled', context });
@@ -101,12 +99,44 @@ export async function passwordLogin(
   if (verdict.needsRehash && verifiedHash !== null) {
     // Imported bcrypt (or weaker argon2) hashes move to the current parameters on a good login;
     // compare-and-set, so a password changed meanwhile is never overwritten with the old one.
-    const rehashed = await deps.hasher.hash(password);
-    if (await deps.accounts.updatePasswordHash(user.uid, verifiedHash, rehashed, deps.clock.now())) verifiedHash = rehashed;
+    // A rehash refused by a full hashing queue waits for the next login: the password was right.
+    const rehashed = await deps.hasher.hash(password).catch(unlessBusy);
+    if (rehashed !== null && (await deps.accounts.updatePasswordHash(user.uid, verifiedHash, rehashed, deps.clock.now()))) {
+      verifiedHash = rehashed;
+    }
   }
   const response = await startSession(deps, user, 'password', context);
   await requireUnchangedPassword(deps, user.uid, verifiedHash, response, context);
   return response;
+}
+
+/**
+ * Checks a password against the account's budget (DESIGN §3.5: the attempt is reserved before the
+ * work it limits). A login and a password change spend the same budget, so a stolen session cannot
+ * guess the current password faster than a login could.
+ */
+async function throttledVerify(
+  deps: Pick<PasswordFlowDeps, 'throttle' | 'hasher'>,
+  subject: ThrottleSubject,
+  ip: string,
+  stored: string | null,
+  password: string,
+): Promise<PasswordVerdict> {
+  await deps.throttle.reserve(subject, ip);
+  let verdict: PasswordVerdict;
+  try {
+    verdict = await deps.hasher.verify(stored, password);
+  } catch (error) {
+    await deps.throttle.released(subject, ip);
+    throw error;
+  }
+  if (verdict.ok) await deps.throttle.succeeded(subject, ip);
+  return verdict;
+}
+
+function unlessBusy(error: unknown): null {
+  if (error instanceof LatchkeyError && error.code === 'upstream_unavailable') return null;
+  throw error;
 }
 
 /**
@@ -145,7 +175,7 @@ export async function changePassword(
 ): Promise<void> {
   requirePolicy(input.newPassword, 'new_password');
   const user = await deps.accounts.findByUid(session.uid);
-  const verdict = await deps.hasher.verify(user?.passwordHash ?? null, input.password);
+  const verdict = await throttledVerify(deps, accountSubject(session.uid), context.ip, user?.passwordHash ?? null, input.password);
   if (user === null || !verdict.ok) {
     await deps.audit.record({
       type: 'password_change', uid: session.uid, sid: session.sid, result: 'fail', reason: 'invalid_credentials', context,
