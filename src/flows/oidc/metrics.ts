@@ -3,6 +3,7 @@ import { Counter, type Registry } from 'prom-client';
 
 export const CALLBACK_RESULTS = [
   'ok', 'state_invalid', 'idp_error', 'token_fail', 'idp_unavailable', 'no_account', 'account_disabled', 'store_fail', 'other_fail',
+  'return_to_refused',
 ] as const;
 export const LOGOUT_RESULTS = ['ok', 'token_fail', 'idp_revoke_fail'] as const;
 export const BACKCHANNEL_RESULTS = ['ok', 'replay', 'invalid'] as const;
