@@ -25,8 +25,8 @@ export async function completeCallback(
   const stateValue = query.get('state');
   const state = stateValue === null ? null : await consumeState(deps.kv, stateValue);
   if (stateValue === null || state === null || state.provider !== providerId) {
+    // Counted, not audited: anyone can send a made-up state, and a row each would be theirs to write.
     deps.oidcMetrics.callback.inc('state_invalid');
-    await deps.audit.record({ type: 'oidc_callback', uid: null, sid: null, result: 'fail', reason: `${providerId}:state_invalid`, context });
     throw invalidRequest('state', 'unknown, expired or already used state');
   }
   const { returnToHosts } = deps.directory.configOf(providerId);

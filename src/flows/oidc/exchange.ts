@@ -21,13 +21,21 @@ export interface ExchangeInput {
 export async function exchangeHandoff(deps: OidcDeps, providerId: string, input: ExchangeInput, context: AuditContext): Promise<LoginResponse> {
   const config = deps.directory.configOf(providerId);
   const found = await lookupHandoff(deps.kv, input.code);
-  if (found.status === 'used') throw new LatchkeyError('expired', 'this sign-in code was already used');
-  if (found.status === 'unknown' || found.handoff.provider !== providerId || !bindingMatches(found.handoff.binding, input)) {
-    await deps.audit.record({ type: 'oidc_exchange', uid: null, sid: null, result: 'fail', reason: `${providerId}:not_found`, context });
+  if (found.status === 'used') throw usedCode(deps);
+  // A made-up code is counted, not audited: anyone can send one, and a row each would be theirs to write.
+  if (found.status === 'unknown' || found.handoff.provider !== providerId) {
+    deps.oidcMetrics.exchange.inc('not_found');
     throw notFound('sign-in code');
   }
   const { handoff } = found;
-  if (!(await markHandoffUsed(deps.kv, input.code, found.raw))) throw new LatchkeyError('expired', 'this sign-in code was already used');
+  if (!bindingMatches(handoff.binding, input)) {
+    // A real code without its binding: someone else holds it. Its owner sees this in their audit log;
+    // the code dies within a minute, so the rows it can cause are few.
+    deps.oidcMetrics.exchange.inc('binding_mismatch');
+    await deps.audit.record({ type: 'oidc_exchange', uid: handoff.uid, sid: null, result: 'fail', reason: `${providerId}:binding_mismatch`, context });
+    throw notFound('sign-in code');
+  }
+  if (!(await markHandoffUsed(deps.kv, input.code, found.raw))) throw usedCode(deps);
 
   const user = await deps.accounts.findByUid(handoff.uid);
   if (user === null) throw notFound('account');
@@ -57,7 +65,14 @@ export async function exchangeHandoff(deps: OidcDeps, providerId: string, input:
     await unlinkSession(deps.kv, response.sid, link);
     if (handoff.refreshToken !== null) await deps.identities.deleteRefreshToken(handoff.refreshToken.id);
     await deps.audit.record({ type: 'oidc_exchange', uid: user.uid, sid: response.sid, result: 'fail', reason: `${config.id}:idp_logged_out`, context });
+    deps.oidcMetrics.exchange.inc('idp_logged_out');
     throw new LatchkeyError('expired', 'the identity provider ended this sign-in');
   }
+  deps.oidcMetrics.exchange.inc('ok');
   return response;
+}
+
+function usedCode(deps: Pick<OidcDeps, 'oidcMetrics'>): LatchkeyError {
+  deps.oidcMetrics.exchange.inc('used');
+  return new LatchkeyError('expired', 'this sign-in code was already used');
 }
