@@ -128,6 +128,11 @@ export class Browser {
     return this.#cookies.get(name);
   }
 
+  /** Plants a cookie as another site could (cookie tossing from a sibling subdomain). */
+  plantCookie(name: string, value: string): void {
+    this.#cookies.set(name, value);
+  }
+
   #store(line: string): void {
     const [pair = '', ...attributes] = line.split(';');
     const eq = pair.indexOf('=');

@@ -14,7 +14,8 @@ import { linkSession, loggedOutAtIdpSince, unlinkSession, type SessionLink } fro
 
 export interface ExchangeInput {
   readonly code: string;
-  readonly cookie: string | null;
+  /** Every binding cookie value the request carried. */
+  readonly cookies: readonly string[];
   readonly appVerifier: string | undefined;
 }
 
@@ -28,7 +29,7 @@ export async function exchangeHandoff(deps: OidcDeps, providerId: string, input:
     throw notFound('sign-in code');
   }
   const { handoff } = found;
-  if (!bindingMatches(handoff.binding, input)) {
+  if (!bindingMatches(handoff.binding, { cookieSecrets: deps.bindingCookies.secrets(input.cookies), appVerifier: input.appVerifier })) {
     // A real code without its binding: someone else holds it. Its owner sees this in their audit log;
     // the code dies within a minute, so the rows it can cause are few.
     deps.oidcMetrics.exchange.inc('binding_mismatch');

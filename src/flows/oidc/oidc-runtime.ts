@@ -11,10 +11,11 @@ import type { Registry } from 'prom-client';
 import type { OidcDeps, OidcLogger } from './deps.ts';
 import { ProviderDirectory, type Discover } from './discovery.ts';
 import { TokenCipher } from './token-cipher.ts';
+import { BindingCookies } from './binding.ts';
 import { createOidcMetrics } from './metrics.ts';
 import { SyncWorker } from './sync-worker.ts';
 
-export interface OidcParts extends Omit<OidcDeps, 'identities' | 'cipher' | 'directory' | 'oidcMetrics' | 'oidcConfig' | 'sessionTtlMs' | 'log'> {
+export interface OidcParts extends Omit<OidcDeps, 'identities' | 'cipher' | 'bindingCookies' | 'directory' | 'oidcMetrics' | 'oidcConfig' | 'sessionTtlMs' | 'log'> {
   readonly db: Kysely<Database>;
   readonly registry: Registry;
   readonly discover?: Discover;
@@ -37,6 +38,7 @@ export function createOidc(config: Pick<Config, 'oidc' | 'sessionTtlSeconds'>, p
     ...shared,
     identities: new KyselyIdentityRepo(db),
     cipher: new TokenCipher(config.oidc.tokenKeys, shared.random),
+    bindingCookies: new BindingCookies(config.oidc.tokenKeys, shared.clock, shared.random),
     directory,
     oidcMetrics: createOidcMetrics(registry),
     oidcConfig: config.oidc,
