@@ -10,7 +10,7 @@ import { startSession } from '../start-session.ts';
 import type { OidcDeps } from './deps.ts';
 import { bindingMatches } from './binding.ts';
 import { lookupHandoff, markHandoffUsed } from './handoff.ts';
-import { linkSession, loggedOutAtIdpSince, unlinkSession, type SessionLink } from './session-links.ts';
+import { keepIfAlive, linkSession, loggedOutAtIdpSince, pruneIdentityLinks, unlinkSession, type SessionLink } from './session-links.ts';
 
 export interface ExchangeInput {
   readonly code: string;
@@ -58,6 +58,7 @@ export async function exchangeHandoff(deps: OidcDeps, providerId: string, input:
     refreshTokenId: handoff.refreshToken?.id ?? null,
     idToken: handoff.idToken,
   };
+  await pruneIdentityLinks(deps.kv, user.uid, handoff.identityId);
   await linkSession(deps.kv, response.sid, link, response.expires_at - deps.clock.now());
   // Indexed first, checked second: a back-channel logout either swept this session or left a mark
   // that is seen here (the ban protocol's two-sided check, DESIGN §3.2 invariant 5).
@@ -69,6 +70,9 @@ export async function exchangeHandoff(deps: OidcDeps, providerId: string, input:
     deps.oidcMetrics.exchange.inc('idp_logged_out');
     throw new LatchkeyError('expired', 'the identity provider ended this sign-in');
   }
+  // Linked first, checked second: a revoke that ended the session before its link existed found
+  // nothing to remove, so the link goes here (the session's end removes it in the other order).
+  await keepIfAlive(deps.kv, response.sid, link);
   deps.oidcMetrics.exchange.inc('ok');
   return response;
 }

@@ -14,6 +14,8 @@ import { TokenCipher } from './token-cipher.ts';
 import { BindingCookies } from './binding.ts';
 import { createOidcMetrics } from './metrics.ts';
 import { SyncWorker } from './sync-worker.ts';
+import { forgetSession } from './session-links.ts';
+import type { Session } from '../../core/sessions/record.ts';
 
 export interface OidcParts extends Omit<OidcDeps, 'identities' | 'cipher' | 'bindingCookies' | 'directory' | 'oidcMetrics' | 'oidcConfig' | 'sessionTtlMs' | 'log'> {
   readonly db: Kysely<Database>;
@@ -23,6 +25,8 @@ export interface OidcParts extends Omit<OidcDeps, 'identities' | 'cipher' | 'bin
 
 export interface Oidc extends OidcDeps {
   readonly syncWorker: SyncWorker;
+  /** Told of every session that ended (SessionService's onEnded): an SSO session's link goes with it. */
+  sessionEnded(session: Session): Promise<void>;
   start(): void;
   close(): void;
 }
@@ -51,6 +55,13 @@ export function createOidc(config: Pick<Config, 'oidc' | 'sessionTtlSeconds'>, p
   return {
     ...deps,
     syncWorker,
+    async sessionEnded(session) {
+      if (session.method !== 'oidc') return;
+      // Never fails the call that ended the session; a link left here is pruned at the next SSO login.
+      await forgetSession(deps.kv, session.sid).catch((error: unknown) => {
+        log.warn({ err: error }, 'oidc: could not unlink an ended session');
+      });
+    },
     start() {
       if (!enabled) return;
       directory.start();
