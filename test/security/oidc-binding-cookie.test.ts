@@ -9,6 +9,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { BindingCookies } from '../../src/flows/oidc/binding.ts';
+import { cryptoRandom } from '../../src/ports/random.ts';
 import { Browser, authorize, exchange, passIdp, ssoToCallback, startSsoWorld, visitCallback, type SsoWorld } from '../support/idp.ts';
 
 describe('the SSO binding cookie cannot be fixed by another site', () => {
@@ -66,5 +68,31 @@ describe('the SSO binding cookie cannot be fixed by another site', () => {
     assert.equal((await exchange(browser, world.server, last)).status, 200, 'the newest tab');
     const second = callbacks.at(-2)?.lkCode ?? '';
     assert.equal((await exchange(browser, world.server, second)).status, 200, 'a tab started before it');
+  });
+});
+
+describe('BindingCookies', () => {
+  const key = (id: string) => ({ id, key: randomBytes(32) });
+  const [k1, k2] = [key('k1'), key('k2')];
+  let now = Date.UTC(2026, 0, 1);
+  const clock = { now: () => now };
+
+  it('carries only entries this server signed, younger than the cookie, at most five', () => {
+    const cookies = new BindingCookies([k1], clock, cryptoRandom);
+    let value = '';
+    const secrets: string[] = [];
+    for (let i = 0; i < 7; i += 1) {
+      const issued = cookies.issue(value === '' ? [] : [value]);
+      value = issued.value;
+      secrets.push(issued.secret);
+    }
+    assert.deepEqual(cookies.secrets([value]), secrets.slice(-5));
+    assert.deepEqual(new BindingCookies([k2], clock, cryptoRandom).secrets([value]), [], 'another key signed nothing here');
+    assert.deepEqual(new BindingCookies([k2, k1], clock, cryptoRandom).secrets([value]), secrets.slice(-5), 'a rotated-out key still verifies');
+    const [secret, issuedAt] = value.split('~')[0]?.split('.') ?? [];
+    assert.deepEqual(cookies.secrets([`${secret}.${issuedAt}.${randomBytes(16).toString('base64url')}`]), [], 'a forged MAC');
+    assert.deepEqual(cookies.secrets([`${randomBytes(32).toString('base64url')}.${issuedAt}.${value.split('~')[0]?.split('.')[2]}`]), [], 'a MAC moved to another secret');
+    now += 15 * 60 * 1000 + 1;
+    assert.deepEqual(cookies.secrets([value]), [], 'older than the cookie\'s life');
   });
 });
