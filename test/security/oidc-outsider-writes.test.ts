@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { SignJWT, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
-import { CLIENT_ID, PROVIDER, startSsoWorld, type SsoWorld } from '../support/idp.ts';
+import { Browser, CLIENT_ID, PROVIDER, ssoToCallback, startSsoWorld, visitCallback, type SsoWorld } from '../support/idp.ts';
 
 const MAX = 10;
 
@@ -88,5 +88,32 @@ describe('outsiders cannot write unbounded rows through the SSO routes', () => {
     assert.deepEqual(afterRows, before, 'audit rows: backchannel, callback, exchange');
     assert.ok(await metric(/^latchkey_oidc_callback_total\{result="state_invalid"\} (\d+)$/) >= addresses.length);
     assert.ok(await metric(/^latchkey_oidc_exchange_total\{result="not_found"\} (\d+)$/) >= addresses.length);
+  });
+
+  it('callbacks that fail on states an outsider started write at most oidc.rate_limit.max rows per window', async () => {
+    const addresses = Array.from({ length: 3 * MAX }, (_, i) => `192.0.2.${i + 1}`);
+    const failedRows = async () => (await world.server.runtime.accounts.queryAudit({ type: 'oidc_callback', limit: 100_000 }))
+      .filter((event) => event.uid === null && event.result === 'fail').length;
+    const before = await failedRows();
+    const answers = await Promise.all(addresses.map(async (from) => {
+      const started = await fetch(`${world.server.url}/v1/auth/oidc/${PROVIDER}/authorize`, { headers: { 'x-forwarded-for': from }, redirect: 'manual' });
+      const state = new URL(started.headers.get('location') ?? '').searchParams.get('state') ?? '';
+      const query = new URLSearchParams({ state, error: 'access_denied', iss: world.idp.issuer });
+      return fetch(`${world.server.url}/v1/auth/oidc/${PROVIDER}/callback?${query}`, { headers: { 'x-forwarded-for': from }, redirect: 'manual' });
+    }));
+    assert.ok(answers.every((answer) => answer.status === 302 && (answer.headers.get('location') ?? '').includes('oidc_error=')));
+    const written = (await failedRows()) - before;
+    assert.ok(written <= MAX, `${written} rows for ${addresses.length} failed callbacks`);
+  });
+
+  it('a real code tried without its binding from many addresses is audited once, for its owner', async () => {
+    const owner = new Browser();
+    const code = (await visitCallback(owner, await ssoToCallback(owner, world.server, 'ada'))).lkCode ?? '';
+    const rows = async () => (await world.server.runtime.accounts.queryAudit({ type: 'oidc_exchange', limit: 100_000 })).length;
+    const before = await rows();
+    const addresses = Array.from({ length: 3 * MAX }, (_, i) => `198.18.0.${i + 1}`);
+    const answers = await Promise.all(addresses.map((from) => post('exchange', { json: { lk_code: code }, from })));
+    assert.deepEqual([...new Set(answers.map((answer) => answer.status))], [404]);
+    assert.equal((await rows()) - before, 1);
   });
 });

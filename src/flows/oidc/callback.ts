@@ -17,6 +17,7 @@ import { createHandoff } from './handoff.ts';
 import { idTokenAad, refreshTokenAad } from './token-cipher.ts';
 import { SsoFailure, isNetworkError } from './failure.ts';
 import { callbackLocation, isSafeTarget } from './return-to.ts';
+import { withinOutsiderAuditBudget } from './audit-budget.ts';
 
 /** Returns where to send the browser; throws invalid_request (400) when the state is unusable. */
 export async function completeCallback(
@@ -33,7 +34,9 @@ export async function completeCallback(
   if (!isSafeTarget(state.returnTo, returnToHosts)) {
     // Defence in depth: authorize stores only safe targets, so this is an old or forged state record.
     deps.oidcMetrics.callback.inc('return_to_refused');
-    await deps.audit.record({ type: 'oidc_callback', uid: null, sid: null, result: 'fail', reason: `${providerId}:return_to_refused`, context });
+    if (await withinOutsiderAuditBudget(deps.kv, deps.oidcConfig.rateLimit)) {
+      await deps.audit.record({ type: 'oidc_callback', uid: null, sid: null, result: 'fail', reason: `${providerId}:return_to_refused`, context });
+    }
     throw invalidRequest('return_to', 'the stored return_to would leave latchkey');
   }
   try {
@@ -45,9 +48,11 @@ export async function completeCallback(
     const failure = asFailure(error);
     if (failure.result === 'other_fail' || failure.result === 'store_fail') deps.log.warn({ err: error, provider: providerId }, 'oidc callback failed');
     deps.oidcMetrics.callback.inc(failure.result);
-    await deps.audit.record({
-      type: 'oidc_callback', uid: failure.uid, sid: null, result: 'fail', reason: `${providerId}:${failure.message}`.slice(0, 255), context,
-    });
+    if (failure.uid !== null || (await withinOutsiderAuditBudget(deps.kv, deps.oidcConfig.rateLimit))) {
+      await deps.audit.record({
+        type: 'oidc_callback', uid: failure.uid, sid: null, result: 'fail', reason: `${providerId}:${failure.message}`.slice(0, 255), context,
+      });
+    }
     return callbackLocation(state.returnTo, returnToHosts, 'oidc_error', failure.code);
   }
 }

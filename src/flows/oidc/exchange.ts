@@ -9,7 +9,7 @@ import type { LoginResponse } from '../login-response.ts';
 import { startSession } from '../start-session.ts';
 import type { OidcDeps } from './deps.ts';
 import { bindingMatches } from './binding.ts';
-import { lookupHandoff, markHandoffUsed } from './handoff.ts';
+import { firstBindingMismatch, lookupHandoff, markHandoffUsed } from './handoff.ts';
 import { keepIfAlive, linkSession, loggedOutAtIdpSince, pruneIdentityLinks, unlinkSession, type SessionLink } from './session-links.ts';
 
 export interface ExchangeInput {
@@ -30,10 +30,12 @@ export async function exchangeHandoff(deps: OidcDeps, providerId: string, input:
   }
   const { handoff } = found;
   if (!bindingMatches(handoff.binding, { cookieSecrets: deps.bindingCookies.secrets(input.cookies), appVerifier: input.appVerifier })) {
-    // A real code without its binding: someone else holds it. Its owner sees this in their audit log;
-    // the code dies within a minute, so the rows it can cause are few.
+    // A real code without its binding: someone else holds it. Its owner sees this in their audit
+    // log, once per code however often it is tried (from however many addresses).
     deps.oidcMetrics.exchange.inc('binding_mismatch');
-    await deps.audit.record({ type: 'oidc_exchange', uid: handoff.uid, sid: null, result: 'fail', reason: `${providerId}:binding_mismatch`, context });
+    if (await firstBindingMismatch(deps.kv, input.code)) {
+      await deps.audit.record({ type: 'oidc_exchange', uid: handoff.uid, sid: null, result: 'fail', reason: `${providerId}:binding_mismatch`, context });
+    }
     throw notFound('sign-in code');
   }
   if (!(await markHandoffUsed(deps.kv, input.code, found.raw))) throw usedCode(deps);
