@@ -120,6 +120,8 @@ describe('validateReturnTo and withParameter (property)', () => {
       assert.equal(validateReturnTo(accepted, LISTED), accepted, 'the stored value validates as itself');
       for (const name of ['lk_code', 'oidc_error']) {
         const location = withParameter(accepted, name, 'AbC-_0');
+        // Visible ASCII only: anything else in a Location header is a 500 in Node, or a header split.
+        assert.match(location, /^[\x21-\x7e]+$/);
         if (location.startsWith('/')) {
           assert.ok(!location.startsWith('//') && location[1] !== '\\', location);
         }
