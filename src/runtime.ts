@@ -66,6 +66,8 @@ export async function createRuntime(config: Config, log: AuditLogger & SenderLog
       if (reason === 'replaced' || reason === 'cap') {
         void audit.record({ type: 'revoke', uid: session.uid, sid: session.sid, result: 'ok', reason });
       }
+      // An SSO session's links (sealed ID token, IdP session index) end with it, however it ended.
+      return oidc.sessionEnded(session);
     },
     ...(imBridge === null ? {} : { im: { bridge: imBridge, quitRetry: config.im.quitRetry } }),
   });

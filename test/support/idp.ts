@@ -43,6 +43,8 @@ export interface WorldOptions {
   /** Another latchkey node on the same stores, for two-node tests. */
   readonly store?: string;
   readonly db?: string;
+  /** Merged into the server's `oidc` section (e.g. a lower `rate_limit`). */
+  readonly oidc?: Record<string, unknown>;
 }
 
 export const tokenKey = { id: 'k1', key: randomBytes(32).toString('base64') };
@@ -88,7 +90,7 @@ export async function startSsoWorld(options: WorldOptions = {}): Promise<SsoWorl
   const server = await startTestServer({
     port,
     rate_limits: { ...testDefaults.rate_limits },
-    oidc: { providers: [providerConfig(idp.issuer, latchkeyUrl, options.provider)], token_key: tokenKey, sync_interval: 0, rate_limit: { max: 100_000 } },
+    oidc: { providers: [providerConfig(idp.issuer, latchkeyUrl, options.provider)], token_key: tokenKey, sync_interval: 0, rate_limit: { max: 100_000 }, ...options.oidc },
     ...(options.store === undefined ? {} : { store: options.store }),
     ...(options.db === undefined ? {} : { db: options.db }),
     ...options.server,
@@ -124,6 +126,11 @@ export class Browser {
 
   cookie(name: string): string | undefined {
     return this.#cookies.get(name);
+  }
+
+  /** Plants a cookie as another site could (cookie tossing from a sibling subdomain). */
+  plantCookie(name: string, value: string): void {
+    this.#cookies.set(name, value);
   }
 
   #store(line: string): void {

@@ -7,7 +7,7 @@ import * as client from 'openid-client';
 import type { DeviceFlag } from '../../core/sessions/policy.ts';
 import type { DeviceInfo } from '../../core/sessions/record.ts';
 import type { OidcDeps } from './deps.ts';
-import { bindingCookie, newBindingSecret, s256, type Binding } from './binding.ts';
+import { bindingCookie, s256, type Binding } from './binding.ts';
 import { saveState } from './authorization-state.ts';
 import { validateReturnTo } from './return-to.ts';
 
@@ -17,8 +17,8 @@ export interface AuthorizeInput {
   readonly device: DeviceInfo;
   /** S256 of a verifier only the native app holds; replaces the cookie. */
   readonly appChallenge: string | undefined;
-  /** The binding cookie the browser already has (another tab's login), reused so both tabs work. */
-  readonly existingCookie: string | null;
+  /** Every binding cookie value the browser sent: other tabs' logins, kept in the new cookie if signed here. */
+  readonly presentedCookies: readonly string[];
   readonly secure: boolean;
 }
 
@@ -36,9 +36,9 @@ export async function startAuthorization(deps: OidcDeps, providerId: string, inp
   if (input.appChallenge !== undefined) {
     binding = { kind: 'app', challenge: input.appChallenge };
   } else {
-    const secret = input.existingCookie ?? newBindingSecret(deps.random);
-    binding = { kind: 'cookie', hash: s256(secret) };
-    setCookie = bindingCookie(secret, input.secure);
+    const issued = deps.bindingCookies.issue(input.presentedCookies);
+    binding = { kind: 'cookie', hash: s256(issued.secret) };
+    setCookie = bindingCookie(issued.value, input.secure);
   }
   const state = deps.random.bytes(32).toString('base64url');
   const nonce = deps.random.bytes(32).toString('base64url');

@@ -4,6 +4,10 @@
  * token is checked with jose against the IdP's keys (openid-client does not do it, openid-client#225):
  * iss, aud, iat, the logout event, no nonce (so an ID token cannot pass for one), sid and/or sub.
  * A jti seen before is acknowledged and ignored, so a replay does nothing twice.
+ *
+ * Anyone can POST here, so a refused token writes no row (it is counted by reason in a metric) and
+ * spends the sender's budget of invalid tokens (invalid-token-budget.ts); a token the IdP signed
+ * is never throttled.
  */
 import { createHash } from 'node:crypto';
 import { errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
@@ -12,6 +16,8 @@ import type { AuditContext } from '../../ops/audit.ts';
 import type { OidcDeps } from './deps.ts';
 import { endIdentitySessions, endIdpSession } from './session-links.ts';
 import { isNetworkError } from './failure.ts';
+import { BACKCHANNEL_INVALID_REASONS } from './metrics.ts';
+import { refuseWhenSpent, spendOnInvalid } from './invalid-token-budget.ts';
 
 const LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
 /** How old a logout_token may be; the jti cache keeps every jti at least this long. */
@@ -25,6 +31,13 @@ export type BackchannelResult = { readonly outcome: 'ended'; readonly sessions: 
 export async function receiveBackchannelLogout(
   deps: OidcDeps, providerId: string, logoutToken: string, context: AuditContext,
 ): Promise<BackchannelResult> {
+  const limit = deps.oidcConfig.rateLimit;
+  try {
+    await refuseWhenSpent(deps.kv, context.ip, limit);
+  } catch (error) {
+    deps.oidcMetrics.backchannel.inc('rate_limited');
+    throw error;
+  }
   const provider = await deps.directory.get(providerId);
   const issuer = provider.client.serverMetadata().issuer;
   let claims: JWTPayload & { sid?: unknown; events?: unknown; nonce?: unknown };
@@ -42,8 +55,8 @@ export async function receiveBackchannelLogout(
   } catch (error) {
     if (isNetworkError(error)) throw new LatchkeyError('upstream_unavailable', 'the identity provider keys are unreachable');
     deps.oidcMetrics.backchannel.inc('invalid');
-    const reason = error instanceof joseErrors.JOSEError ? error.code : error instanceof LatchkeyError ? error.message : 'invalid';
-    await deps.audit.record({ type: 'oidc_backchannel', uid: null, sid: null, result: 'fail', reason: `${providerId}:${reason}`.slice(0, 255), context });
+    deps.oidcMetrics.backchannelInvalid.inc(invalidReason(error));
+    await spendOnInvalid(deps.kv, context.ip, limit);
     throw invalidRequest('logout_token', 'invalid logout_token');
   }
   const jti = String(claims.jti);
@@ -70,6 +83,15 @@ export async function receiveBackchannelLogout(
     type: 'oidc_backchannel', uid, sid: null, result: 'ok', reason: `${providerId}:${typeof claims.sid === 'string' ? 'sid' : 'sub'}:${ended}`, context,
   });
   return { outcome: 'ended', sessions: ended };
+}
+
+function invalidReason(error: unknown): (typeof BACKCHANNEL_INVALID_REASONS)[number] {
+  if (error instanceof LatchkeyError) return 'claims';
+  if (!(error instanceof joseErrors.JOSEError)) return 'malformed';
+  if (error instanceof joseErrors.JWTExpired) return 'expired';
+  if (error instanceof joseErrors.JWTClaimValidationFailed) return 'claims';
+  const signature = ['ERR_JWS_SIGNATURE_VERIFICATION_FAILED', 'ERR_JWKS_NO_MATCHING_KEY', 'ERR_JWKS_MULTIPLE_MATCHING_KEYS', 'ERR_JOSE_ALG_NOT_ALLOWED'];
+  return signature.includes(error.code) ? 'signature' : 'malformed';
 }
 
 /** §2.6 steps 4–6: the logout event is there, a nonce is not, and it names a session or a user. */

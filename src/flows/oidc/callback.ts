@@ -16,7 +16,8 @@ import { resolveAccount } from './account-resolution.ts';
 import { createHandoff } from './handoff.ts';
 import { idTokenAad, refreshTokenAad } from './token-cipher.ts';
 import { SsoFailure, isNetworkError } from './failure.ts';
-import { withParameter } from './return-to.ts';
+import { callbackLocation, isSafeTarget } from './return-to.ts';
+import { withinOutsiderAuditBudget } from './audit-budget.ts';
 
 /** Returns where to send the browser; throws invalid_request (400) when the state is unusable. */
 export async function completeCallback(
@@ -25,23 +26,34 @@ export async function completeCallback(
   const stateValue = query.get('state');
   const state = stateValue === null ? null : await consumeState(deps.kv, stateValue);
   if (stateValue === null || state === null || state.provider !== providerId) {
+    // Counted, not audited: anyone can send a made-up state, and a row each would be theirs to write.
     deps.oidcMetrics.callback.inc('state_invalid');
-    await deps.audit.record({ type: 'oidc_callback', uid: null, sid: null, result: 'fail', reason: `${providerId}:state_invalid`, context });
     throw invalidRequest('state', 'unknown, expired or already used state');
+  }
+  const { returnToHosts } = deps.directory.configOf(providerId);
+  if (!isSafeTarget(state.returnTo, returnToHosts)) {
+    // Defence in depth: authorize stores only safe targets, so this is an old or forged state record.
+    deps.oidcMetrics.callback.inc('return_to_refused');
+    if (await withinOutsiderAuditBudget(deps.kv, deps.oidcConfig.rateLimit)) {
+      await deps.audit.record({ type: 'oidc_callback', uid: null, sid: null, result: 'fail', reason: `${providerId}:return_to_refused`, context });
+    }
+    throw invalidRequest('return_to', 'the stored return_to would leave latchkey');
   }
   try {
     const { code, uid, how } = await signIn(deps, providerId, state, stateValue, query);
     deps.oidcMetrics.callback.inc('ok');
     await deps.audit.record({ type: 'oidc_callback', uid, sid: null, result: 'ok', reason: `${providerId}:${how}`, context });
-    return withParameter(state.returnTo, 'lk_code', code);
+    return callbackLocation(state.returnTo, returnToHosts, 'lk_code', code);
   } catch (error) {
     const failure = asFailure(error);
     if (failure.result === 'other_fail' || failure.result === 'store_fail') deps.log.warn({ err: error, provider: providerId }, 'oidc callback failed');
     deps.oidcMetrics.callback.inc(failure.result);
-    await deps.audit.record({
-      type: 'oidc_callback', uid: failure.uid, sid: null, result: 'fail', reason: `${providerId}:${failure.message}`.slice(0, 255), context,
-    });
-    return withParameter(state.returnTo, 'oidc_error', failure.code);
+    if (failure.uid !== null || (await withinOutsiderAuditBudget(deps.kv, deps.oidcConfig.rateLimit))) {
+      await deps.audit.record({
+        type: 'oidc_callback', uid: failure.uid, sid: null, result: 'fail', reason: `${providerId}:${failure.message}`.slice(0, 255), context,
+      });
+    }
+    return callbackLocation(state.returnTo, returnToHosts, 'oidc_error', failure.code);
   }
 }
 

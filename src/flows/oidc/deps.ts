@@ -5,6 +5,7 @@ import type { PasswordFlowDeps } from '../password/password-flow.ts';
 import type { ProviderDirectory } from './discovery.ts';
 import type { TokenCipher } from './token-cipher.ts';
 import type { OidcMetrics } from './metrics.ts';
+import type { BindingCookies } from './binding.ts';
 
 export interface OidcLogger {
   info(object: Record<string, unknown>, message: string): void;
@@ -16,6 +17,7 @@ export interface OidcDeps extends Pick<PasswordFlowDeps, 'sessions' | 'accounts'
   readonly kv: Kv;
   readonly identities: IdentityRepo;
   readonly cipher: TokenCipher;
+  readonly bindingCookies: BindingCookies;
   readonly directory: ProviderDirectory;
   readonly oidcMetrics: OidcMetrics;
   readonly oidcConfig: OidcConfig;

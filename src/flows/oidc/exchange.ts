@@ -9,25 +9,36 @@ import type { LoginResponse } from '../login-response.ts';
 import { startSession } from '../start-session.ts';
 import type { OidcDeps } from './deps.ts';
 import { bindingMatches } from './binding.ts';
-import { lookupHandoff, markHandoffUsed } from './handoff.ts';
-import { linkSession, loggedOutAtIdpSince, unlinkSession, type SessionLink } from './session-links.ts';
+import { firstBindingMismatch, lookupHandoff, markHandoffUsed } from './handoff.ts';
+import { keepIfAlive, linkSession, loggedOutAtIdpSince, pruneIdentityLinks, unlinkSession, type SessionLink } from './session-links.ts';
 
 export interface ExchangeInput {
   readonly code: string;
-  readonly cookie: string | null;
+  /** Every binding cookie value the request carried. */
+  readonly cookies: readonly string[];
   readonly appVerifier: string | undefined;
 }
 
 export async function exchangeHandoff(deps: OidcDeps, providerId: string, input: ExchangeInput, context: AuditContext): Promise<LoginResponse> {
   const config = deps.directory.configOf(providerId);
   const found = await lookupHandoff(deps.kv, input.code);
-  if (found.status === 'used') throw new LatchkeyError('expired', 'this sign-in code was already used');
-  if (found.status === 'unknown' || found.handoff.provider !== providerId || !bindingMatches(found.handoff.binding, input)) {
-    await deps.audit.record({ type: 'oidc_exchange', uid: null, sid: null, result: 'fail', reason: `${providerId}:not_found`, context });
+  if (found.status === 'used') throw usedCode(deps);
+  // A made-up code is counted, not audited: anyone can send one, and a row each would be theirs to write.
+  if (found.status === 'unknown' || found.handoff.provider !== providerId) {
+    deps.oidcMetrics.exchange.inc('not_found');
     throw notFound('sign-in code');
   }
   const { handoff } = found;
-  if (!(await markHandoffUsed(deps.kv, input.code, found.raw))) throw new LatchkeyError('expired', 'this sign-in code was already used');
+  if (!bindingMatches(handoff.binding, { cookieSecrets: deps.bindingCookies.secrets(input.cookies), appVerifier: input.appVerifier })) {
+    // A real code without its binding: someone else holds it. Its owner sees this in their audit
+    // log, once per code however often it is tried (from however many addresses).
+    deps.oidcMetrics.exchange.inc('binding_mismatch');
+    if (await firstBindingMismatch(deps.kv, input.code)) {
+      await deps.audit.record({ type: 'oidc_exchange', uid: handoff.uid, sid: null, result: 'fail', reason: `${providerId}:binding_mismatch`, context });
+    }
+    throw notFound('sign-in code');
+  }
+  if (!(await markHandoffUsed(deps.kv, input.code, found.raw))) throw usedCode(deps);
 
   const user = await deps.accounts.findByUid(handoff.uid);
   if (user === null) throw notFound('account');
@@ -49,6 +60,7 @@ export async function exchangeHandoff(deps: OidcDeps, providerId: string, input:
     refreshTokenId: handoff.refreshToken?.id ?? null,
     idToken: handoff.idToken,
   };
+  await pruneIdentityLinks(deps.kv, user.uid, handoff.identityId);
   await linkSession(deps.kv, response.sid, link, response.expires_at - deps.clock.now());
   // Indexed first, checked second: a back-channel logout either swept this session or left a mark
   // that is seen here (the ban protocol's two-sided check, DESIGN §3.2 invariant 5).
@@ -57,7 +69,17 @@ export async function exchangeHandoff(deps: OidcDeps, providerId: string, input:
     await unlinkSession(deps.kv, response.sid, link);
     if (handoff.refreshToken !== null) await deps.identities.deleteRefreshToken(handoff.refreshToken.id);
     await deps.audit.record({ type: 'oidc_exchange', uid: user.uid, sid: response.sid, result: 'fail', reason: `${config.id}:idp_logged_out`, context });
+    deps.oidcMetrics.exchange.inc('idp_logged_out');
     throw new LatchkeyError('expired', 'the identity provider ended this sign-in');
   }
+  // Linked first, checked second: a revoke that ended the session before its link existed found
+  // nothing to remove, so the link goes here (the session's end removes it in the other order).
+  await keepIfAlive(deps.kv, response.sid, link);
+  deps.oidcMetrics.exchange.inc('ok');
   return response;
+}
+
+function usedCode(deps: Pick<OidcDeps, 'oidcMetrics'>): LatchkeyError {
+  deps.oidcMetrics.exchange.inc('used');
+  return new LatchkeyError('expired', 'this sign-in code was already used');
 }

@@ -55,6 +55,11 @@ export async function lookupHandoff(kv: Kv, code: string): Promise<HandoffLookup
   return { status: 'ready', handoff: JSON.parse(raw) as Handoff, raw };
 }
 
+/** True the first time a code is presented without its binding: its owner is told once, not once per try. */
+export function firstBindingMismatch(kv: Kv, code: string): Promise<boolean> {
+  return kv.set(`oidc:handoff-mismatch:${s256(code)}`, '1', { nx: true, ttlMs: HANDOFF_TTL_MS });
+}
+
 /** Compare-and-set ready → used: of concurrent exchanges exactly one wins. */
 export function markHandoffUsed(kv: Kv, code: string, raw: string): Promise<boolean> {
   return kv.compareAndSet(handoffKey(code), raw, USED, { keepTtl: true });

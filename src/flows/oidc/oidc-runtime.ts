@@ -11,10 +11,13 @@ import type { Registry } from 'prom-client';
 import type { OidcDeps, OidcLogger } from './deps.ts';
 import { ProviderDirectory, type Discover } from './discovery.ts';
 import { TokenCipher } from './token-cipher.ts';
+import { BindingCookies } from './binding.ts';
 import { createOidcMetrics } from './metrics.ts';
 import { SyncWorker } from './sync-worker.ts';
+import { forgetSession } from './session-links.ts';
+import type { Session } from '../../core/sessions/record.ts';
 
-export interface OidcParts extends Omit<OidcDeps, 'identities' | 'cipher' | 'directory' | 'oidcMetrics' | 'oidcConfig' | 'sessionTtlMs' | 'log'> {
+export interface OidcParts extends Omit<OidcDeps, 'identities' | 'cipher' | 'bindingCookies' | 'directory' | 'oidcMetrics' | 'oidcConfig' | 'sessionTtlMs' | 'log'> {
   readonly db: Kysely<Database>;
   readonly registry: Registry;
   readonly discover?: Discover;
@@ -22,6 +25,8 @@ export interface OidcParts extends Omit<OidcDeps, 'identities' | 'cipher' | 'dir
 
 export interface Oidc extends OidcDeps {
   readonly syncWorker: SyncWorker;
+  /** Told of every session that ended (SessionService's onEnded): an SSO session's link goes with it. */
+  sessionEnded(session: Session): Promise<void>;
   start(): void;
   close(): void;
 }
@@ -37,6 +42,7 @@ export function createOidc(config: Pick<Config, 'oidc' | 'sessionTtlSeconds'>, p
     ...shared,
     identities: new KyselyIdentityRepo(db),
     cipher: new TokenCipher(config.oidc.tokenKeys, shared.random),
+    bindingCookies: new BindingCookies(config.oidc.tokenKeys, shared.clock, shared.random),
     directory,
     oidcMetrics: createOidcMetrics(registry),
     oidcConfig: config.oidc,
@@ -49,6 +55,13 @@ export function createOidc(config: Pick<Config, 'oidc' | 'sessionTtlSeconds'>, p
   return {
     ...deps,
     syncWorker,
+    async sessionEnded(session) {
+      if (session.method !== 'oidc') return;
+      // Never fails the call that ended the session; a link left here is pruned at the next SSO login.
+      await forgetSession(deps.kv, session.sid).catch((error: unknown) => {
+        log.warn({ err: error }, 'oidc: could not unlink an ended session');
+      });
+    },
     start() {
       if (!enabled) return;
       directory.start();

@@ -9,12 +9,19 @@
  *
  * Each session adds and removes only its own hash fields; the shared hashes are never deleted,
  * only left to expire (no blind delete can drop a concurrent login's entry, DESIGN §3.2 inv. 2).
+ * A link lives no longer than its session: whatever ends a session (logout, revoke, ban, a login
+ * that replaced it) removes its link through `forgetSession`, and an exchange links first and
+ * then checks its session still exists, so a revoke racing it leaves nothing either way round. A
+ * link whose session is gone anyway (a node stopped in between) is pruned at its identity's next
+ * SSO login; the TTL, the session's own lifetime, is only the last resort.
+ *
  * An IdP logout also leaves a short-lived mark with its time, which an exchange whose IdP login
  * predates it finds after indexing itself: whichever runs second sees the other (as ban does).
  */
 import { createHash } from 'node:crypto';
 import type { Kv } from '../../ports/kv.ts';
 import type { SessionService } from '../../core/sessions/service.ts';
+import { sessionKey } from '../../core/sessions/keys.ts';
 
 export interface SessionLink {
   readonly provider: string;
@@ -52,6 +59,33 @@ export async function unlinkSession(kv: Kv, sid: string, link: SessionLink): Pro
   await kv.hdel(identityKey(link.uid, link.identityId), sid);
   if (link.idpSid !== null) await kv.hdel(idpSessionKey(link.issuer, link.idpSid), sid);
   await kv.del(linkKey(sid));
+}
+
+/** A session ended (any way): its link goes with it. */
+export async function forgetSession(kv: Kv, sid: string): Promise<void> {
+  const link = await readLink(kv, sid);
+  if (link !== null) await unlinkSession(kv, sid, link);
+}
+
+/** True when the session is still alive; otherwise its link (if any) is removed. */
+export async function keepIfAlive(kv: Kv, sid: string, link: SessionLink): Promise<boolean> {
+  if ((await kv.get(sessionKey(sid))) !== null) return true;
+  await unlinkSession(kv, sid, link);
+  return false;
+}
+
+/** Removes this identity's links whose session no longer exists. */
+export async function pruneIdentityLinks(kv: Kv, uid: string, identityId: string): Promise<void> {
+  const key = identityKey(uid, identityId);
+  const sids = Object.keys(await kv.hgetall(key));
+  const alive = await Promise.all(sids.map(async (sid) => (await kv.get(sessionKey(sid))) !== null));
+  for (const [index, sid] of sids.entries()) {
+    if (alive[index] === true) continue;
+    const link = await readLink(kv, sid);
+    // Only a link of this very identity is removed whole; a stray field goes alone.
+    if (link !== null && link.uid === uid && link.identityId === identityId) await unlinkSession(kv, sid, link);
+    else await kv.hdel(key, sid);
+  }
 }
 
 /** True when the IdP logged this login out after `since` (by its session or the whole identity). */

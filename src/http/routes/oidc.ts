@@ -7,7 +7,7 @@ import { completeCallback } from '../../flows/oidc/callback.ts';
 import { exchangeHandoff } from '../../flows/oidc/exchange.ts';
 import { oidcLogout } from '../../flows/oidc/logout.ts';
 import { receiveBackchannelLogout } from '../../flows/oidc/backchannel.ts';
-import { readBindingCookie } from '../../flows/oidc/binding.ts';
+import { readBindingCookies } from '../../flows/oidc/binding.ts';
 import { authenticate, sessionOf } from '../auth.ts';
 import { auditContext } from '../context.ts';
 import { loginResponseSchema } from '../schemas.ts';
@@ -66,7 +66,7 @@ export function oidcRoutes(app: FastifyInstance, runtime: Runtime): void {
       flag: (flag === undefined ? 1 : Number(flag)) as DeviceFlag,
       device: { device_id: device_id ?? '', device_name: device_name ?? '', device_model: device_model ?? '' },
       appChallenge: app_challenge,
-      existingCookie: readBindingCookie(request.headers.cookie, secure),
+      presentedCookies: readBindingCookies(request.headers.cookie, secure),
       secure,
     });
     if (result.setCookie !== null) void reply.header('set-cookie', result.setCookie);
@@ -108,7 +108,7 @@ export function oidcRoutes(app: FastifyInstance, runtime: Runtime): void {
     void reply.header('cache-control', 'no-store');
     return exchangeHandoff(oidc, request.params.id, {
       code: request.body.lk_code,
-      cookie: readBindingCookie(request.headers.cookie, request.protocol === 'https'),
+      cookies: readBindingCookies(request.headers.cookie, request.protocol === 'https'),
       appVerifier: request.body.app_verifier,
     }, auditContext(request));
   });
