@@ -108,7 +108,16 @@ export function adminRoutes(app: FastifyInstance, runtime: Runtime): void {
         required: ['status'],
         properties: { status: { type: 'string', enum: ['active', 'banned'] } },
       },
-      response: { 200: { type: 'object', properties: { status: { type: 'integer' }, revoked: { type: 'integer' } } } },
+      response: {
+        200: {
+          type: 'object',
+          properties: {
+            status: { type: 'integer' },
+            revoked: { type: 'integer' },
+            im: { type: 'string', enum: ['ok', 'owed'], description: 'ban with an IM server: "owed" while its device_quit waits for the IM server (retried until it lands)' },
+          },
+        },
+      },
     },
   }, async (request) => {
     const admin = sessionOf(request);
@@ -121,8 +130,14 @@ export function adminRoutes(app: FastifyInstance, runtime: Runtime): void {
       type: status === 'banned' ? 'ban' : 'unban', uid, sid: null, result: 'ok',
       reason: `admin:${admin.uid}; ${revoked} session(s) revoked`, context: auditContext(request),
     });
-    return { status: 200, revoked };
+    return { status: 200, revoked, ...(status === 'banned' ? await imAfterBan(uid) : {}) };
   });
+
+  /** Whether the ban's device_quit reached the IM server, or is still owed to it (it was down). */
+  async function imAfterBan(uid: string): Promise<{ im?: 'ok' | 'owed' }> {
+    const owed = await sessions.imQuitOwed(uid);
+    return owed === null ? {} : { im: owed ? 'owed' : 'ok' };
+  }
 
   app.get<{ Params: { uid: string } }>('/v1/manager/users/:uid/sessions', {
     onRequest: requireAdmin,
