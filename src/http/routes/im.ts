@@ -23,7 +23,9 @@ export function imRoutes(app: FastifyInstance, runtime: Runtime): void {
       },
       response: { 200: { type: 'object', properties: { im_token: { type: 'string' } }, required: ['im_token'] } },
     },
-  }, async (request) => {
+  }, async (request, reply) => {
+    // The answer is a credential for the IM server: no browser or proxy may keep it past a logout.
+    void reply.header('cache-control', 'no-store');
     const session = sessionOf(request);
     if (!runtime.imEnabled) throw notFound('IM token (no IM server is configured)');
     // Each flag's token connects that flag's devices only: a browser session must not hold the phone's.
