@@ -91,6 +91,23 @@ describe('an owed device_quit outlives any IM outage', () => {
     await until('nothing is owed for the user', async () => (await node.kv.get(imTokenKey(uid, APP))) === null && (await node.kv.get(imTokenKey(uid, WEB))) === null);
   });
 
+  it('a ban while WuKongIM is down reaches a token latchkey no longer holds (its key expired) once WuKongIM is back', async () => {
+    const name = uniqueName('forgotten');
+    const { uid } = await createAccount(node.runtime, { username: name, password: PASSWORD });
+    const browser = await loggedIn(node, name, WEB, 'browser');
+    const connection = double.connect(uid, WEB, browser.imToken);
+    // As when the key's TTL ran out with its sessions: WuKongIM still holds the token, latchkey not.
+    await node.kv.del(imTokenKey(uid, WEB));
+
+    double.fail({ kind: 'reset' });
+    const ban = await call(node, 'PUT', `/v1/manager/users/${uid}/status`, { status: 'banned' }, admin.token);
+    assert.equal(ban.status, 200, JSON.stringify(ban.body));
+    assert.equal(ban.body.im, 'owed', 'the ban\'s device_quit did not land');
+    double.recover();
+    await until('the owed device_quit reaches WuKongIM', () => connection?.kickedBy === 'device_quit');
+    assert.equal(double.connect(uid, WEB, browser.imToken), null);
+  });
+
   it('a ban while WuKongIM answers says im "ok"', async () => {
     const name = uniqueName('bannedok');
     const { uid } = await createAccount(node.runtime, { username: name, password: PASSWORD });

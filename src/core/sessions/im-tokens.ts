@@ -252,21 +252,24 @@ export class ImTokens {
    * The job is queued before the token is marked: a node that stops in between leaves a job that
    * finds nothing owed (and is dropped), never an owed token no worker looks at. The owed value
    * keeps no TTL: WuKongIM's token has no lifetime, so the marker must last until the quit lands.
+   *
+   * Where nothing is held (releaseAll only) the quit is owed all the same: WuKongIM may still hold a
+   * token whose key expired here with its sessions, and a ban must reach it. A fresh token that
+   * nobody is ever given stands in as the owed one.
    */
   async #owe(uid: string, flag: DeviceFlag, raw: string | null, current: ImTokenValue): Promise<boolean> {
-    await this.#options.owedQuits.enqueue(uid, flag);
-    if (current.state === 'live') {
-      const owed = encodeImTokenValue({ state: 'owed', token: current.token }, this.#options.random);
-      if (raw === null || !(await this.#options.kv.compareAndSet(imTokenKey(uid, flag), raw, owed))) return false;
-    }
-    return true;
+    const { kv, random, owedQuits } = this.#options;
+    await owedQuits.enqueue(uid, flag);
+    if (current.state === 'owed') return true;
+    const token = current.state === 'live' ? current.token : newImToken(random);
+    const owed = encodeImTokenValue({ state: 'owed', token }, random);
+    const key = imTokenKey(uid, flag);
+    return raw === null ? kv.set(key, owed, { nx: true }) : kv.compareAndSet(key, raw, owed);
   }
 
-  /** For releaseAll when the IM server is down: mark the flag's token owed, deciding again if it moved. */
+  /** For releaseAll when the IM server is down: mark every flag's device_quit owed, deciding again if the value moved. */
   async #oweOrRelease(uid: string, flag: DeviceFlag, raw: string | null): Promise<void> {
-    const current = parseImTokenValue(raw);
-    if (current.state === 'none') return;
-    if (!(await this.#owe(uid, flag, raw, current))) await this.#release(uid, flag, { ...RELEASE, dirty: true });
+    if (!(await this.#owe(uid, flag, raw, parseImTokenValue(raw)))) await this.#release(uid, flag, { ...RELEASE, dirty: true });
   }
 
   #exclusive(flag: DeviceFlag): boolean {
