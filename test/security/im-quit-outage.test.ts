@@ -133,6 +133,7 @@ describe('an owed device_quit outlives any IM outage', () => {
     assert.deepEqual(quits.map((q) => q.body), users.map(() => ({ status: 200, im: 'failed' })));
     const waiting = await Promise.all(users.map((u) => call(node, 'GET', '/v1/user/im_token', undefined, u.staying.token)));
     assert.deepEqual(waiting.map((w) => w.status), [503, 503, 503], 'the rotation is owed');
+    assert.deepEqual(waiting.map((w) => w.headers.get('retry-after')), ['1', '1', '1'], 'asked to come back after the next retry');
 
     const before = users.map((u) => quitsOf(double, u.uid));
     await until('every quit is retried past max_attempts', () => users.every((u, i) => quitsOf(double, u.uid) >= (before[i] ?? 0) + MAX_ATTEMPTS + 2));

@@ -34,7 +34,11 @@ export function imRoutes(app: FastifyInstance, runtime: Runtime): void {
     }
     const imToken = await runtime.sessions.imToken(session);
     // No live token although the session is live: a rotation is still owed to a down IM server.
-    if (imToken === null) throw new LatchkeyError('upstream_unavailable', 'the IM server has not taken this device\'s token yet; try again shortly');
+    // The retry worker completes it; asking again before its next pass gains nothing.
+    if (imToken === null) {
+      const retryAfter = Math.max(1, Math.ceil(runtime.config.im.quitRetry.intervalMs / 1000));
+      throw new LatchkeyError('upstream_unavailable', 'the IM server has not taken this device\'s token yet; try again shortly', undefined, retryAfter);
+    }
     return { im_token: imToken };
   });
 }
