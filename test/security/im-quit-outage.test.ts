@@ -118,6 +118,21 @@ describe('an owed device_quit outlives any IM outage', () => {
     assert.deepEqual(unban.body, { status: 200, revoked: 0 }, 'an unban tells WuKongIM nothing');
   });
 
+  it('an admin ending every session of a user says whether the IM step is owed', async () => {
+    const name = uniqueName('revoked');
+    const { uid } = await createAccount(node.runtime, { username: name, password: PASSWORD });
+    const browser = await loggedIn(node, name, WEB, 'browser');
+    const connection = double.connect(uid, WEB, browser.imToken);
+    double.fail({ kind: 'status', status: 500 });
+    const down = await call(node, 'DELETE', `/v1/manager/users/${uid}/sessions`, undefined, admin.token);
+    assert.deepEqual(down.body, { revoked: 1, im: 'owed' });
+    double.recover();
+    await until('the owed device_quit reaches WuKongIM', () => connection?.kickedBy === 'device_quit');
+    await loggedIn(node, name, WEB, 'browser');
+    const up = await call(node, 'DELETE', `/v1/manager/users/${uid}/sessions`, undefined, admin.token);
+    assert.deepEqual(up.body, { revoked: 1, im: 'ok' });
+  });
+
   it('the Web sessions left behind by logouts during a long outage get a working IM token once WuKongIM is back', async () => {
     const users = await Promise.all([1, 2, 3].map(async () => {
       const name = uniqueName('stay');
