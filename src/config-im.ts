@@ -61,17 +61,23 @@ function object(value: unknown, key: string, known: readonly string[]): Json {
 
 function httpUrl(value: unknown, key: string): string {
   if (typeof value !== 'string') throw new ConfigError(key, 'an http(s) URL', value);
+  const shown = withoutUserinfo(value);
   let parsed: URL;
   try {
     parsed = new URL(value);
   } catch {
-    throw new ConfigError(key, 'an http(s) URL', value);
+    throw new ConfigError(key, 'an http(s) URL', shown);
   }
   // WuKongIM's API usually listens on a private network in plain http; credentials in the URL would be logged.
   if ((parsed.protocol !== 'http:' && parsed.protocol !== 'https:') || parsed.username !== '' || parsed.password !== '') {
-    throw new ConfigError(key, 'an http(s) URL without credentials', value);
+    throw new ConfigError(key, 'an http(s) URL without credentials', shown);
   }
   return value;
+}
+
+/** The URL as an error may print it: whatever stands before an `@` of the authority may be a password. */
+function withoutUserinfo(url: string): string {
+  return url.replace(/^([^:/?#]*:\/\/)[^/?#]*@/, '$1***@');
 }
 
 /** Never echoed back in an error: the line would end up in logs. */
