@@ -15,7 +15,9 @@ export interface WukongImConfig {
 export interface ImQuitRetryConfig {
   /** How often each node looks for owed device_quit calls; also the first back-off. */
   readonly intervalMs: number;
-  /** After this many failed attempts a device_quit is given up (and counted as such). */
+  /** The back-off doubles up to this: an owed device_quit is retried at least this often, never given up. */
+  readonly maxIntervalMs: number;
+  /** After this many failed attempts an owed device_quit is reported overdue (logged, counted); it is still retried. */
   readonly maxAttempts: number;
 }
 
@@ -28,9 +30,11 @@ type Json = Record<string, unknown>;
 export function parseImConfig(value: unknown): ImConfig {
   const im = object(value ?? {}, 'im', ['type', 'wukongim', 'quit_retry']);
   const type = im.type ?? 'none';
-  const retry = object(im.quit_retry ?? {}, 'im.quit_retry', ['interval_ms', 'max_attempts']);
+  const retry = object(im.quit_retry ?? {}, 'im.quit_retry', ['interval_ms', 'max_interval_ms', 'max_attempts']);
+  const intervalMs = int(retry.interval_ms, 'im.quit_retry.interval_ms', 5000, 50, 3_600_000);
   const quitRetry: ImQuitRetryConfig = {
-    intervalMs: int(retry.interval_ms, 'im.quit_retry.interval_ms', 5000, 50, 3_600_000),
+    intervalMs,
+    maxIntervalMs: int(retry.max_interval_ms, 'im.quit_retry.max_interval_ms', Math.max(300_000, intervalMs), intervalMs, 3_600_000),
     maxAttempts: int(retry.max_attempts, 'im.quit_retry.max_attempts', 12, 1, 1000),
   };
   if (type === 'none') return { type, quitRetry };
@@ -57,17 +61,23 @@ function object(value: unknown, key: string, known: readonly string[]): Json {
 
 function httpUrl(value: unknown, key: string): string {
   if (typeof value !== 'string') throw new ConfigError(key, 'an http(s) URL', value);
+  const shown = withoutUserinfo(value);
   let parsed: URL;
   try {
     parsed = new URL(value);
   } catch {
-    throw new ConfigError(key, 'an http(s) URL', value);
+    throw new ConfigError(key, 'an http(s) URL', shown);
   }
   // WuKongIM's API usually listens on a private network in plain http; credentials in the URL would be logged.
   if ((parsed.protocol !== 'http:' && parsed.protocol !== 'https:') || parsed.username !== '' || parsed.password !== '') {
-    throw new ConfigError(key, 'an http(s) URL without credentials', value);
+    throw new ConfigError(key, 'an http(s) URL without credentials', shown);
   }
   return value;
+}
+
+/** The URL as an error may print it: whatever stands before an `@` of the authority may be a password. */
+function withoutUserinfo(url: string): string {
+  return url.replace(/^([^:/?#]*:\/\/)[^/?#]*@/, '$1***@');
 }
 
 /** Never echoed back in an error: the line would end up in logs. */

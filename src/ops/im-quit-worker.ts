@@ -16,9 +16,10 @@ export function startImQuitWorker(sessions: SessionService, metrics: Metrics, in
     if (report === null) return;
     metrics.imQuitRetries.inc({ result: 'delivered' }, report.delivered);
     metrics.imQuitRetries.inc({ result: 'failed' }, report.failed);
-    metrics.imQuitRetries.inc({ result: 'gave_up' }, report.gaveUp);
-    // A given-up quit may leave a logged-out device connected to the IM server: an operator must know.
-    if (report.gaveUp > 0) log.error({ gaveUp: report.gaveUp }, 'device_quit given up after the configured attempts');
+    metrics.imQuitRetries.inc({ result: 'overdue' }, report.overdue);
+    // Until it lands, a logged-out or banned device may still be connected to the IM server: an
+    // operator must know. The quit is not given up: it is retried at the capped interval.
+    if (report.overdue > 0) log.error({ overdue: report.overdue }, 'device_quit still owed after im.quit_retry.max_attempts; retrying until the IM server takes it');
     metrics.imQuitPending.set(await sessions.owedImQuits());
   }, log);
 }

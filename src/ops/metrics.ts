@@ -32,7 +32,7 @@ export function createMetrics() {
     }),
     imQuitRetries: new Counter({
       name: 'latchkey_im_quit_retry_total',
-      help: 'Retried device_quit calls the IM server missed: delivered, failed (tried again later), gave_up',
+      help: 'Retried device_quit calls the IM server missed: delivered, failed (tried again later), overdue (a job passed max_attempts; still retried)',
       labelNames: ['result'] as const,
       registers: [registry],
     }),

@@ -13,7 +13,7 @@ function refused(raw: Record<string, unknown>, key: RegExp): void {
 describe('config: im, service_keys, audit', () => {
   it('defaults: no IM server, no service key, 90 days of audit', () => {
     const config = parseConfig({});
-    assert.deepEqual(config.im, { type: 'none', quitRetry: { intervalMs: 5000, maxAttempts: 12 } });
+    assert.deepEqual(config.im, { type: 'none', quitRetry: { intervalMs: 5000, maxIntervalMs: 300_000, maxAttempts: 12 } });
     assert.deepEqual(config.serviceKeys, []);
     assert.deepEqual(config.audit, { retentionDays: 90 });
   });
@@ -23,7 +23,7 @@ describe('config: im, service_keys, audit', () => {
     assert.deepEqual(config.im, {
       type: 'wukongim',
       wukongim: { apiUrl: 'http://10.0.0.5:5001', managerToken: 'm', timeoutMs: 3000 },
-      quitRetry: { intervalMs: 5000, maxAttempts: 12 },
+      quitRetry: { intervalMs: 5000, maxIntervalMs: 300_000, maxAttempts: 12 },
     });
   });
 
@@ -34,6 +34,7 @@ describe('config: im, service_keys, audit', () => {
     refused({ im: { type: 'wukongim', wukongim: { api_url: 'http://u:p@x' } } }, /without credentials/);
     refused({ im: { type: 'wukongim', wukongim: { api_url: 'http://x', api_uri: 'typo' } } }, /^config im\.wukongim\.api_uri: /);
     refused({ im: { quit_retry: { max_attempts: 0 } } }, /im\.quit_retry\.max_attempts/);
+    refused({ im: { quit_retry: { interval_ms: 10_000, max_interval_ms: 5000 } } }, /im\.quit_retry\.max_interval_ms/);
     assert.throws(() => parseConfig({ im: { type: 'wukongim', wukongim: { api_url: 'http://x', manager_token: 7 } } }), (error: Error) => {
       assert.match(error.message, /manager_token: "\*\*\*"/);
       return true;

@@ -116,27 +116,29 @@ describe('the retry queue of owed device_quit calls', () => {
     assert.equal(await node.size(), 1, 'one job per (uid, flag)');
     const worked: [string, ImDeviceFlag][] = [];
     const work = async (uid: string, flag: ImDeviceFlag) => (worked.push([uid, flag]), true);
-    assert.deepEqual(await node.drain(work), { delivered: 0, failed: 0, gaveUp: 0 }, 'not due yet');
+    assert.deepEqual(await node.drain(work), { delivered: 0, failed: 0, overdue: 0 }, 'not due yet');
     advance(1000);
-    assert.deepEqual(await node.drain(work), { delivered: 1, failed: 0, gaveUp: 0 });
+    assert.deepEqual(await node.drain(work), { delivered: 1, failed: 0, overdue: 0 });
     assert.deepEqual(worked, [[UID, WEB]]);
     assert.equal(await node.size(), 0);
   });
 
-  it('backs off after each failure, and gives up after the configured attempts', async () => {
+  it('backs off after each failure, reports a job overdue once past the configured attempts, and keeps it', async () => {
     const { queue, advance } = setup(3);
     const node = queue();
     await node.enqueue(UID, WEB);
     const failing = async () => false;
     advance(1000);
-    assert.deepEqual(await node.drain(failing), { delivered: 0, failed: 1, gaveUp: 0 });
+    assert.deepEqual(await node.drain(failing), { delivered: 0, failed: 1, overdue: 0 });
     advance(1000);
-    assert.deepEqual(await node.drain(failing), { delivered: 0, failed: 1, gaveUp: 0 });
+    assert.deepEqual(await node.drain(failing), { delivered: 0, failed: 1, overdue: 0 });
     advance(1000);
-    assert.deepEqual(await node.drain(failing), { delivered: 0, failed: 0, gaveUp: 0 }, 'after the second failure it waits twice as long');
+    assert.deepEqual(await node.drain(failing), { delivered: 0, failed: 0, overdue: 0 }, 'after the second failure it waits twice as long');
     advance(1000);
-    assert.deepEqual(await node.drain(failing), { delivered: 0, failed: 0, gaveUp: 1 }, 'the third attempt is the last');
-    assert.equal(await node.size(), 0);
+    assert.deepEqual(await node.drain(failing), { delivered: 0, failed: 1, overdue: 1 }, 'the third attempt passes max_attempts');
+    advance(8000);
+    assert.deepEqual(await node.drain(failing), { delivered: 0, failed: 1, overdue: 0 }, 'still retried, reported overdue only once');
+    assert.equal(await node.size(), 1);
   });
 
   it('of two nodes draining at once, only one works a due job', async () => {

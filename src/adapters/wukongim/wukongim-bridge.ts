@@ -13,9 +13,11 @@ const DEVICE_LEVEL = { slave: 0, master: 1 } as const;
  */
 export class WukongImBridge implements ImBridge {
   readonly #config: WukongImConfig;
+  readonly #base: URL;
 
   constructor(config: WukongImConfig) {
     this.#config = config;
+    this.#base = apiBase(config.apiUrl);
   }
 
   async updateToken(update: ImTokenUpdate): Promise<void> {
@@ -35,12 +37,12 @@ export class WukongImBridge implements ImBridge {
   }
 
   async #post(path: string, body: Record<string, unknown>): Promise<unknown> {
-    const { apiUrl, managerToken, timeoutMs } = this.#config;
+    const { managerToken, timeoutMs } = this.#config;
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (managerToken !== undefined) headers.token = managerToken;
     let response: Response;
     try {
-      response = await fetch(new URL(path, apiUrl), {
+      response = await fetch(new URL(path.replace(/^\//, ''), this.#base), {
         method: 'POST',
         headers,
         body: JSON.stringify(body),
@@ -66,4 +68,17 @@ export class WukongImBridge implements ImBridge {
       return null;
     }
   }
+}
+
+/**
+ * The API URL as a base that keeps its path: WuKongIM behind a proxy at `https://host/im-api` must
+ * get `https://host/im-api/user/token`. Resolving `/user/token` against it would drop the prefix and
+ * send the manager token and users' IM tokens to whatever else that host serves at `/user/token`.
+ */
+function apiBase(apiUrl: string): URL {
+  const base = new URL(apiUrl);
+  if (!base.pathname.endsWith('/')) base.pathname += '/';
+  base.search = '';
+  base.hash = '';
+  return base;
 }

@@ -75,9 +75,11 @@ interface ReleasePlan {
  */
 export class ImTokens {
   readonly #options: ImTokensOptions;
+  readonly #bridge: ImBridge;
 
   constructor(options: ImTokensOptions) {
     this.#options = options;
+    this.#bridge = watchedBridge(options.bridge, options.owedQuits);
   }
 
   /**
@@ -88,7 +90,8 @@ export class ImTokens {
    * Throws ImUnavailableError, ImBannedError or ImContentionError; then nothing was committed.
    */
   async acquire(uid: string, flag: DeviceFlag): Promise<string> {
-    const { kv, bridge, random } = this.#options;
+    const { kv, random } = this.#options;
+    const bridge = this.#bridge;
     const key = imTokenKey(uid, flag);
     const exclusive = this.#exclusive(flag);
     let pushed: string | null = null;
@@ -139,7 +142,8 @@ export class ImTokens {
    * left undone by the quit); a flag whose value moved meanwhile is settled again on its own.
    */
   async releaseAll(uid: string): Promise<ImOutcome> {
-    const { kv, bridge } = this.#options;
+    const { kv } = this.#options;
+    const bridge = this.#bridge;
     const raws = await Promise.all(DEVICE_FLAGS.map((flag) => kv.get(imTokenKey(uid, flag))));
     try {
       await bridge.deviceQuit(uid, -1);
@@ -164,6 +168,12 @@ export class ImTokens {
     return outcomes.includes('failed') ? 'failed' : 'ok';
   }
 
+  /** Whether a device_quit of this user is still owed to the IM server, for any flag. */
+  async owes(uid: string): Promise<boolean> {
+    const raws = await Promise.all(DEVICE_FLAGS.map((flag) => this.#options.kv.get(imTokenKey(uid, flag))));
+    return raws.some((raw) => parseImTokenValue(raw).state === 'owed');
+  }
+
   /** The token a live session of this flag shares, or null (none yet, or a quit is owed). */
   async current(uid: string, flag: DeviceFlag): Promise<string | null> {
     const value = parseImTokenValue(await this.#options.kv.get(imTokenKey(uid, flag)));
@@ -173,7 +183,8 @@ export class ImTokens {
   async #release(uid: string, flag: DeviceFlag, initial: ReleaseMode): Promise<ImOutcome> {
     const { owedOnly } = initial;
     let { dirty } = initial;
-    const { kv, bridge } = this.#options;
+    const { kv } = this.#options;
+    const bridge = this.#bridge;
     const key = imTokenKey(uid, flag);
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const raw = await kv.get(key);
@@ -237,21 +248,28 @@ export class ImTokens {
    * The IM server could not be told: the token is dead to latchkey from now on (no login reuses an
    * owed token; the next login of the flag kicks it), and the retry queue re-sends the device_quit.
    * False when the value changed meanwhile (decide again).
+   *
+   * The job is queued before the token is marked: a node that stops in between leaves a job that
+   * finds nothing owed (and is dropped), never an owed token no worker looks at. The owed value
+   * keeps no TTL: WuKongIM's token has no lifetime, so the marker must last until the quit lands.
+   *
+   * Where nothing is held (releaseAll only) the quit is owed all the same: WuKongIM may still hold a
+   * token whose key expired here with its sessions, and a ban must reach it. A fresh token that
+   * nobody is ever given stands in as the owed one.
    */
   async #owe(uid: string, flag: DeviceFlag, raw: string | null, current: ImTokenValue): Promise<boolean> {
-    if (current.state === 'live') {
-      const owed = encodeImTokenValue({ state: 'owed', token: current.token }, this.#options.random);
-      if (raw === null || !(await this.#options.kv.compareAndSet(imTokenKey(uid, flag), raw, owed, { keepTtl: true }))) return false;
-    }
-    await this.#options.owedQuits.enqueue(uid, flag);
-    return true;
+    const { kv, random, owedQuits } = this.#options;
+    await owedQuits.enqueue(uid, flag);
+    if (current.state === 'owed') return true;
+    const token = current.state === 'live' ? current.token : newImToken(random);
+    const owed = encodeImTokenValue({ state: 'owed', token }, random);
+    const key = imTokenKey(uid, flag);
+    return raw === null ? kv.set(key, owed, { nx: true }) : kv.compareAndSet(key, raw, owed);
   }
 
-  /** For releaseAll when the IM server is down: mark the flag's token owed, deciding again if it moved. */
+  /** For releaseAll when the IM server is down: mark every flag's device_quit owed, deciding again if the value moved. */
   async #oweOrRelease(uid: string, flag: DeviceFlag, raw: string | null): Promise<void> {
-    const current = parseImTokenValue(raw);
-    if (current.state === 'none') return;
-    if (!(await this.#owe(uid, flag, raw, current))) await this.#release(uid, flag, { ...RELEASE, dirty: true });
+    if (!(await this.#owe(uid, flag, raw, parseImTokenValue(raw)))) await this.#release(uid, flag, { ...RELEASE, dirty: true });
   }
 
   #exclusive(flag: DeviceFlag): boolean {
@@ -262,4 +280,25 @@ export class ImTokens {
   #level(flag: DeviceFlag): ImDeviceLevel {
     return this.#exclusive(flag) ? 'master' : 'slave';
   }
+}
+
+/**
+ * The bridge as ImTokens calls it, telling the retry queue when the IM server fails and when it
+ * answers again (ImBannedError is an answer), so owed quits are re-sent as soon as it is back.
+ */
+function watchedBridge(bridge: ImBridge, owedQuits: ImQuitQueue): ImBridge {
+  const watch = async (call: () => Promise<void>): Promise<void> => {
+    try {
+      await call();
+    } catch (error) {
+      if (error instanceof ImUnavailableError) owedQuits.imFailed();
+      if (error instanceof ImBannedError) owedQuits.imAnswered();
+      throw error;
+    }
+    owedQuits.imAnswered();
+  };
+  return {
+    updateToken: (update) => watch(() => bridge.updateToken(update)),
+    deviceQuit: (uid, flag) => watch(() => bridge.deviceQuit(uid, flag)),
+  };
 }

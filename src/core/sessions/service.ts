@@ -189,6 +189,11 @@ export class SessionService {
     return this.#owedQuits === null ? 0 : this.#owedQuits.size();
   }
 
+  /** Whether the user still owes the IM server a device_quit (it was down); null without an IM bridge. */
+  async imQuitOwed(uid: string): Promise<boolean | null> {
+    return this.#im === null ? null : this.#im.owes(uid);
+  }
+
   /** The user's live sessions, newest first; index entries of ended sessions are pruned. */
   async list(uid: string): Promise<ListedSession[]> {
     const entries = await this.#liveEntries(uid);

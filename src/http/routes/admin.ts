@@ -43,6 +43,9 @@ const auditEventSchema = {
   },
 } as const;
 
+/** With an IM server: "owed" while the device_quit waits for it (retried until it lands). */
+const imOutcomeSchema = { type: 'string', enum: ['ok', 'owed'], description: 'with an IM server: "owed" while its device_quit waits for the IM server (retried until it lands)' } as const;
+
 interface UsersQuery { query?: string; page?: string; page_size?: string }
 interface AuditQueryString { uid?: string; type?: string; since?: string; before?: string; limit?: string }
 
@@ -108,7 +111,16 @@ export function adminRoutes(app: FastifyInstance, runtime: Runtime): void {
         required: ['status'],
         properties: { status: { type: 'string', enum: ['active', 'banned'] } },
       },
-      response: { 200: { type: 'object', properties: { status: { type: 'integer' }, revoked: { type: 'integer' } } } },
+      response: {
+        200: {
+          type: 'object',
+          properties: {
+            status: { type: 'integer' },
+            revoked: { type: 'integer' },
+            im: imOutcomeSchema,
+          },
+        },
+      },
     },
   }, async (request) => {
     const admin = sessionOf(request);
@@ -121,8 +133,14 @@ export function adminRoutes(app: FastifyInstance, runtime: Runtime): void {
       type: status === 'banned' ? 'ban' : 'unban', uid, sid: null, result: 'ok',
       reason: `admin:${admin.uid}; ${revoked} session(s) revoked`, context: auditContext(request),
     });
-    return { status: 200, revoked };
+    return { status: 200, revoked, ...(status === 'banned' ? await imAfterQuitAll(uid) : {}) };
   });
+
+  /** Whether a quit of every IM device reached the IM server, or is still owed to it (it was down). */
+  async function imAfterQuitAll(uid: string): Promise<{ im?: 'ok' | 'owed' }> {
+    const owed = await sessions.imQuitOwed(uid);
+    return owed === null ? {} : { im: owed ? 'owed' : 'ok' };
+  }
 
   app.get<{ Params: { uid: string } }>('/v1/manager/users/:uid/sessions', {
     onRequest: requireAdmin,
@@ -144,7 +162,7 @@ export function adminRoutes(app: FastifyInstance, runtime: Runtime): void {
       tags: ['administration'],
       summary: 'End every session of a user and quit their IM devices',
       params: uidParams,
-      response: { 200: { type: 'object', properties: { revoked: { type: 'integer' } } } },
+      response: { 200: { type: 'object', properties: { revoked: { type: 'integer' }, im: imOutcomeSchema } } },
     },
   }, async (request) => {
     const admin = sessionOf(request);
@@ -152,7 +170,7 @@ export function adminRoutes(app: FastifyInstance, runtime: Runtime): void {
     if ((await accounts.findByUid(uid)) === null) throw notFound('user');
     const revoked = await sessions.revokeAll(uid, 'all');
     await audit.record({ type: 'revoke', uid, sid: null, result: 'ok', reason: `admin:${admin.uid}; all:${revoked}`, context: auditContext(request) });
-    return { revoked };
+    return { revoked, ...(await imAfterQuitAll(uid)) };
   });
 
   app.get<{ Querystring: AuditQueryString }>('/v1/manager/audit', {

@@ -23,7 +23,9 @@ export function imRoutes(app: FastifyInstance, runtime: Runtime): void {
       },
       response: { 200: { type: 'object', properties: { im_token: { type: 'string' } }, required: ['im_token'] } },
     },
-  }, async (request) => {
+  }, async (request, reply) => {
+    // The answer is a credential for the IM server: no browser or proxy may keep it past a logout.
+    void reply.header('cache-control', 'no-store');
     const session = sessionOf(request);
     if (!runtime.imEnabled) throw notFound('IM token (no IM server is configured)');
     // Each flag's token connects that flag's devices only: a browser session must not hold the phone's.
@@ -32,7 +34,11 @@ export function imRoutes(app: FastifyInstance, runtime: Runtime): void {
     }
     const imToken = await runtime.sessions.imToken(session);
     // No live token although the session is live: a rotation is still owed to a down IM server.
-    if (imToken === null) throw new LatchkeyError('upstream_unavailable', 'the IM server has not taken this device\'s token yet; try again shortly');
+    // The retry worker completes it; asking again before its next pass gains nothing.
+    if (imToken === null) {
+      const retryAfter = Math.max(1, Math.ceil(runtime.config.im.quitRetry.intervalMs / 1000));
+      throw new LatchkeyError('upstream_unavailable', 'the IM server has not taken this device\'s token yet; try again shortly', undefined, retryAfter);
+    }
     return { im_token: imToken };
   });
 }
