@@ -18,7 +18,7 @@ import { consoleRoutes } from './routes/console.ts';
 import { userAuditRoutes } from './routes/user-audit.ts';
 import { lazyRequestLogger } from './request-logger.ts';
 import { closeConnectionsOnceIdle } from './drain.ts';
-import { refuseCachingOfApiAnswers } from './security-headers.ts';
+import { installAnswerHeaders } from './security-headers.ts';
 
 export const BODY_LIMIT = 64 * 1024;
 
@@ -39,7 +39,7 @@ export async function buildApp(runtime: Runtime, logger: Logger): Promise<Fastif
   app.decorateRequest('session', null);
   installErrorHandling(app);
   closeConnectionsOnceIdle(app);
-  refuseCachingOfApiAnswers(app);
+  installAnswerHeaders(app);
   // JSON in, JSON out: a text/plain body is refused (415) rather than half-understood.
   app.removeContentTypeParser('text/plain');
   acceptEmptyJsonBodies(app);
