@@ -11,6 +11,7 @@ import { defaultHashConcurrency } from './core/passwords.ts';
 import { parseOidcConfig, type OidcConfig } from './config-oidc.ts';
 import { parseImConfig, type ImConfig } from './config-im.ts';
 import { parseAuditConfig, parseServiceKeys, type AuditConfig } from './config-admin.ts';
+import { parseHttpConfig, parsePublicUrl, type HttpConfig } from './config-http.ts';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -104,6 +105,10 @@ export interface Config {
   /** Keys other backends present at POST /v1/auth/verify (config-admin.ts); empty: the route is off. */
   readonly serviceKeys: readonly string[];
   readonly audit: AuditConfig;
+  /** Timeouts and a connection cap against slow clients (config-http.ts). */
+  readonly http: HttpConfig;
+  /** The origin browsers use (`https://…` makes cookies Secure and `__Host-`), or undefined: judged per request. */
+  readonly publicUrl: string | undefined;
 }
 
 /**
@@ -155,6 +160,7 @@ const ENV_KEYS = {
   session_ttl: 'LATCHKEY_SESSION_TTL',
   log_level: 'LATCHKEY_LOG_LEVEL',
   service_keys: 'LATCHKEY_SERVICE_KEYS',
+  public_url: 'LATCHKEY_PUBLIC_URL',
 } as const;
 
 export function loadConfig(options: { env?: Env; file?: string | undefined } = {}): Config {
@@ -189,7 +195,7 @@ function readConfigFile(path: string): Json {
 /** Top-level keys of the config file; anything else is a typo that would silently do nothing. */
 const KNOWN_KEYS = new Set([
   ...Object.keys(ENV_KEYS), 'device_policies', 'rate_limits', 'login_throttle', 'password', 'sender', 'code_login', 'qr', 'oidc',
-  'im', 'audit',
+  'im', 'audit', 'http',
 ]);
 
 export function parseConfig(raw: Json): Config {
@@ -246,6 +252,8 @@ export function parseConfig(raw: Json): Config {
     im: parseImConfig(raw.im),
     serviceKeys: parseServiceKeys(raw.service_keys),
     audit: parseAuditConfig(raw.audit),
+    http: parseHttpConfig(raw.http, int(sub(raw, 'qr'), 'qr.poll_timeout_seconds', 25, 1, 120)),
+    publicUrl: parsePublicUrl(raw.public_url),
   };
 }
 
