@@ -51,7 +51,7 @@ function send(request: FastifyRequest, reply: FastifyReply, file: StaticFile, ca
 }
 
 export function consoleRoutes(app: FastifyInstance, runtime: Runtime): void {
-  installConsoleSessions(app, runtime.clock);
+  installConsoleSessions(app, runtime.clock, runtime.config.publicUrl);
   const assets = loadAssets();
 
   for (const [path, name] of Object.entries(PAGES)) {
