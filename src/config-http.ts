@@ -12,7 +12,10 @@ export interface HttpConfig {
    * Time the server spends answering does not count, so the QR long-poll is not limited by it.
    */
   readonly requestTimeoutSeconds: number;
-  /** A connection with no bytes either way for this long is closed; must outlast the QR long-poll's wait. */
+  /**
+   * A connection with no bytes either way for this long, mid-request, is closed (a client that
+   * stops reading its answer); must outlast the QR long-poll's wait and any upstream call's.
+   */
   readonly idleTimeoutSeconds: number;
   /** Connections this node holds at once; past it a new one is closed at once, before it costs more. */
   readonly maxConnections: number;
@@ -28,7 +31,8 @@ export function parseHttpConfig(value: unknown, pollTimeoutSeconds: number): Htt
   const raw = http as Json;
   const unknown = Object.keys(raw).find((key) => !(KNOWN as readonly string[]).includes(key));
   if (unknown !== undefined) throw new ConfigError(`http.${unknown}`, `a known key (${KNOWN.join(', ')})`, HIDDEN_VALUE);
-  const idleTimeoutSeconds = int(raw.idle_timeout_seconds, 'http.idle_timeout_seconds', Math.max(60, pollTimeoutSeconds + 30), 1, 3600);
+  // 120 s by default: an SSO callback may wait that long on a slow IdP (providers' timeout_seconds).
+  const idleTimeoutSeconds = int(raw.idle_timeout_seconds, 'http.idle_timeout_seconds', Math.max(120, pollTimeoutSeconds + 30), 1, 3600);
   // A long-poll sends nothing while it waits: an idle timeout shorter than the wait would cut it.
   if (idleTimeoutSeconds <= pollTimeoutSeconds) {
     throw new ConfigError('http.idle_timeout_seconds', `more seconds than qr.poll_timeout_seconds (${pollTimeoutSeconds})`, idleTimeoutSeconds);

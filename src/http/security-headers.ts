@@ -45,11 +45,14 @@ const DOCS_HEADERS = { 'content-security-policy': DOCS_CSP, ...PAGE_SECURITY_HEA
  * cache served back later would sign a user out for nothing.
  *
  * /docs is set here rather than through the Swagger UI plugin's hooks, which skip its static files.
+ * nosniff goes on every answer.
  */
 export function installAnswerHeaders(app: FastifyInstance): void {
   // A callback hook, not an async one: it runs on every answer.
   app.addHook('onSend', (request, reply, payload, done) => {
     const url = request.url;
+    // A JSON answer that echoes input (an error naming a field) is never sniffed into HTML.
+    if (!reply.hasHeader('x-content-type-options')) void reply.header('x-content-type-options', 'nosniff');
     if (url.startsWith('/v1/')) {
       if (!reply.hasHeader('cache-control')) void reply.header('cache-control', 'no-store');
       if (!reply.hasHeader('pragma')) void reply.header('pragma', 'no-cache');

@@ -13,6 +13,7 @@ const generous = { ...testDefaults.rate_limits, qr_create: { max: 100_000 }, qr_
 function assertNoStore(answer: Answer, what: string): void {
   assert.equal(answer.headers.get('cache-control'), 'no-store', `${what}: cache-control`);
   assert.equal(answer.headers.get('pragma'), 'no-cache', `${what}: pragma`);
+  assert.equal(answer.headers.get('x-content-type-options'), 'nosniff', `${what}: nosniff`);
 }
 
 describe('secrets in API answers are never cached', () => {
