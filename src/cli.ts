@@ -30,7 +30,8 @@ Usage:
 Configuration: defaults < JSON file (--config FILE or LATCHKEY_CONFIG) < environment
 (LATCHKEY_HOST, LATCHKEY_PORT, LATCHKEY_DATA_DIR, LATCHKEY_STORE, LATCHKEY_STORE_PREFIX,
 LATCHKEY_STORE_TLS_CA, LATCHKEY_STORE_MIN_REPLICAS, LATCHKEY_DB, LATCHKEY_TRUST_PROXY,
-LATCHKEY_SESSION_TTL, LATCHKEY_SESSION_IDLE_TIMEOUT, LATCHKEY_LOG_LEVEL, LATCHKEY_SERVICE_KEYS). See README.md.
+LATCHKEY_SESSION_TTL, LATCHKEY_SESSION_IDLE_TIMEOUT, LATCHKEY_LOG_LEVEL, LATCHKEY_SERVICE_KEYS,
+LATCHKEY_PUBLIC_URL). See README.md.
 `;
 
 const HELP: Record<string, string> = {
@@ -39,7 +40,8 @@ const HELP: Record<string, string> = {
   user:
     'latchkey user create --username U --password P [--admin] [--name N] [--email E] [--config FILE]\n' +
     'latchkey user ban UID [--config FILE]\nlatchkey user unban UID [--config FILE]\n' +
-    'latchkey user role UID admin|user [--config FILE]\n',
+    'latchkey user role UID admin|user [--config FILE]\n' +
+    '  Unlike the admin API, these may leave no active admin (a thief may hold the only one): they warn.\n',
   audit: 'latchkey audit tail [--uid UID] [--limit N] [--config FILE]\n  Prints the latest N (default 20, at most 1000) audit events, oldest first, one per line.\n',
   sessions: 'latchkey sessions revoke-all UID [--config FILE]\n  Ends every session of the user on every node.\n',
   'dev-idp':
@@ -150,13 +152,13 @@ async function userCommand(
       process.stdout.write(`${created.uid}\n`);
     } else if (sub === 'ban' || sub === 'unban') {
       const uid = required(arg, 'UID');
-      const count = await setAccountStatus(runtime, uid, sub === 'ban' ? 'banned' : 'active');
+      const count = await setAccountStatus(runtime, uid, sub === 'ban' ? 'banned' : 'active', { allowLastAdmin: warnNoAdminLeft });
       await runtime.audit.record({ type: sub, uid, sid: null, result: 'ok', reason: `cli; ${count} session(s) revoked`, context: CLI_CONTEXT });
       process.stdout.write(sub === 'ban' ? `banned; revoked ${count} session(s)\n` : 'unbanned\n');
     } else if (sub === 'role') {
       const uid = required(arg, 'UID');
       if (role !== 'admin' && role !== 'user') throw new UsageError('the role is admin or user');
-      await setRole(runtime, uid, role);
+      await setRole(runtime, uid, role, { allowLastAdmin: warnNoAdminLeft });
       await runtime.audit.record({ type: 'role_change', uid, sid: null, result: 'ok', reason: `cli; ${role}`, context: CLI_CONTEXT });
       process.stdout.write(`${uid} is now ${role === 'admin' ? 'an admin' : 'a user'}\n`);
     } else {
@@ -164,6 +166,11 @@ async function userCommand(
     }
   });
   return 0;
+}
+
+/** The API refuses to leave no active admin; the operator may (a thief may hold the only one). */
+function warnNoAdminLeft(): void {
+  process.stderr.write('latchkey: warning: no active admin is left; create one with `latchkey user create --admin`\n');
 }
 
 /** Runs the CLI with the process arguments and exits with its status. */

@@ -2,7 +2,7 @@
  * The `im` section of the config (README, "IM bridge"): which IM server latchkey keeps in step with
  * its sessions (DESIGN §3.4), and how the device_quit calls it missed are retried. Validated at start.
  */
-import { ConfigError } from './config.ts';
+import { ConfigError, HIDDEN_VALUE } from './config.ts';
 
 export interface WukongImConfig {
   /** WuKongIM's HTTP API, e.g. `http://127.0.0.1:5001`. */
@@ -53,7 +53,7 @@ export function parseImConfig(value: unknown): ImConfig {
 
 /** A typo in a nested key would otherwise do nothing, silently. */
 function object(value: unknown, key: string, known: readonly string[]): Json {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new ConfigError(key, 'an object', value);
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new ConfigError(key, 'an object', HIDDEN_VALUE);
   const unknown = Object.keys(value).find((name) => !known.includes(name));
   if (unknown !== undefined) throw new ConfigError(`${key}.${unknown}`, `a known key (${known.join(', ')})`, '…');
   return value as Json;

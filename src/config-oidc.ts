@@ -4,7 +4,7 @@
  * Validated here, at start, so a typo stops the server instead of breaking the first login.
  */
 import { isIP } from 'node:net';
-import { ConfigError } from './config.ts';
+import { ConfigError, HIDDEN_VALUE } from './config.ts';
 
 export interface OidcProviderConfig {
   /** In the routes: `/v1/auth/oidc/<id>/…`. */
@@ -62,7 +62,7 @@ export function parseOidcConfig(value: unknown): OidcConfig {
   const raw = object(value, 'oidc');
   const known = new Set(['providers', 'token_key', 'sync_interval', 'discovery_refresh', 'rate_limit']);
   const unknown = Object.keys(raw).find((key) => !known.has(key));
-  if (unknown !== undefined) throw new ConfigError(`oidc.${unknown}`, `a known key (${[...known].join(', ')})`, raw[unknown]);
+  if (unknown !== undefined) throw new ConfigError(`oidc.${unknown}`, `a known key (${[...known].join(', ')})`, HIDDEN_VALUE);
   const list = raw.providers ?? [];
   if (!Array.isArray(list)) throw new ConfigError('oidc.providers', 'a list of providers', list);
   const providers = list.map((entry, index) => provider(entry, `oidc.providers[${index}]`));
@@ -97,7 +97,7 @@ const PROVIDER_KEYS = new Set([
 function provider(value: unknown, at: string): OidcProviderConfig {
   const raw = object(value, at);
   const unknown = Object.keys(raw).find((key) => !PROVIDER_KEYS.has(key));
-  if (unknown !== undefined) throw new ConfigError(`${at}.${unknown}`, `a provider key (${[...PROVIDER_KEYS].join(', ')})`, raw[unknown]);
+  if (unknown !== undefined) throw new ConfigError(`${at}.${unknown}`, `a provider key (${[...PROVIDER_KEYS].join(', ')})`, HIDDEN_VALUE);
   const id = str(raw.id, `${at}.id`);
   if (!PROVIDER_ID.test(id)) throw new ConfigError(`${at}.id`, 'lower-case letters, digits, _ and - (up to 64)', id);
   const allowInsecureHttp = bool(raw.allow_insecure_http, `${at}.allow_insecure_http`, false);
@@ -162,7 +162,8 @@ export function isLoopback(hostname: string): boolean {
 
 function object(value: unknown, key: string): Json {
   if (value !== null && typeof value === 'object' && !Array.isArray(value)) return value as Json;
-  throw new ConfigError(key, 'an object', value);
+  // Not echoed: what stands where an object belongs may be a secret pasted one level too high.
+  throw new ConfigError(key, 'an object', HIDDEN_VALUE);
 }
 
 function str(value: unknown, key: string): string {

@@ -11,6 +11,7 @@ import { defaultHashConcurrency, defaultHashQueue } from './core/passwords.ts';
 import { parseOidcConfig, type OidcConfig } from './config-oidc.ts';
 import { parseImConfig, type ImConfig } from './config-im.ts';
 import { parseAuditConfig, parseServiceKeys, type AuditConfig } from './config-admin.ts';
+import { parseHttpConfig, parsePublicUrl, type HttpConfig } from './config-http.ts';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -115,13 +116,42 @@ export interface Config {
   /** Keys other backends present at POST /v1/auth/verify (config-admin.ts); empty: the route is off. */
   readonly serviceKeys: readonly string[];
   readonly audit: AuditConfig;
+  /** Timeouts and a connection cap against slow clients (config-http.ts). */
+  readonly http: HttpConfig;
+  /** The origin browsers use (`https://…` makes cookies Secure and `__Host-`), or undefined: judged per request. */
+  readonly publicUrl: string | undefined;
 }
+
+/**
+ * Passed as the value of a ConfigError where the value must not be shown: a key nobody knows (a
+ * misspelt `client_secret` holds a secret all the same) or a place where an object was expected.
+ */
+export const HIDDEN_VALUE: unique symbol = Symbol('hidden config value');
 
 export class ConfigError extends Error {
   constructor(key: string, allowed: string, value: unknown) {
-    super(`config ${key}: ${JSON.stringify(value)} is not allowed; expected ${allowed}`);
+    super(`config ${key}: ${shownValue(key, value)} is not allowed; expected ${allowed}`);
     this.name = 'ConfigError';
   }
+}
+
+/** Key path segments whose values are secrets: token_key, client_secret, service_keys, pass, manager_token… */
+const SECRET_SEGMENT = /(^|_)(secret|secrets|pass|password|passphrase|token|tokens|key|keys|bearer)$/i;
+const MAX_SHOWN = 120;
+/** What the existing messages always said in a secret's place. */
+const HIDDEN_SHOWN_AS = '"***"';
+
+/**
+ * A config error ends up in logs and journals, so a secret is never echoed (whatever the check that
+ * failed), an object is never dumped (it may hold one), and a URL is shown without its password.
+ */
+function shownValue(key: string, value: unknown): string {
+  const secret = key.split('.').some((segment) => SECRET_SEGMENT.test(segment.replace(/\[\d+\]$/, '')));
+  const nested = value !== null && typeof value === 'object' && !(Array.isArray(value) && value.every((item) => item === null || typeof item !== 'object'));
+  if (value === HIDDEN_VALUE || secret || nested) return HIDDEN_SHOWN_AS;
+  const text = JSON.stringify(value) ?? String(value);
+  const withoutCredentials = text.replace(/\/\/[^/@\s"]*@/g, '//***@');
+  return withoutCredentials.length > MAX_SHOWN ? `${withoutCredentials.slice(0, MAX_SHOWN)}…` : withoutCredentials;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -142,6 +172,7 @@ const ENV_KEYS = {
   session_idle_timeout: 'LATCHKEY_SESSION_IDLE_TIMEOUT',
   log_level: 'LATCHKEY_LOG_LEVEL',
   service_keys: 'LATCHKEY_SERVICE_KEYS',
+  public_url: 'LATCHKEY_PUBLIC_URL',
 } as const;
 
 export function loadConfig(options: { env?: Env; file?: string | undefined } = {}): Config {
@@ -176,12 +207,12 @@ function readConfigFile(path: string): Json {
 /** Top-level keys of the config file; anything else is a typo that would silently do nothing. */
 const KNOWN_KEYS = new Set([
   ...Object.keys(ENV_KEYS), 'device_policies', 'rate_limits', 'login_throttle', 'password', 'sender', 'code_login', 'qr', 'oidc',
-  'im', 'audit',
+  'im', 'audit', 'http',
 ]);
 
 export function parseConfig(raw: Json): Config {
   const unknown = Object.keys(raw).find((key) => !KNOWN_KEYS.has(key));
-  if (unknown !== undefined) throw new ConfigError(unknown, `a known key (${[...KNOWN_KEYS].join(', ')})`, raw[unknown]);
+  if (unknown !== undefined) throw new ConfigError(unknown, `a known key (${[...KNOWN_KEYS].join(', ')})`, HIDDEN_VALUE);
   const dataDir = str(raw, 'data_dir', './data');
   const defaultSqlite = `sqlite:${join(dataDir, 'latchkey.db')}`;
   const store = storeUrl(raw, 'store', defaultSqlite, STORE_SCHEMES);
@@ -230,6 +261,8 @@ export function parseConfig(raw: Json): Config {
     im: parseImConfig(raw.im),
     serviceKeys: parseServiceKeys(raw.service_keys),
     audit: parseAuditConfig(raw.audit),
+    http: parseHttpConfig(raw.http, int(sub(raw, 'qr'), 'qr.poll_timeout_seconds', 25, 1, 120)),
+    publicUrl: parsePublicUrl(raw.public_url),
   };
 }
 
@@ -238,7 +271,7 @@ function sub(raw: Json, key: string): Json {
   const value = raw[key];
   if (value === undefined) return {};
   if (value !== null && typeof value === 'object' && !Array.isArray(value)) return value as Json;
-  throw new ConfigError(key, 'an object', value);
+  throw new ConfigError(key, 'an object', HIDDEN_VALUE);
 }
 
 function leaf(key: string): string {

@@ -3,6 +3,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { Logger } from 'pino';
 import type { Runtime } from '../runtime.ts';
+import type { HttpConfig } from '../config-http.ts';
 import { installErrorHandling, rejectMalformedRequest } from './errors.ts';
 import { accountRoutes } from './routes/accounts.ts';
 import { sessionRoutes } from './routes/sessions.ts';
@@ -18,6 +19,7 @@ import { consoleRoutes } from './routes/console.ts';
 import { userAuditRoutes } from './routes/user-audit.ts';
 import { lazyRequestLogger } from './request-logger.ts';
 import { closeConnectionsOnceIdle } from './drain.ts';
+import { installAnswerHeaders } from './security-headers.ts';
 
 export const BODY_LIMIT = 64 * 1024;
 
@@ -34,10 +36,14 @@ export async function buildApp(runtime: Runtime, logger: Logger): Promise<Fastif
     return503OnClosing: true,
     ajv: { customOptions: { allErrors: false, coerceTypes: false, removeAdditional: false } },
     frameworkErrors: rejectMalformedRequest,
+    ...slowClientLimits(runtime.config.http),
   });
+  // Each connection holds a file descriptor: past the cap a new one is closed at once (net.Server).
+  app.server.maxConnections = runtime.config.http.maxConnections;
   app.decorateRequest('session', null);
   installErrorHandling(app);
   closeConnectionsOnceIdle(app);
+  installAnswerHeaders(app);
   // JSON in, JSON out: a text/plain body is refused (415) rather than half-understood.
   app.removeContentTypeParser('text/plain');
   acceptEmptyJsonBodies(app);
@@ -69,6 +75,21 @@ export async function buildApp(runtime: Runtime, logger: Logger): Promise<Fastif
   userAuditRoutes(app, runtime);
   consoleRoutes(app, runtime);
   return app;
+}
+
+/**
+ * Fastify leaves requestTimeout and connectionTimeout at 0 (none): a body dripped a byte at a time
+ * held its socket for good, and ~1,000 of them used up a node's descriptors. Node checks the
+ * request and header timeouts every connectionsCheckingInterval (30 s by default), so the
+ * interval follows the timeout. The idle timeout (socket inactivity) outlasts the QR long-poll.
+ */
+function slowClientLimits(http: HttpConfig) {
+  const requestTimeout = http.requestTimeoutSeconds * 1000;
+  return {
+    requestTimeout,
+    connectionTimeout: http.idleTimeoutSeconds * 1000,
+    http: { headersTimeout: requestTimeout, connectionsCheckingInterval: Math.min(30_000, Math.max(250, requestTimeout / 4)) },
+  };
 }
 
 /** Clients often send `content-type: application/json` with no body on POST /quit: treat it as {}. */

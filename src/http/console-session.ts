@@ -12,7 +12,8 @@
  *   which latchkey never grants. The value is derived from the token, not the sid, because sids are
  *   listed to the user and to admins.
  * Over https both cookies take the `__Host-` prefix, so a sibling subdomain cannot plant its own
- * session in the console (cookie tossing, RFC 6265bis §4.1.3.2).
+ * session in the console (cookie tossing, RFC 6265bis §4.1.3.2). "Over https" is what the browser
+ * sees: `public_url` says so when TLS ends at a proxy latchkey does not trust (`secureCookies`).
  *
  * A login route answers in cookie mode only when asked with `x-latchkey-session: cookie`; a header
  * a cross-site form cannot send, so a login CSRF (signing the victim into the attacker's account)
@@ -21,6 +22,26 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Clock } from '../ports/clock.ts';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /**
+     * Whether cookies set or read for this request are Secure and `__Host-` prefixed: decided by
+     * `public_url` when it is set, else by the connection (installConsoleSessions). For every
+     * cookie latchkey sets, so the browser and latchkey agree on its name.
+     */
+    readonly secureCookies: boolean;
+  }
+}
+
+/**
+ * Behind a TLS-terminating proxy and without trust_proxy, the connection is plain http while the
+ * browser is on https: judged by the connection alone, cookies went out without Secure and without
+ * `__Host-`. An https `public_url` makes them secure always; an http one never.
+ */
+export function cookiesAreSecure(publicUrl: string | undefined, request: FastifyRequest): boolean {
+  return publicUrl === undefined ? request.protocol === 'https' : publicUrl.startsWith('https:');
+}
 
 export const SESSION_MODE_HEADER = 'x-latchkey-session';
 export const CSRF_HEADER = 'x-latchkey-csrf';
@@ -67,7 +88,7 @@ const cookieAuthenticated = new WeakSet<FastifyRequest>();
  * browser attaches the cookie to any same-site request, the header proves our own page sent it.
  */
 export function consoleCookieToken(request: FastifyRequest): string | null {
-  const names = cookieNames(request.protocol === 'https');
+  const names = cookieNames(request.secureCookies);
   const token = readCookie(request.headers.cookie, names.session);
   if (token === null || token === '') return null;
   const presented = request.headers[CSRF_HEADER];
@@ -118,7 +139,12 @@ function jsonObject(payload: unknown): Record<string, unknown> | null {
  * sees it), and clears the cookies once their session has ended. onSend, not preSerialization:
  * the login response schema requires `token`, so it can only be removed after serialization.
  */
-export function installConsoleSessions(app: FastifyInstance, clock: Clock): void {
+export function installConsoleSessions(app: FastifyInstance, clock: Clock, publicUrl: string | undefined): void {
+  app.decorateRequest('secureCookies', {
+    getter(this: FastifyRequest): boolean {
+      return cookiesAreSecure(publicUrl, this);
+    },
+  });
   // A callback hook, not an async one: it runs on every answer, and almost always has nothing to do.
   app.addHook('onSend', (request, reply, payload, done) => {
     done(null, consoleAnswer(request, reply, payload, clock));
@@ -132,7 +158,7 @@ function consoleAnswer(request: FastifyRequest, reply: FastifyReply, payload: un
     const body = jsonObject(payload);
     if (body !== null && typeof body.token === 'string' && typeof body.sid === 'string' && typeof body.expires_at === 'number') {
       const { token, im_token: _imToken, ...rest } = body;
-      setSessionCookies(reply, token, Math.max(0, Math.floor((body.expires_at - clock.now()) / 1000)), request.protocol === 'https');
+      setSessionCookies(reply, token, Math.max(0, Math.floor((body.expires_at - clock.now()) / 1000)), request.secureCookies);
       return JSON.stringify(rest);
     }
   }
@@ -140,6 +166,6 @@ function consoleAnswer(request: FastifyRequest, reply: FastifyReply, payload: un
   const ended = ok && ENDING_ROUTES.has(request.routeOptions.url ?? '');
   // Only `unauthorized` means the session is gone; a wrong current password (invalid_credentials) does not.
   const revoked = reply.statusCode === 401 && jsonObject(payload)?.code === 'unauthorized';
-  if (ended || revoked) clearSessionCookies(reply, request.protocol === 'https');
+  if (ended || revoked) clearSessionCookies(reply, request.secureCookies);
   return payload;
 }

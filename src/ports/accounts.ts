@@ -69,6 +69,10 @@ export interface UserQuery {
   readonly limit: number;
 }
 
+/** A change that may take an active admin away: a ban or a demotion. */
+export type AccessRemoval = { readonly status: 'banned' } | { readonly role: 'user' };
+export type AccessRemovalResult = 'done' | 'not_found' | 'last_admin';
+
 /** Which unique field a create or update collided with. */
 export type UniqueField = 'username' | 'email' | 'phone';
 
@@ -93,6 +97,11 @@ export interface AccountRepo {
   updatePasswordHash(uid: string, expected: string | null, next: string, now: number): Promise<boolean>;
   setStatus(uid: string, status: AccountStatus, now: number): Promise<boolean>;
   setRole(uid: string, role: Role, now: number): Promise<boolean>;
+  /**
+   * Bans or demotes unless that leaves no active admin: the check and the write are one atomic
+   * step, serialised against every other such change (two admins banning each other at once).
+   */
+  removeAccessKeepingAnAdmin(uid: string, change: AccessRemoval, now: number): Promise<AccessRemovalResult>;
   listUsers(query: UserQuery): Promise<{ users: User[]; total: number }>;
 
   upsertDevice(device: Device): Promise<void>;

@@ -3,10 +3,11 @@
  * Uniqueness (username and email case-insensitively, zone+phone) is enforced by the database's
  * unique keys, never by a read-then-write here, so concurrent sign-ups cannot both win.
  */
-import { sql, type Expression, type Kysely, type Selectable, type SqlBool } from 'kysely';
+import { PostgresAdapter, sql, type Expression, type Kysely, type Selectable, type SqlBool } from 'kysely';
 import type {
   AccountRepo, AccountStatus, AuditEvent, AuditQuery, Device, NewUser, Role, StoredAuditEvent, User, UserQuery,
 } from '../../ports/accounts.ts';
+import type { AccessRemoval, AccessRemovalResult } from '../../ports/accounts.ts';
 import { translateDbError } from './db-errors.ts';
 import type { Database, UsersTable } from './schema.ts';
 
@@ -200,6 +201,39 @@ export class KyselyAccountRepo implements AccountRepo {
   async #updateUser(uid: string, changes: Partial<UsersTable>): Promise<boolean> {
     const result = await guard(this.#db.updateTable('users').set(changes).where('uid', '=', uid).executeTakeFirst());
     return result.numUpdatedRows > 0n;
+  }
+
+  // --- The last active admin: a ban or demotion that would leave none is refused. ---
+
+  removeAccessKeepingAnAdmin(uid: string, change: AccessRemoval, now: number): Promise<AccessRemovalResult> {
+    return guard(this.#db.transaction().execute(async (trx) => {
+      // PostgreSQL (READ COMMITTED) counts with a snapshot per statement: two admins banning each
+      // other at once would each still count the other as active, and both bans would land. Locking
+      // every active admin's row first (in uid order, so two of these never deadlock) makes the
+      // second wait for the first and then count again. SQLite runs each write statement under its
+      // one database write lock, so there the conditional UPDATE alone is atomic.
+      if (this.#db.getExecutor().adapter instanceof PostgresAdapter) {
+        await sql`select uid from users where role = 'admin' and status = 'active' order by uid for update`.execute(trx);
+      }
+      const result = await trx
+        .updateTable('users')
+        .set({ ...change, updated_at: now })
+        .where('uid', '=', uid)
+        .where((eb) => eb.or([
+          eb('role', '<>', 'admin'),
+          eb('status', '<>', 'active'),
+          eb(
+            eb.selectFrom('users as other').select((other) => other.fn.countAll<number>().as('admins'))
+              .where('other.role', '=', 'admin').where('other.status', '=', 'active').where('other.uid', '<>', uid),
+            '>',
+            0,
+          ),
+        ]))
+        .executeTakeFirst();
+      if (result.numUpdatedRows > 0n) return 'done';
+      const exists = await trx.selectFrom('users').select('uid').where('uid', '=', uid).executeTakeFirst();
+      return exists === undefined ? 'not_found' : 'last_admin';
+    }));
   }
 }
 

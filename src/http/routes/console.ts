@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Runtime } from '../../runtime.ts';
 import { installConsoleSessions } from '../console-session.ts';
+import { CONSOLE_CSP, PAGE_SECURITY_HEADERS } from '../security-headers.ts';
 
 const CONSOLE_DIR = fileURLToPath(new URL('../../console/', import.meta.url));
 
@@ -22,27 +23,7 @@ const CONTENT_TYPES: Record<string, string> = {
   '.svg': 'image/svg+xml',
 };
 
-/**
- * No inline script or style and nothing from elsewhere: an injected `<script>` does not run, and
- * the console works on closed networks because it never needed the outside. frame-ancestors (and
- * X-Frame-Options for older browsers) refuse framing: a sign-in page under someone else's frame is
- * a clickjacking target. form-action 'self' stops an injected form from posting credentials away.
- */
-const CONTENT_SECURITY_POLICY = [
-  "default-src 'self'", "script-src 'self'", "style-src 'self'", "img-src 'self'", "connect-src 'self'",
-  "font-src 'none'", "object-src 'none'", "base-uri 'none'", "form-action 'self'", "frame-ancestors 'none'",
-].join('; ');
-
-const SECURITY_HEADERS = {
-  'content-security-policy': CONTENT_SECURITY_POLICY,
-  'x-frame-options': 'DENY',
-  'x-content-type-options': 'nosniff',
-  // The sign-in page receives `?lk_code=` from SSO: it must never travel on in a Referer.
-  'referrer-policy': 'no-referrer',
-  'cross-origin-opener-policy': 'same-origin',
-  'cross-origin-resource-policy': 'same-origin',
-  'permissions-policy': 'camera=(), microphone=(), geolocation=(), payment=()',
-} as const;
+const SECURITY_HEADERS = { 'content-security-policy': CONSOLE_CSP, ...PAGE_SECURITY_HEADERS } as const;
 
 interface StaticFile {
   readonly body: Buffer;
@@ -70,7 +51,7 @@ function send(request: FastifyRequest, reply: FastifyReply, file: StaticFile, ca
 }
 
 export function consoleRoutes(app: FastifyInstance, runtime: Runtime): void {
-  installConsoleSessions(app, runtime.clock);
+  installConsoleSessions(app, runtime.clock, runtime.config.publicUrl);
   const assets = loadAssets();
 
   for (const [path, name] of Object.entries(PAGES)) {
