@@ -11,6 +11,7 @@ import { defaultHashConcurrency } from './core/passwords.ts';
 import { parseOidcConfig, type OidcConfig } from './config-oidc.ts';
 import { parseImConfig, type ImConfig } from './config-im.ts';
 import { parseAuditConfig, parseServiceKeys, type AuditConfig } from './config-admin.ts';
+import { metricsFromEnv, parseMetricsConfig, type MetricsConfig } from './config-metrics.ts';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -104,6 +105,8 @@ export interface Config {
   /** Keys other backends present at POST /v1/auth/verify (config-admin.ts); empty: the route is off. */
   readonly serviceKeys: readonly string[];
   readonly audit: AuditConfig;
+  /** Where GET /metrics is served (config-metrics.ts): its own loopback listener, and/or behind a bearer key. */
+  readonly metrics: MetricsConfig;
 }
 
 export class ConfigError extends Error {
@@ -142,6 +145,7 @@ export function loadConfig(options: { env?: Env; file?: string | undefined } = {
     const value = env[envName];
     if (value !== undefined && value !== '') raw[key] = value;
   }
+  if (raw.metrics !== undefined || Object.keys(env).some((name) => name.startsWith('LATCHKEY_METRICS_'))) raw.metrics = metricsFromEnv(raw.metrics, env);
   return parseConfig(raw);
 }
 
@@ -164,7 +168,7 @@ function readConfigFile(path: string): Json {
 /** Top-level keys of the config file; anything else is a typo that would silently do nothing. */
 const KNOWN_KEYS = new Set([
   ...Object.keys(ENV_KEYS), 'device_policies', 'rate_limits', 'login_throttle', 'password', 'sender', 'code_login', 'qr', 'oidc',
-  'im', 'audit',
+  'im', 'audit', 'metrics',
 ]);
 
 export function parseConfig(raw: Json): Config {
@@ -221,6 +225,7 @@ export function parseConfig(raw: Json): Config {
     im: parseImConfig(raw.im),
     serviceKeys: parseServiceKeys(raw.service_keys),
     audit: parseAuditConfig(raw.audit),
+    metrics: parseMetricsConfig(raw.metrics),
   };
 }
 

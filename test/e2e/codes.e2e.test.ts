@@ -191,7 +191,7 @@ describe('one-time codes end to end (console sender, embedded store)', () => {
   });
 
   it('no code appears in the metrics', async () => {
-    const metrics = await fetch(`${server.url}/metrics`).then((r) => r.text());
+    const metrics = await fetch(server.metricsUrl).then((r) => r.text());
     assert.match(metrics, /latchkey_code_sent_total/);
     for (const { code } of readOutbox(server.dataDir)) assert.ok(!metrics.includes(code), `code ${code} in /metrics`);
   });

@@ -9,6 +9,7 @@ import { buildApp } from '../../src/http/app.ts';
 import { createLogger } from '../../src/logger.ts';
 import { cryptoRandom, type Random } from '../../src/ports/random.ts';
 import type { Clock } from '../../src/ports/clock.ts';
+import { startMetricsListener } from '../../src/ops/metrics-listener.ts';
 import { testDefaults } from './server.ts';
 
 export class ManualClock implements Clock {
@@ -36,6 +37,8 @@ export class TellingRandom implements Random {
 
 export interface CodeTestServer {
   readonly url: string;
+  /** The node's metrics listener (as `startServer` would open it). */
+  readonly metricsUrl: string;
   readonly app: FastifyInstance;
   readonly runtime: Runtime;
   readonly clock: ManualClock;
@@ -63,15 +66,17 @@ export async function startCodeTestServer(overrides: Record<string, unknown> = {
   await app.listen({ host: '127.0.0.1', port: 0 });
   const address = app.server.address();
   const port = typeof address === 'object' && address !== null ? address.port : 0;
+  const metrics = await startMetricsListener(runtime.metrics.registry, '127.0.0.1', 0);
   return {
     url: `http://127.0.0.1:${port}`,
+    metricsUrl: metrics.url,
     app,
     runtime,
     clock,
     random,
     dataDir,
     async stop() {
-      await app.close();
+      await Promise.all([app.close(), metrics.close()]);
       await runtime.close();
       rmSync(dataDir, { recursive: true, force: true });
     },

@@ -36,12 +36,12 @@ export async function sendCode(
   const user = await findByDestination(deps.accounts, destination);
   const deliver = user !== null || purpose === 'register' || (purpose === 'login' && registrationOpen(deps.settings, channel));
   const issued = await deps.codes.issue(purpose, destination);
+  deps.metrics.codesSent.inc({ channel, purpose });
   const audit = { type: 'code_sent', uid: user?.uid ?? null, sid: null, context };
   const described = `${channel} ${purpose} ${maskDestination(destination)}`;
 
   if (!deliver) {
     await deps.timing.imitate(channel, deps.random.int(0, 1000) / 1000);
-    deps.metrics.codesSent.inc({ channel, purpose, result: 'suppressed' });
     await deps.audit.record({ ...audit, result: 'ok', reason: `${described} (not sent: no account)` });
     return answer();
   }
@@ -49,12 +49,11 @@ export async function sendCode(
     await deps.timing.measure(channel, () => deps.sender.send({ channel, to: destination.to, code: issued.code, purpose }));
   } catch (error) {
     await undoUndelivered(deps, purpose, destination, issued, cooldown);
-    deps.metrics.codesSent.inc({ channel, purpose, result: 'failed' });
+    deps.metrics.codeDeliveryFailed.inc({ channel });
     deps.log.warn({ channel, purpose, to: maskDestination(destination), error: safeDescription(error) }, 'one-time code not delivered');
     await deps.audit.record({ ...audit, result: 'fail', reason: `${described} (delivery failed)` });
     throw new LatchkeyError('upstream_unavailable', 'the code could not be sent; try again shortly');
   }
-  deps.metrics.codesSent.inc({ channel, purpose, result: 'sent' });
   await deps.audit.record({ ...audit, result: 'ok', reason: described });
   return answer();
 }
