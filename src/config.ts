@@ -71,8 +71,10 @@ export interface Config {
     readonly login: RateLimit;
     /** POST /v1/user/code/send, per client IP. */
     readonly codeSendIp: RateLimit;
-    /** POST /v1/user/code/send, per destination (on top of the 60 s resend cooldown). */
+    /** POST /v1/user/code/send, per destination and requester (on top of the 60 s resend cooldown). */
     readonly codeSendTo: RateLimit;
+    /** POST /v1/user/code/send, per destination from all requesters together: the SMS cost ceiling. */
+    readonly codeSendToAll: RateLimit;
     /** GET /v1/user/loginuuid, per client IP. */
     readonly qrCreate: RateLimit;
     /** POST /v1/user/login_authcode, per client IP. */
@@ -89,7 +91,12 @@ export interface Config {
   readonly password: { readonly memoryCost: number; readonly timeCost: number; readonly parallelism: number; readonly concurrency: number };
   readonly sender: SenderConfig;
   /** Whether a code login for an unknown email / phone creates the account. */
-  readonly codeLogin: { readonly registerByEmail: boolean; readonly registerBySms: boolean };
+  readonly codeLogin: {
+    readonly registerByEmail: boolean;
+    readonly registerBySms: boolean;
+    /** code/send answers this long after the request, whoever the address belongs to (0: when delivered). */
+    readonly sendAnswerMs: number;
+  };
   readonly qr: {
     /** An unscanned request (and a scanned, unanswered one) lapses after this. */
     readonly requestTtlSeconds: number;
@@ -195,6 +202,7 @@ export function parseConfig(raw: Json): Config {
       login: rateLimit(raw, 'login', { max: 60, windowSeconds: 60 }),
       codeSendIp: rateLimit(raw, 'code_send_ip', { max: 20, windowSeconds: 3600 }),
       codeSendTo: rateLimit(raw, 'code_send_to', { max: 5, windowSeconds: 3600 }),
+      codeSendToAll: rateLimit(raw, 'code_send_to_all', { max: 10, windowSeconds: 3600 }),
       qrCreate: rateLimit(raw, 'qr_create', { max: 30, windowSeconds: 60 }),
       qrExchange: rateLimit(raw, 'qr_exchange', { max: 30, windowSeconds: 60 }),
     },
@@ -215,6 +223,7 @@ export function parseConfig(raw: Json): Config {
       registerByEmail: bool(sub(raw, 'code_login'), 'code_login.register_by_email', true),
       // Carriers recycle phone numbers: by default a number alone does not create an account.
       registerBySms: bool(sub(raw, 'code_login'), 'code_login.register_by_sms', false),
+      sendAnswerMs: int(sub(raw, 'code_login'), 'code_login.send_answer_ms', 1000, 0, 10_000),
     },
     qr: {
       requestTtlSeconds: int(sub(raw, 'qr'), 'qr.request_ttl_seconds', 120, 1, 3600),

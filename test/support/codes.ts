@@ -53,11 +53,13 @@ export const codeTestLimits = {
   register: { max: 100_000 },
   code_send_ip: { max: 100_000 },
   code_send_to: { max: 100_000 },
+  code_send_to_all: { max: 100_000 },
 };
 
 export async function startCodeTestServer(overrides: Record<string, unknown> = {}): Promise<CodeTestServer> {
   const dataDir = mkdtempSync(join(tmpdir(), 'latchkey-codes-'));
-  const config = parseConfig({ ...testDefaults, rate_limits: codeTestLimits, data_dir: dataDir, ...overrides });
+  // Answers as soon as the code is delivered (no padding to a fixed time) unless the test sets code_login.
+  const config = parseConfig({ ...testDefaults, rate_limits: codeTestLimits, code_login: { send_answer_ms: 0 }, data_dir: dataDir, ...overrides });
   const logger = createLogger(config.logLevel);
   const clock = new ManualClock();
   const random = new TellingRandom();
