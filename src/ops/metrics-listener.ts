@@ -35,11 +35,13 @@ export async function startMetricsListener(registry: Registry, host: string, por
   };
 }
 
+/** A second node on one machine with the default port fails here: the error names the metrics listener. */
 function listen(server: Server, host: string, port: number): Promise<void> {
   return new Promise((resolve, reject) => {
-    server.once('error', reject);
+    const failed = (error: Error) => reject(new Error(`metrics listener on ${host}:${port} (metrics.host / metrics.port): ${error.message}`, { cause: error }));
+    server.once('error', failed);
     server.listen(port, host, () => {
-      server.off('error', reject);
+      server.off('error', failed);
       resolve();
     });
   });
