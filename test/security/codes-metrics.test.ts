@@ -54,9 +54,11 @@ describe('/metrics behind metrics.bearer_key', () => {
       return { status: response.status, body: await response.json() };
     }));
     for (const answer of answers) assert.deepEqual(answer, { status: 404, body: { status: 404, code: 'not_found', msg: 'no route GET /metrics' } });
-    const good = await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${KEY}` } });
-    assert.equal(good.status, 200);
-    assert.match(await good.text(), /latchkey_login_total/);
+    for (const scheme of ['Bearer', 'bearer']) {
+      const good = await fetch(`${server.url}/metrics`, { headers: { authorization: `${scheme} ${KEY}` } });
+      assert.equal(good.status, 200);
+      assert.match(await good.text(), /latchkey_login_total/);
+    }
   });
 });
 

@@ -30,7 +30,8 @@ function bearerKeyCheck(key: string): (request: FastifyRequest) => boolean {
   const known = digest(key);
   return (request) => {
     const header = request.headers.authorization;
-    const presented = typeof header === 'string' && header.startsWith('Bearer ') ? header.slice('Bearer '.length) : '';
+    // The scheme name is case-insensitive (RFC 9110 §11.1); the key is not.
+    const presented = typeof header === 'string' && /^bearer /i.test(header) ? header.slice('bearer '.length) : '';
     return timingSafeEqual(known, digest(presented)) && presented !== '';
   };
 }
