@@ -46,10 +46,10 @@ for (let i = 0; i < nodeCount; i++) {
   const port = firstPort + i;
   const child = spawn(process.execPath, ['src/cli.ts', 'serve'], {
     stdio: ['ignore', 'inherit', 'inherit'],
-    env: { ...process.env, LATCHKEY_PORT: String(port), LATCHKEY_STORE: cluster.storeUrl, LATCHKEY_DB: db },
+    env: { ...process.env, LATCHKEY_PORT: String(port), LATCHKEY_METRICS_PORT: String(port + 1000), LATCHKEY_STORE: cluster.storeUrl, LATCHKEY_DB: db },
   });
   nodes.push(child);
-  process.stdout.write(`latchkey node ${i + 1}: http://127.0.0.1:${port}\n`);
+  process.stdout.write(`latchkey node ${i + 1}: http://127.0.0.1:${port} (metrics http://127.0.0.1:${port + 1000}/metrics)\n`);
 }
 
 let stopping = false;

@@ -48,6 +48,7 @@ const SAMPLE_EVERY_MS = 10_000;
 const TICK_MS = 100;
 const MAX_IN_FLIGHT = 64;
 const PASSWORD = 'soak test password';
+const METRICS_KEY = 'soak-metrics-bearer-key-0123456789abcdef';
 /** The node's defaults: APP exclusive, Web and PC at most 10 sessions each. */
 const KEEP_PER_FLAG: Record<number, number> = { 0: 1, 1: 10, 2: 10 };
 
@@ -261,7 +262,8 @@ function metric(text: string, name: string): number {
 }
 
 async function sample(node: LatchkeyProcess, redis: Redis, live: LiveSessions, startedAt: number): Promise<Sample> {
-  const text = await (await fetch(`${node.url}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
+  const headers = { authorization: `Bearer ${METRICS_KEY}` };
+  const text = await (await fetch(`${node.url}/metrics`, { headers, signal: AbortSignal.timeout(5000) })).text();
   return {
     atS: Math.round((performance.now() - startedAt) / 1000),
     rssMb: metric(text, 'latchkey_process_resident_memory_bytes') / 2 ** 20,
@@ -328,6 +330,8 @@ async function main(): Promise<number> {
     redisServer = await startRedisServer();
     node = await startLatchkey({
       store: redisServer.url,
+      // The node's metrics are read over its API port, which answers /metrics only to this key.
+      metrics: { port: 0, bearer_key: METRICS_KEY },
       // Production password hashing; only the load generator's own limits bound the rate.
       rate_limits: { login: { max: 1_000_000 }, register: { max: 1_000_000 } },
     });

@@ -12,6 +12,7 @@ import { parseOidcConfig, type OidcConfig } from './config-oidc.ts';
 import { parseImConfig, type ImConfig } from './config-im.ts';
 import { parseAuditConfig, parseServiceKeys, type AuditConfig } from './config-admin.ts';
 import { parseHttpConfig, parsePublicUrl, type HttpConfig } from './config-http.ts';
+import { metricsFromEnv, parseMetricsConfig, type MetricsConfig } from './config-metrics.ts';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -73,8 +74,10 @@ export interface Config {
     readonly login: RateLimit;
     /** POST /v1/user/code/send, per client IP. */
     readonly codeSendIp: RateLimit;
-    /** POST /v1/user/code/send, per destination (on top of the 60 s resend cooldown). */
+    /** POST /v1/user/code/send, per destination and requester (on top of the 60 s resend cooldown). */
     readonly codeSendTo: RateLimit;
+    /** POST /v1/user/code/send, per destination from all requesters together: the SMS cost ceiling. */
+    readonly codeSendToAll: RateLimit;
     /** GET /v1/user/loginuuid, per client IP. */
     readonly qrCreate: RateLimit;
     /** POST /v1/user/login_authcode, per client IP. */
@@ -100,7 +103,12 @@ export interface Config {
   };
   readonly sender: SenderConfig;
   /** Whether a code login for an unknown email / phone creates the account. */
-  readonly codeLogin: { readonly registerByEmail: boolean; readonly registerBySms: boolean };
+  readonly codeLogin: {
+    readonly registerByEmail: boolean;
+    readonly registerBySms: boolean;
+    /** code/send answers this long after the request, whoever the address belongs to (0: when delivered). */
+    readonly sendAnswerMs: number;
+  };
   readonly qr: {
     /** An unscanned request (and a scanned, unanswered one) lapses after this. */
     readonly requestTtlSeconds: number;
@@ -120,6 +128,8 @@ export interface Config {
   readonly http: HttpConfig;
   /** The origin browsers use (`https://…` makes cookies Secure and `__Host-`), or undefined: judged per request. */
   readonly publicUrl: string | undefined;
+  /** Where GET /metrics is served (config-metrics.ts): its own loopback listener, and/or behind a bearer key. */
+  readonly metrics: MetricsConfig;
 }
 
 /**
@@ -185,6 +195,7 @@ export function loadConfig(options: { env?: Env; file?: string | undefined } = {
     const value = env[envName];
     if (value !== undefined && value !== '') raw[key] = value;
   }
+  if (raw.metrics !== undefined || Object.keys(env).some((name) => name.startsWith('LATCHKEY_METRICS_'))) raw.metrics = metricsFromEnv(raw.metrics, env);
   return parseConfig(raw);
 }
 
@@ -207,7 +218,7 @@ function readConfigFile(path: string): Json {
 /** Top-level keys of the config file; anything else is a typo that would silently do nothing. */
 const KNOWN_KEYS = new Set([
   ...Object.keys(ENV_KEYS), 'device_policies', 'rate_limits', 'login_throttle', 'password', 'sender', 'code_login', 'qr', 'oidc',
-  'im', 'audit', 'http',
+  'im', 'audit', 'http', 'metrics',
 ]);
 
 export function parseConfig(raw: Json): Config {
@@ -235,6 +246,7 @@ export function parseConfig(raw: Json): Config {
       login: rateLimit(raw, 'login', { max: 60, windowSeconds: 60 }),
       codeSendIp: rateLimit(raw, 'code_send_ip', { max: 20, windowSeconds: 3600 }),
       codeSendTo: rateLimit(raw, 'code_send_to', { max: 5, windowSeconds: 3600 }),
+      codeSendToAll: rateLimit(raw, 'code_send_to_all', { max: 10, windowSeconds: 3600 }),
       qrCreate: rateLimit(raw, 'qr_create', { max: 30, windowSeconds: 60 }),
       qrExchange: rateLimit(raw, 'qr_exchange', { max: 30, windowSeconds: 60 }),
       ipv6Prefix: int(sub(raw, 'rate_limits'), 'rate_limits.ipv6_prefix', 64, 1, 128),
@@ -251,6 +263,7 @@ export function parseConfig(raw: Json): Config {
       registerByEmail: bool(sub(raw, 'code_login'), 'code_login.register_by_email', true),
       // Carriers recycle phone numbers: by default a number alone does not create an account.
       registerBySms: bool(sub(raw, 'code_login'), 'code_login.register_by_sms', false),
+      sendAnswerMs: int(sub(raw, 'code_login'), 'code_login.send_answer_ms', 1000, 0, 10_000),
     },
     qr: {
       requestTtlSeconds: int(sub(raw, 'qr'), 'qr.request_ttl_seconds', 120, 1, 3600),
@@ -263,6 +276,7 @@ export function parseConfig(raw: Json): Config {
     audit: parseAuditConfig(raw.audit),
     http: parseHttpConfig(raw.http, int(sub(raw, 'qr'), 'qr.poll_timeout_seconds', 25, 1, 120)),
     publicUrl: parsePublicUrl(raw.public_url),
+    metrics: parseMetricsConfig(raw.metrics),
   };
 }
 

@@ -6,11 +6,14 @@ import { buildApp } from './http/app.ts';
 import { createLogger } from './logger.ts';
 import { startImQuitWorker } from './ops/im-quit-worker.ts';
 import { startAuditPruner } from './ops/audit-pruner.ts';
+import { startMetricsListener, type MetricsListener } from './ops/metrics-listener.ts';
 
 export interface Server {
   readonly app: FastifyInstance;
   readonly runtime: Runtime;
   readonly url: string;
+  /** `GET` this for Prometheus metrics (the metrics listener); null when `metrics.port` is off. */
+  readonly metricsUrl: string | null;
   close(): Promise<void>;
 }
 
@@ -22,9 +25,13 @@ export async function startServer(
 ): Promise<Server> {
   const runtime = await createRuntime(config, logger, overrides);
   const app = await buildApp(runtime, logger);
+  let metrics: MetricsListener | null = null;
   try {
     await app.listen({ host: config.host, port: config.port });
+    const { listener } = config.metrics;
+    if (listener !== null) metrics = await startMetricsListener(runtime.metrics.registry, listener.host, listener.port);
   } catch (error) {
+    await app.close();
     await runtime.close();
     throw error;
   }
@@ -40,8 +47,9 @@ export async function startServer(
     app,
     runtime,
     url: `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`,
+    metricsUrl: metrics?.url ?? null,
     // Stop accepting, let in-flight requests finish, then close Redis and the database.
-    close: () => (closing ??= app.close().then(() => Promise.all(jobs.map((job) => job.stop()))).then(() => runtime.close())),
+    close: () => (closing ??= Promise.all([app.close(), metrics?.close()]).then(() => Promise.all(jobs.map((job) => job.stop()))).then(() => runtime.close())),
   };
 }
 
@@ -51,7 +59,7 @@ const DRAIN_SECONDS = 30;
 export async function serve(config: Config): Promise<void> {
   const logger = createLogger(config.logLevel);
   const server = await startServer(config, logger);
-  logger.info({ url: server.url, store: redactUrl(config.store), db: redactUrl(config.db) }, 'latchkey listening');
+  logger.info({ url: server.url, metrics_url: server.metricsUrl, store: redactUrl(config.store), db: redactUrl(config.db) }, 'latchkey listening');
   const stop = (signal: string) => {
     logger.info({ signal }, 'shutting down');
     // A request that hangs (a store that never answers) must not keep the node up forever.

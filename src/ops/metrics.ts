@@ -18,10 +18,18 @@ export function createMetrics() {
       labelNames: ['result'] as const,
       registers: [registry],
     }),
+    // No label or count here may depend on whether an account has the address (issue 12, hole 4):
+    // a "sent" / "suppressed" split was an account oracle for anyone who could scrape twice.
     codesSent: new Counter({
       name: 'latchkey_code_sent_total',
-      help: 'One-time code requests by channel, purpose and result (sent, suppressed: no account, failed)',
-      labelNames: ['channel', 'purpose', 'result'] as const,
+      help: 'Accepted one-time code requests by channel and purpose (the same whether or not an account has the address)',
+      labelNames: ['channel', 'purpose'] as const,
+      registers: [registry],
+    }),
+    codeDeliveryFailed: new Counter({
+      name: 'latchkey_code_delivery_failed_total',
+      help: 'One-time codes the sender could not deliver, by channel (alert on it: the sender is failing)',
+      labelNames: ['channel'] as const,
       registers: [registry],
     }),
     revoked: new Counter({

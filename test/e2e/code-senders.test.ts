@@ -185,7 +185,7 @@ async function withServeLogs(config: Record<string, unknown>, work: (url: string
   const dir = mkdtempSync(join(tmpdir(), 'latchkey-codelogs-'));
   const file = join(dir, 'config.json');
   writeFileSync(file, JSON.stringify({
-    port: 0, log_level: 'trace', data_dir: dir, password: { memory_cost: 1024, time_cost: 1 }, rate_limits: codeTestLimits, ...config,
+    port: 0, metrics: { port: 0 }, log_level: 'trace', data_dir: dir, password: { memory_cost: 1024, time_cost: 1 }, rate_limits: codeTestLimits, ...config,
   }));
   const child = spawn(process.execPath, [join(REPO_ROOT, 'src', 'cli.ts'), 'serve', '--config', file], {
     env: { PATH: process.env.PATH ?? '' },

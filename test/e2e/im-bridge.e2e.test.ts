@@ -39,7 +39,7 @@ async function loggedIn(node: ImTestNode, username: string, flag: number, device
 }
 
 async function metric(node: ImTestNode, pattern: RegExp): Promise<number> {
-  const text = await (await fetch(`${node.url}/metrics`)).text();
+  const text = await (await fetch(`${node.metricsUrl}`)).text();
   const match = pattern.exec(text);
   return match?.[1] === undefined ? 0 : Number(match[1]);
 }

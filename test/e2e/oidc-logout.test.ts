@@ -55,7 +55,7 @@ describe('OIDC SSO logout', () => {
     assert.equal(endSession.searchParams.get('client_id'), CLIENT_ID);
     assert.equal(endSession.searchParams.get('id_token_hint')?.split('.').length, 3);
 
-    const metrics = await (await fetch(`${world.server.url}/metrics`)).text();
+    const metrics = await (await fetch(`${world.server.metricsUrl}`)).text();
     assert.match(metrics, /latchkey_oidc_logout_total\{result="ok"\} 1\n/);
     assert.match(metrics, /latchkey_oidc_logout_total\{result="idp_revoke_fail"\} 0\n/);
   });
@@ -71,7 +71,7 @@ describe('OIDC SSO logout', () => {
     assert.equal(answer.status, 200);
     assert.equal(answer.body.idp_token_revoked, false);
     assert.equal(await isValid(world, login.token), false);
-    const metrics = await (await fetch(`${world.server.url}/metrics`)).text();
+    const metrics = await (await fetch(`${world.server.metricsUrl}`)).text();
     assert.match(metrics, /latchkey_oidc_logout_total\{result="idp_revoke_fail"\} 1\n/);
   });
 });

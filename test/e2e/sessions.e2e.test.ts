@@ -193,7 +193,7 @@ function sessionSuite(stores: Stores): void {
   it('operations endpoints answer', async () => {
     assert.equal((await call(server, 'GET', '/healthz')).status, 200);
     assert.equal((await call(server, 'GET', '/readyz')).status, 200);
-    const metrics = await fetch(`${server.url}/metrics`).then((r) => r.text());
+    const metrics = await fetch(`${server.metricsUrl}`).then((r) => r.text());
     assert.match(metrics, /latchkey_login_total\{method="password",result="ok"\}/);
     assert.match(metrics, /latchkey_sessions_revoked_total\{reason="logout"\}/);
     assert.match(metrics, /latchkey_validation_seconds_bucket/);

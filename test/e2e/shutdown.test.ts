@@ -31,7 +31,7 @@ interface ServeProcess {
 /** `node src/cli.ts serve --config <file>` on a free port; resolves once it logged its URL. */
 async function startServe(dir: string): Promise<ServeProcess> {
   const configFile = join(dir, 'latchkey.json');
-  writeFileSync(configFile, JSON.stringify({ port: 0, data_dir: dir, log_level: 'info', password: SLOW_PASSWORD }));
+  writeFileSync(configFile, JSON.stringify({ port: 0, metrics: { port: 0 }, data_dir: dir, log_level: 'info', password: SLOW_PASSWORD }));
   const env: NodeJS.ProcessEnv = {};
   for (const [key, value] of Object.entries(process.env)) if (!key.startsWith('LATCHKEY_')) env[key] = value;
   const child = spawn(process.execPath, [CLI, 'serve', '--config', configFile], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });

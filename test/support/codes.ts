@@ -9,6 +9,7 @@ import { buildApp } from '../../src/http/app.ts';
 import { createLogger } from '../../src/logger.ts';
 import { cryptoRandom, type Random } from '../../src/ports/random.ts';
 import type { Clock } from '../../src/ports/clock.ts';
+import { startMetricsListener } from '../../src/ops/metrics-listener.ts';
 import { testDefaults } from './server.ts';
 
 export class ManualClock implements Clock {
@@ -36,6 +37,8 @@ export class TellingRandom implements Random {
 
 export interface CodeTestServer {
   readonly url: string;
+  /** The node's metrics listener (as `startServer` would open it). */
+  readonly metricsUrl: string;
   readonly app: FastifyInstance;
   readonly runtime: Runtime;
   readonly clock: ManualClock;
@@ -50,11 +53,13 @@ export const codeTestLimits = {
   register: { max: 100_000 },
   code_send_ip: { max: 100_000 },
   code_send_to: { max: 100_000 },
+  code_send_to_all: { max: 100_000 },
 };
 
 export async function startCodeTestServer(overrides: Record<string, unknown> = {}): Promise<CodeTestServer> {
   const dataDir = mkdtempSync(join(tmpdir(), 'latchkey-codes-'));
-  const config = parseConfig({ ...testDefaults, rate_limits: codeTestLimits, data_dir: dataDir, ...overrides });
+  // Answers as soon as the code is delivered (no padding to a fixed time) unless the test sets code_login.
+  const config = parseConfig({ ...testDefaults, rate_limits: codeTestLimits, code_login: { send_answer_ms: 0 }, data_dir: dataDir, ...overrides });
   const logger = createLogger(config.logLevel);
   const clock = new ManualClock();
   const random = new TellingRandom();
@@ -63,15 +68,17 @@ export async function startCodeTestServer(overrides: Record<string, unknown> = {
   await app.listen({ host: '127.0.0.1', port: 0 });
   const address = app.server.address();
   const port = typeof address === 'object' && address !== null ? address.port : 0;
+  const metrics = await startMetricsListener(runtime.metrics.registry, '127.0.0.1', 0);
   return {
     url: `http://127.0.0.1:${port}`,
+    metricsUrl: metrics.url,
     app,
     runtime,
     clock,
     random,
     dataDir,
     async stop() {
-      await app.close();
+      await Promise.all([app.close(), metrics.close()]);
       await runtime.close();
       rmSync(dataDir, { recursive: true, force: true });
     },

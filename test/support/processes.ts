@@ -166,7 +166,7 @@ export async function startLatchkey(config: Record<string, unknown>, options: Pi
   const configPath = join(dir, 'config.json');
   // The URL is read from an info line, so the level must let it through (requests are not logged).
   const logLevel = config.log_level === 'debug' || config.log_level === 'trace' ? config.log_level : 'info';
-  writeFileSync(configPath, JSON.stringify({ port: 0, data_dir: dir, ...config, host: '127.0.0.1', log_level: logLevel }));
+  writeFileSync(configPath, JSON.stringify({ port: 0, metrics: { port: 0 }, data_dir: dir, ...config, host: '127.0.0.1', log_level: logLevel }));
   return startHttpProcess({
     ...options,
     name: 'latchkey',

@@ -13,6 +13,8 @@ export interface TestServer extends Server {
 /** Fast hashing and generous limits unless the test says otherwise. */
 export const testDefaults = {
   port: 0,
+  // Its own metrics listener on any free port: tests run side by side, and 9464 is one port.
+  metrics: { port: 0 },
   log_level: 'silent',
   password: { memory_cost: 1024, time_cost: 1 },
   rate_limits: { login: { max: 100_000 }, register: { max: 100_000 } },

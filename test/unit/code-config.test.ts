@@ -6,9 +6,10 @@ describe('one-time code configuration', () => {
   it('defaults: console sender, email registration on, SMS registration off, send limits', () => {
     const config = parseConfig({});
     assert.deepEqual(config.sender, { type: 'console' });
-    assert.deepEqual(config.codeLogin, { registerByEmail: true, registerBySms: false });
+    assert.deepEqual(config.codeLogin, { registerByEmail: true, registerBySms: false, sendAnswerMs: 1000 });
     assert.deepEqual(config.rateLimits.codeSendIp, { max: 20, windowSeconds: 3600 });
     assert.deepEqual(config.rateLimits.codeSendTo, { max: 5, windowSeconds: 3600 });
+    assert.deepEqual(config.rateLimits.codeSendToAll, { max: 10, windowSeconds: 3600 });
   });
 
   it('smtp: port 465 means implicit TLS unless told otherwise; host and from are required', () => {

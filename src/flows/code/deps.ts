@@ -18,6 +18,8 @@ export interface CodeSettings {
   readonly registerBySms: boolean;
   readonly sendPerIp: RateLimit;
   readonly sendPerDestination: RateLimit;
+  /** Sends to one destination from all requesters together: bounds what it can cost in SMS. */
+  readonly sendPerDestinationAll: RateLimit;
 }
 
 /** Everything the one-time-code flows use. */

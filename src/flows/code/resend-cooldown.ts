@@ -6,9 +6,11 @@ import { destinationId, type Destination } from '../../core/destinations.ts';
 export const RESEND_COOLDOWN_SECONDS = 60;
 
 /**
- * One code per destination per minute, whatever the purpose: someone who knows a victim's number
- * cannot turn latchkey into an SMS bomb, and each resend (which resets the five-try budget) costs a
- * minute. SET NX makes it hold across nodes without a read-then-write race.
+ * One code per destination per minute for each requester (IP, or IPv6 /64), whatever the purpose:
+ * someone who knows a victim's number cannot turn latchkey into an SMS bomb, and each resend costs a
+ * minute. Keyed by requester too (issue 12, hole 7): a stranger's send must not start the owner's
+ * cooldown. The send limits bound what many requesters together can do. SET NX makes it hold across
+ * nodes without a read-then-write race.
  */
 export class ResendCooldown {
   readonly #kv: Kv;
@@ -20,8 +22,8 @@ export class ResendCooldown {
   }
 
   /** Starts the cooldown, or throws rate_limited with the seconds left. Returns what `release` needs. */
-  async start(destination: Destination): Promise<string> {
-    const key = cooldownKey(destination);
+  async start(destination: Destination, requester: string): Promise<string> {
+    const key = cooldownKey(destination, requester);
     const holder = this.#random.bytes(12).toString('base64url');
     if (await this.#kv.set(key, holder, { nx: true, ttlMs: RESEND_COOLDOWN_SECONDS * 1000 })) return holder;
     const left = await this.#kv.pttl(key);
@@ -29,9 +31,10 @@ export class ResendCooldown {
   }
 
   /** After a failed delivery the user may retry at once; compare-and-delete so only our own cooldown goes. */
-  async release(destination: Destination, holder: string): Promise<void> {
-    await this.#kv.compareAndDelete(cooldownKey(destination), holder);
+  async release(destination: Destination, requester: string, holder: string): Promise<void> {
+    await this.#kv.compareAndDelete(cooldownKey(destination, requester), holder);
   }
 }
 
-const cooldownKey = (destination: Destination): string => `code:cooldown:${destinationId(destination)}`;
+const cooldownKey = (destination: Destination, requester: string): string =>
+  `code:cooldown:${destinationId(destination)}:${requester}`;

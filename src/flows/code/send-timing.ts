@@ -1,40 +1,47 @@
 import type { Clock } from '../../ports/clock.ts';
-import type { CodeChannel } from '../../ports/sender.ts';
 import type { Delay } from '../../core/guards.ts';
 
 const realDelay: Delay = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-/** Weight of the newest sample in the moving average. */
-const ALPHA = 0.2;
-const MAX_IMITATION_MS = 5_000;
+
+/** How a delivery ended, as far as the answer is concerned: `late` is still running. */
+export type DeliveryOutcome = 'delivered' | 'failed' | 'late';
 
 /**
- * When no code is sent (login or reset for an address without an account), code/send still takes
- * about as long as a real delivery on that channel: otherwise a fast answer would reveal that the
- * account does not exist even though the body is the same (API.md: no enumeration).
+ * code/send answers `answerMs` after the request arrived, for every destination (issue 12, hole 8).
+ * Only addresses with an account get a real delivery; answering when it ends told anyone which
+ * addresses those were (and imitating a delivery's time had nothing to imitate after a restart).
+ *
+ * A delivery that ends within `answerMs` is answered as before: 200, or 503 with the code withdrawn.
+ * One still running then is answered 200 and finishes in the background (a failure is logged, the
+ * code withdrawn and the cooldown released, so the user may simply ask again). With `answerMs` 0 the
+ * answer waits for the delivery, however long: no padding, and the timing tells (development only).
  */
 export class SendTiming {
   readonly #clock: Clock;
+  readonly #answerMs: number;
   readonly #delay: Delay;
-  readonly #typicalMs = new Map<CodeChannel, number>();
 
-  constructor(clock: Clock, delay: Delay = realDelay) {
+  constructor(clock: Clock, answerMs: number, delay: Delay = realDelay) {
     this.#clock = clock;
+    this.#answerMs = answerMs;
     this.#delay = delay;
   }
 
-  /** Runs a real delivery and learns how long deliveries on this channel take. */
-  async measure(channel: CodeChannel, deliver: () => Promise<void>): Promise<void> {
-    const started = this.#clock.now();
-    await deliver();
-    const took = Math.max(0, this.#clock.now() - started);
-    const previous = this.#typicalMs.get(channel);
-    this.#typicalMs.set(channel, previous === undefined ? took : previous + ALPHA * (took - previous));
+  /** When this request's answer is due. */
+  deadline(): number {
+    return this.#clock.now() + this.#answerMs;
   }
 
-  /** Waits about as long as a delivery on this channel, with a little jitter like a real one. */
-  async imitate(channel: CodeChannel, jitter: number): Promise<void> {
-    const typical = this.#typicalMs.get(channel) ?? 0;
-    const ms = Math.min(MAX_IMITATION_MS, typical * (0.85 + 0.3 * jitter));
-    if (ms >= 1) await this.#delay(ms);
+  /** Waits for the delivery, but not past the deadline. */
+  async race(deadline: number, delivery: Promise<'delivered' | 'failed'>): Promise<DeliveryOutcome> {
+    if (this.#answerMs === 0) return delivery;
+    const late = this.#delay(Math.max(0, deadline - this.#clock.now())).then((): DeliveryOutcome => 'late');
+    return Promise.race([delivery, late]);
+  }
+
+  /** Waits until the deadline (at once if it has passed). */
+  async until(deadline: number): Promise<void> {
+    const left = deadline - this.#clock.now();
+    if (left >= 1) await this.#delay(left);
   }
 }

@@ -62,9 +62,9 @@ export function codeRoutes(app: FastifyInstance, runtime: Runtime): void {
     sessions: runtime.sessions,
     hasher: runtime.hasher,
     sender: runtime.sender,
-    codes: new CodeStore(kv, random),
+    codes: new CodeStore(kv, clock, random),
     cooldown: new ResendCooldown(kv, random),
-    timing: new SendTiming(clock),
+    timing: new SendTiming(clock, config.codeLogin.sendAnswerMs),
     limiter: runtime.limiter,
     audit: runtime.audit,
     metrics: runtime.metrics,
@@ -76,6 +76,7 @@ export function codeRoutes(app: FastifyInstance, runtime: Runtime): void {
       registerBySms: config.codeLogin.registerBySms,
       sendPerIp: config.rateLimits.codeSendIp,
       sendPerDestination: config.rateLimits.codeSendTo,
+      sendPerDestinationAll: config.rateLimits.codeSendToAll,
     },
   };
 
@@ -83,7 +84,7 @@ export function codeRoutes(app: FastifyInstance, runtime: Runtime): void {
     preValidation: trimDestination,
     schema: {
       tags: ['codes'],
-      summary: 'Send a 6-digit one-time code (5 minutes, one per destination per minute); same answer whether or not an account exists',
+      summary: 'Send a 6-digit one-time code (5 minutes, one per destination and requester per minute); same answer, in the same time, whether or not an account exists',
       body: addressedBody(['purpose'], { purpose: { type: 'string', enum: CODE_PURPOSES } }),
       response: { 200: { type: 'object', properties: { status: { type: 'integer' }, resend_after: { type: 'integer' } } } },
     },

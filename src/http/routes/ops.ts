@@ -1,7 +1,8 @@
-import type { FastifyInstance } from 'fastify';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Runtime } from '../../runtime.ts';
 
-/** Liveness, readiness (both stores answer) and Prometheus metrics. */
+/** Liveness, readiness (both stores answer) and, only to a holder of the metrics bearer key, Prometheus metrics. */
 export function opsRoutes(app: FastifyInstance, runtime: Runtime): void {
   app.get('/healthz', { schema: { tags: ['operations'], hide: true } }, async () => ({ status: 'ok' }));
 
@@ -11,8 +12,30 @@ export function opsRoutes(app: FastifyInstance, runtime: Runtime): void {
     return reply.code(503).send({ status: 503, code: 'upstream_unavailable', msg: 'a backing store is unavailable', details: { kv, db } });
   });
 
-  app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
+  const { bearerKey } = runtime.config.metrics;
+  // Without a key the API port has no /metrics at all: counters of every flow are for the operator's
+  // network (the metrics listener), not for whoever can reach the login API.
+  if (bearerKey === undefined) return;
+  const presentsKey = bearerKeyCheck(bearerKey);
+  app.get('/metrics', { schema: { hide: true } }, async (request, reply) => {
+    // A wrong or missing key looks exactly like a route that does not exist.
+    if (!presentsKey(request)) return reply.callNotFound();
     const body = await runtime.metrics.registry.metrics();
     return reply.type(runtime.metrics.registry.contentType).send(body);
   });
+}
+
+/** Both sides hashed first, so the comparison runs over equal lengths in constant time. */
+function bearerKeyCheck(key: string): (request: FastifyRequest) => boolean {
+  const known = digest(key);
+  return (request) => {
+    const header = request.headers.authorization;
+    // The scheme name is case-insensitive (RFC 9110 §11.1); the key is not.
+    const presented = typeof header === 'string' && /^bearer /i.test(header) ? header.slice('bearer '.length) : '';
+    return timingSafeEqual(known, digest(presented)) && presented !== '';
+  };
+}
+
+function digest(value: string): Buffer {
+  return createHash('sha256').update(value, 'utf8').digest();
 }
