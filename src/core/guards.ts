@@ -28,6 +28,11 @@ export class RateLimiter {
     const { value, ttlMs } = await this.#kv.incr(key, limit.windowSeconds * 1000);
     if (value > limit.max) throw rateLimited(retryAfterSeconds(ttlMs, limit.windowSeconds));
   }
+
+  /** The budget a client address counts against: itself, or its IPv6 network (rate_limits.ipv6_prefix). */
+  requester(ip: string): string {
+    return clientNetwork(ip, this.#ipv6Prefix);
+  }
 }
 
 export interface LoginThrottleLimits {

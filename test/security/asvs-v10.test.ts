@@ -4,10 +4,13 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { SignJWT, importJWK } from 'jose';
+import { readLink } from '../../src/flows/oidc/session-links.ts';
 import {
-  Browser, PROVIDER, authorize, providerConfig, ssoToCallback, startSsoWorld, tokenKey, visitCallback, type SsoWorld,
+  Browser, CLIENT_ID, PROVIDER, authorize, ssoLogin, providerConfig, ssoToCallback, startSsoWorld, tokenKey, visitCallback, type SsoWorld,
 } from '../support/idp.ts';
-import { startTestServer, type TestServer } from '../support/server.ts';
+import { call, startTestServer, type TestServer } from '../support/server.ts';
 
 describe('ASVS V10: latchkey as an OpenID Connect relying party', () => {
   let world: SsoWorld;
@@ -27,6 +30,32 @@ describe('ASVS V10: latchkey as an OpenID Connect relying party', () => {
     const callback = await visitCallback(browser, url.href);
     assert.equal(callback.lkCode, null, callback.location);
     assert.equal(callback.oidcError, 'login_failed');
+  });
+
+  it('10.5.5: a logout token typed as anything but logout+jwt is refused; untyped and typed ones end the session', async () => {
+    const sign = async (sid: string, typ: string | undefined) =>
+      new SignJWT({ events: { 'http://schemas.openid.net/event/backchannel-logout': {} }, jti: randomUUID(), sid })
+        .setProtectedHeader({ alg: 'RS256', kid: world.signingKey.kid ?? '', ...(typ === undefined ? {} : { typ }) })
+        .setIssuer(world.idp.issuer)
+        .setAudience(CLIENT_ID)
+        .setIssuedAt()
+        .sign(await importJWK(world.signingKey, 'RS256'));
+    const post = (token: string) => fetch(`${world.server.url}/v1/auth/oidc/${PROVIDER}/backchannel_logout`, {
+      method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ logout_token: token }),
+    });
+    const alive = async (token: string) => (await call(world.server, 'GET', '/v1/user/current', undefined, token)).status === 200;
+    for (const typ of ['JWT', 'at+jwt', 'id_token+jwt']) {
+      const login = await ssoLogin(new Browser(), world.server, 'ada');
+      const idpSid = (await readLink(world.server.runtime.kv, login.sid))?.idpSid ?? '';
+      assert.equal((await post(await sign(idpSid, typ))).status, 400, typ);
+      assert.equal(await alive(login.token), true, `${typ}: the session survives`);
+    }
+    for (const typ of ['logout+jwt', 'application/logout+jwt', undefined]) {
+      const login = await ssoLogin(new Browser(), world.server, 'ada');
+      const idpSid = (await readLink(world.server.runtime.kv, login.sid))?.idpSid ?? '';
+      assert.equal((await post(await sign(idpSid, typ))).status, 200, String(typ));
+      assert.equal(await alive(login.token), false, `${String(typ)}: the session ended`);
+    }
   });
 
   it('10.2.1 and 10.1.2: the authorization request carries state, nonce and an S256 PKCE challenge, each fresh', async () => {

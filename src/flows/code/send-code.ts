@@ -5,7 +5,6 @@ import { destinationId, maskDestination, type Destination } from '../../core/des
 import type { AuditContext } from '../../ops/audit.ts';
 import type { IssuedCode } from './code-store.ts';
 import { RESEND_COOLDOWN_SECONDS } from './resend-cooldown.ts';
-import { requesterId } from './requester.ts';
 import { findByDestination, registrationOpen, type CodeFlowDeps } from './deps.ts';
 
 export interface SendCodeAnswer {
@@ -32,7 +31,7 @@ export async function sendCode(
   if (purpose === 'register' && !registrationOpen(deps.settings, channel)) {
     throw invalidRequest('purpose', `registration by ${channel} code is disabled`);
   }
-  const requester = requesterId(context.ip);
+  const requester = deps.limiter.requester(context.ip);
   const cooldown = await reserveSend(deps, destination, requester);
   // Nothing below runs for a refused send: the codes already out (the one in the owner's inbox) stay usable.
   const user = await findByDestination(deps.accounts, destination);

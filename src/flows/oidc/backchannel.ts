@@ -10,7 +10,7 @@
  * is never throttled.
  */
 import { createHash } from 'node:crypto';
-import { errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
+import { errors as joseErrors, jwtVerify, type JWTHeaderParameters, type JWTPayload } from 'jose';
 import { LatchkeyError, invalidRequest } from '../../core/errors.ts';
 import type { AuditContext } from '../../ops/audit.ts';
 import type { OidcDeps } from './deps.ts';
@@ -28,12 +28,16 @@ const ASYMMETRIC = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256
 
 export type BackchannelResult = { readonly outcome: 'ended'; readonly sessions: number } | { readonly outcome: 'replay' };
 
+/**
+ * `requester` is the budget the client's invalid tokens count against: its address, or its IPv6
+ * network (RateLimiter.requester), so one host cannot spread its attempts over 2^64 budgets.
+ */
 export async function receiveBackchannelLogout(
-  deps: OidcDeps, providerId: string, logoutToken: string, context: AuditContext,
+  deps: OidcDeps, providerId: string, logoutToken: string, context: AuditContext, requester: string = context.ip,
 ): Promise<BackchannelResult> {
   const limit = deps.oidcConfig.rateLimit;
   try {
-    await refuseWhenSpent(deps.kv, context.ip, limit);
+    await refuseWhenSpent(deps.kv, requester, limit);
   } catch (error) {
     deps.oidcMetrics.backchannel.inc('rate_limited');
     throw error;
@@ -42,7 +46,8 @@ export async function receiveBackchannelLogout(
   const issuer = provider.client.serverMetadata().issuer;
   let claims: JWTPayload & { sid?: unknown; events?: unknown; nonce?: unknown };
   try {
-    ({ payload: claims } = await jwtVerify(logoutToken, provider.jwks, {
+    let header: JWTHeaderParameters;
+    ({ payload: claims, protectedHeader: header } = await jwtVerify(logoutToken, provider.jwks, {
       issuer,
       audience: provider.config.clientId,
       algorithms: ASYMMETRIC,
@@ -51,12 +56,13 @@ export async function receiveBackchannelLogout(
       requiredClaims: ['iat', 'jti', 'events'],
       currentDate: new Date(deps.clock.now()),
     }));
+    checkLogoutType(header);
     checkLogoutClaims(claims);
   } catch (error) {
     if (isNetworkError(error)) throw new LatchkeyError('upstream_unavailable', 'the identity provider keys are unreachable');
     deps.oidcMetrics.backchannel.inc('invalid');
     deps.oidcMetrics.backchannelInvalid.inc(invalidReason(error));
-    await spendOnInvalid(deps.kv, context.ip, limit);
+    await spendOnInvalid(deps.kv, requester, limit);
     throw invalidRequest('logout_token', 'invalid logout_token');
   }
   const jti = String(claims.jti);
@@ -92,6 +98,18 @@ function invalidReason(error: unknown): (typeof BACKCHANNEL_INVALID_REASONS)[num
   if (error instanceof joseErrors.JWTClaimValidationFailed) return 'claims';
   const signature = ['ERR_JWS_SIGNATURE_VERIFICATION_FAILED', 'ERR_JWKS_NO_MATCHING_KEY', 'ERR_JWKS_MULTIPLE_MATCHING_KEYS', 'ERR_JOSE_ALG_NOT_ALLOWED'];
   return signature.includes(error.code) ? 'signature' : 'malformed';
+}
+
+/**
+ * §2.4: a typed logout token says so in `typ`. An ID token or access token (typ `JWT`, `at+jwt`)
+ * signed by the same IdP for the same client must never be taken for one (cross-JWT confusion,
+ * ASVS 10.5.5). An untyped token is still accepted — some IdPs do not type theirs — and is then
+ * told apart by its claims (the event present, no nonce).
+ */
+function checkLogoutType(header: JWTHeaderParameters): void {
+  if (header.typ === undefined) return;
+  const typ = header.typ.toLowerCase();
+  if (typ !== 'logout+jwt' && typ !== 'application/logout+jwt') throw new LatchkeyError('invalid_request', 'typ is not logout+jwt');
 }
 
 /** §2.6 steps 4–6: the logout event is there, a nonce is not, and it names a session or a user. */

@@ -154,7 +154,7 @@ export function oidcRoutes(app: FastifyInstance, runtime: Runtime): void {
     }, async (request, reply) => {
       // §2.8: the response must not be cached.
       void reply.header('cache-control', 'no-store');
-      await receiveBackchannelLogout(oidc, request.params.id, request.body.logout_token, auditContext(request));
+      await receiveBackchannelLogout(oidc, request.params.id, request.body.logout_token, auditContext(request), limiter.requester(request.ip));
       return { status: 200 };
     });
   });
