@@ -71,6 +71,24 @@ describe('the SSO binding cookie cannot be fixed by another site', () => {
   });
 });
 
+describe('behind a TLS-terminating proxy (public_url https, trust_proxy off)', () => {
+  let world: SsoWorld;
+  before(async () => {
+    world = await startSsoWorld({ server: { public_url: 'https://login.example.test' } });
+  });
+  after(async () => {
+    await world.stop();
+  });
+
+  it('the binding cookie is __Host- and Secure although the connection is plain http, so a sibling subdomain cannot plant it', async () => {
+    const started = await authorize(new Browser(), world.server);
+    assert.equal(started.status, 302);
+    const cookie = started.headers.get('set-cookie') ?? '';
+    assert.match(cookie, /^__Host-lk_oidc=/);
+    assert.match(cookie, /; Secure/);
+  });
+});
+
 describe('BindingCookies', () => {
   const key = (id: string) => ({ id, key: randomBytes(32) });
   const [k1, k2] = [key('k1'), key('k2')];

@@ -60,7 +60,7 @@ export function oidcRoutes(app: FastifyInstance, runtime: Runtime): void {
   }, async (request, reply) => {
     await limit('authorize', request);
     const { return_to, flag, app_challenge, device_id, device_name, device_model } = request.query;
-    const secure = request.protocol === 'https';
+    const secure = request.secureCookies;
     const result = await startAuthorization(oidc, request.params.id, {
       returnTo: return_to,
       flag: (flag === undefined ? 1 : Number(flag)) as DeviceFlag,
@@ -108,7 +108,7 @@ export function oidcRoutes(app: FastifyInstance, runtime: Runtime): void {
     void reply.header('cache-control', 'no-store');
     return exchangeHandoff(oidc, request.params.id, {
       code: request.body.lk_code,
-      cookies: readBindingCookies(request.headers.cookie, request.protocol === 'https'),
+      cookies: readBindingCookies(request.headers.cookie, request.secureCookies),
       appVerifier: request.body.app_verifier,
     }, auditContext(request));
   });
