@@ -12,6 +12,9 @@ import { Migrator } from 'kysely/migration';
 import pg from 'pg';
 import { accountMigrations, type SqlDialect } from '../../src/adapters/db/migrations.ts';
 import { openAccountStore } from '../../src/adapters/db/open.ts';
+import { importOctoUsers } from '../../src/ops/import-octo.ts';
+import type { PasswordHasher } from '../../src/core/passwords.ts';
+import type { OctoUserRow } from '../../src/adapters/octo-mysql/octo-user-source.ts';
 import { kyselyNodeSqlite, openNodeSqlite } from '../../src/adapters/sqlite/kysely-node-sqlite.ts';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.ts';
 import { skipUnless } from '../support/services.ts';
@@ -102,5 +105,29 @@ describe('migrating an existing account database', () => {
     await seedOldDatabase(db, 'postgres');
     await db.destroy();
     await checkMigrated(database.url);
+  });
+});
+
+describe('importing from octo-server', () => {
+  it('phones arrive proven (octo-server registered them by SMS code), emails as claims', async () => {
+    const store = await openAccountStore('sqlite::memory:');
+    try {
+      const row: OctoUserRow = {
+        id: 1, uid: 'octo1', username: 'ＯＣＴＯ', name: 'Octo', email: 'octo@example.test', zone: '0086', phone: '13700000009',
+        password: '', status: 1, isDestroy: 0, role: '', createdAt: 1,
+      };
+      async function* rows() {
+        yield row;
+      }
+      const hasher = {} as PasswordHasher; // not reached: the row has no password to wrap
+      const report = await importOctoUsers({ accounts: store.repo, hasher, clock: { now: () => 2 } }, rows(), { dryRun: false });
+      assert.equal(report.imported, 1);
+      const user = await store.repo.findByUid('octo1');
+      assert.equal(user?.phoneVerified, true);
+      assert.equal(user?.emailVerified, false);
+      assert.equal((await store.repo.findByUsername('octo'))?.uid, 'octo1');
+    } finally {
+      await store.close();
+    }
   });
 });
