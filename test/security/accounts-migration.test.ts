@@ -1,6 +1,6 @@
 /**
  * The migrations that bring an existing account database under the new rules: which stored
- * addresses count as proven, and usernames re-keyed by NFKC + case fold — on SQLite and PostgreSQL.
+ * addresses count as proven, usernames re-keyed by NFKC + case fold and emails by NFC + lower-case — on SQLite and PostgreSQL.
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -42,6 +42,7 @@ async function seedOldDatabase(db: Kysely<unknown>, dialect: SqlDialect): Promis
     { uid: 'a6', username: 'alice', password_hash: 'h', created_at: 6 },
     { uid: 'a7', username: 'ａｌｉｃｅ', password_hash: 'h', created_at: 7 },
     { uid: 'a8', username: 'ＢＯＢ', password_hash: 'h', created_at: 8 },
+    { uid: 'a9', username: 'renee', email: 'Rene\u0301e@example.test', password_hash: 'h', created_at: 9 },
   ];
   for (const user of users) {
     await sql`insert into users (uid, username, username_lower, name, email, email_lower, zone, phone, password_hash, role, status, created_at, updated_at)
@@ -73,6 +74,7 @@ async function checkMigrated(url: string): Promise<void> {
     assert.equal((await repo.findByUsername('ａｌｉｃｅ'))?.uid, 'a6', 'the account already keyed `alice` keeps the name');
     assert.equal((await repo.findByUsername('ALICE'))?.uid, 'a6');
     assert.equal((await repo.findByUsername('bob'))?.uid, 'a8', 'a fullwidth name is found by its plain spelling');
+    assert.equal((await repo.findByEmail('ren\u00e9e@example.test'))?.uid, 'a9', 'an email stored decomposed is found composed');
   } finally {
     await store.close();
   }

@@ -114,6 +114,14 @@ describe('an unverified address belongs to nobody (codes)', () => {
     assert.equal(taken.status, 409);
     assert.equal(taken.body.details.field, 'email');
   });
+
+  it('a decomposed spelling of a proven email is the same address, not a second claim', async () => {
+    const composed = 'jos\u00e9@example.test';
+    const owner = await call(server, 'POST', '/v1/user/code/login', { channel: 'email', to: composed, code: await codeFor('email', composed, 'login'), flag: 1 });
+    assert.equal(owner.status, 200, JSON.stringify(owner.body));
+    const lookalike = await register('squatter2', { email: 'jose\u0301@example.test' });
+    assert.equal(lookalike.status, 409, JSON.stringify(lookalike.body));
+  });
 });
 
 describe('an unverified address belongs to nobody (SSO)', () => {

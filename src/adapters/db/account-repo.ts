@@ -253,9 +253,13 @@ async function guard<T>(query: Promise<T>): Promise<T> {
   }
 }
 
-/** The one case folding for emails (and admin searches), on write and on lookup alike. */
+/**
+ * The one case folding for emails (and admin searches), on write and on lookup alike: NFC first,
+ * as destinations are (core/destinations.ts), so an accent typed decomposed is the same address —
+ * not a second account's claim that looks the same, nor a code that finds no account.
+ */
 function foldCase(value: string): string {
-  return value.toLowerCase();
+  return value.normalize('NFC').toLowerCase();
 }
 
 /** A substring pattern with LIKE's wildcards escaped, so a search for `a_b` means the literal text. */

@@ -18,7 +18,7 @@ export function accountMigrations(dialect: SqlDialect): MigrationProvider {
     '0003_audit_events': auditEvents(dialect),
     '0004_oidc_identities': oidcIdentities,
     '0005_verified_addresses': verifiedAddresses,
-    '0006_username_nfkc': usernameNfkc,
+    '0006_normalized_keys': normalizedKeys,
   };
   return { getMigrations: async () => migrations };
 }
@@ -169,25 +169,37 @@ const verifiedAddresses: Migration = {
 };
 
 /**
- * Usernames are keyed by NFKC + case fold (core/usernames.ts) instead of a plain lower-case, so
- * existing keys are recomputed here, in JavaScript (neither database has NFKC), a page at a time.
+ * Usernames are keyed by NFKC + case fold (core/usernames.ts) and emails by NFC + lower-case
+ * (account-repo.ts) instead of a plain lower-case, so existing keys are recomputed here, in
+ * JavaScript (neither database has NFKC), a page at a time.
  * Most names (ASCII) keep their key. Two existing accounts whose names are lookalikes of each other
  * (`alice` and `ａｌｉｃｅ`) cannot share the new key: the one already keyed that way keeps it (else
  * the first in uid order), the other keeps its old key, which no normalised lookup produces any
  * more — it signs in by email, phone, code or SSO from then on (rare, and better than two
  * indistinguishable accounts). Stored display names are left as they were.
  */
-const USERNAME_PAGE = 5000;
+const KEY_PAGE = 5000;
 
-const usernameNfkc: Migration = {
+interface KeyedRow {
+  uid: string;
+  username: string;
+  username_lower: string;
+  email: string | null;
+  email_lower: string | null;
+}
+
+const normalizedKeys: Migration = {
   async up(db: Kysely<unknown>) {
     let after = '';
     for (;;) {
-      const page = await sql<{ uid: string; username: string; username_lower: string }>`
-        select uid, username, username_lower from users where uid > ${after} order by uid limit ${USERNAME_PAGE}`.execute(db);
-      for (const row of page.rows) await rekeyUsername(db, row);
+      const page = await sql<KeyedRow>`select uid, username, username_lower, email, email_lower from users
+        where uid > ${after} order by uid limit ${KEY_PAGE}`.execute(db);
+      for (const row of page.rows) {
+        await rekeyUsername(db, row);
+        await rekeyEmail(db, row);
+      }
       const last = page.rows.at(-1);
-      if (last === undefined || page.rows.length < USERNAME_PAGE) return;
+      if (last === undefined || page.rows.length < KEY_PAGE) return;
       after = last.uid;
     }
   },
@@ -197,10 +209,20 @@ const usernameNfkc: Migration = {
 };
 
 /** Checked before writing: on PostgreSQL a failed UPDATE would abort the migration's transaction. */
-async function rekeyUsername(db: Kysely<unknown>, row: { uid: string; username: string; username_lower: string }): Promise<void> {
+async function rekeyUsername(db: Kysely<unknown>, row: KeyedRow): Promise<void> {
   const key = usernameKey(row.username);
   if (key === row.username_lower) return;
   const holder = await sql<{ uid: string }>`select uid from users where username_lower = ${key}`.execute(db);
   if (holder.rows.length > 0) return;
   await sql`update users set username_lower = ${key} where uid = ${row.uid}`.execute(db);
+}
+
+/** As rekeyUsername; of two lookalike emails the one already keyed that way keeps the address. */
+async function rekeyEmail(db: Kysely<unknown>, row: KeyedRow): Promise<void> {
+  if (row.email === null) return;
+  const key = row.email.normalize('NFC').toLowerCase();
+  if (key === row.email_lower) return;
+  const holder = await sql<{ uid: string }>`select uid from users where email_lower = ${key}`.execute(db);
+  if (holder.rows.length > 0) return;
+  await sql`update users set email_lower = ${key} where uid = ${row.uid}`.execute(db);
 }
