@@ -4,8 +4,8 @@ import { LatchkeyError, accountDisabled } from '../../core/errors.ts';
 import { phoneParts, type Destination } from '../../core/destinations.ts';
 import { startSession, type LoginContext } from '../start-session.ts';
 import type { LoginResponse } from '../login-response.ts';
-import { consumeCode, wrongCode } from './consume-code.ts';
 import type { AuditContext } from '../../ops/audit.ts';
+import { consumeCode, wrongCode } from './consume-code.ts';
 import { addressOf, findOwner, registrationOpen, type CodeFlowDeps } from './deps.ts';
 
 /**
@@ -32,8 +32,9 @@ export async function codeLogin(
   let user = await findOwner(deps.accounts, destination);
   if (user === null) {
     if (!registrationOpen(deps.settings, destination.channel)) {
-      // A code for an address without an account is never delivered (sendCode), so whoever got
-      // here guessed it or sent it before registration was closed: the same answer as a wrong code.
+      // No account proved this address: the code was never delivered (no holder), or it reached
+      // the address's owner for an account that only claims it, which is not theirs. Either way
+      // the same answer as a wrong code; with registration closed the claim stays where it is.
       deps.metrics.logins.inc({ method: 'code', result: 'fail' });
       await deps.audit.record({ type: 'login', uid: null, sid: null, result: 'fail', reason: 'code:no_account', context });
       throw wrongCode();
