@@ -7,6 +7,7 @@ import { createLogger } from './logger.ts';
 import { startImQuitWorker } from './ops/im-quit-worker.ts';
 import { startAuditPruner } from './ops/audit-pruner.ts';
 import { startMetricsListener, type MetricsListener } from './ops/metrics-listener.ts';
+import { startDevicePruner } from './ops/device-pruner.ts';
 
 export interface Server {
   readonly app: FastifyInstance;
@@ -41,6 +42,7 @@ export async function startServer(
   const jobs = [
     ...(runtime.imEnabled ? [startImQuitWorker(runtime.sessions, runtime.metrics, config.im.quitRetry.intervalMs, logger)] : []),
     startAuditPruner(runtime, config.audit.retentionDays, logger),
+    startDevicePruner(runtime, logger),
   ];
   let closing: Promise<void> | null = null;
   return {

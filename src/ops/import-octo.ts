@@ -7,6 +7,9 @@
  *   stored as they are, but wrapped in argon2id (passwords.ts), rehashed at the next login.
  * - Disabled accounts (status 0) arrive banned, in the same INSERT, so a crash half-way can never
  *   leave one active. Destroyed accounts (is_destroy 1) are not imported: their owner deleted them.
+ * - Phone numbers arrive verified: octo-server registers a phone only with an SMS code sent to it,
+ *   so code login and reset may find them. Emails arrive unverified: octo-server stored whatever was
+ *   typed, so an email is only a claim until its owner proves it (POST /v1/user/verify_address).
  * - Idempotent: a uid already in latchkey is skipped and never overwritten (it may have logged in,
  *   changed its password or been banned here since). A username, email or phone that another
  *   account already holds — case-insensitively — is reported, never merged into that account.
@@ -15,6 +18,7 @@ import type { AccountRepo, NewUser, Role, UniqueField, User } from '../ports/acc
 import { UniqueViolation } from '../ports/accounts.ts';
 import type { Clock } from '../ports/clock.ts';
 import { LEGACY_MD5, type PasswordHasher } from '../core/passwords.ts';
+import { usernameKey } from '../core/usernames.ts';
 import type { OctoUserRow } from '../adapters/octo-mysql/octo-user-source.ts';
 
 export type ConflictField = UniqueField | 'uid';
@@ -82,6 +86,7 @@ function accountOf(row: OctoUserRow): Omit<NewUser, 'passwordHash'> {
     email: row.email === '' ? null : row.email,
     zone: phone === null ? null : normalizeZone(row.zone),
     phone,
+    phoneVerified: phone !== null,
     role: roleOf(row.role),
     status: row.status === 1 ? 'active' : 'banned',
   };
@@ -89,7 +94,7 @@ function accountOf(row: OctoUserRow): Omit<NewUser, 'passwordHash'> {
 
 /** Case-folded keys of the unique fields, for collisions within this run (a dry run writes nothing). */
 function uniqueKeys(user: Omit<NewUser, 'passwordHash'>): [UniqueField, string][] {
-  const keys: [UniqueField, string][] = [['username', user.username.toLowerCase()]];
+  const keys: [UniqueField, string][] = [['username', usernameKey(user.username)]];
   if (user.email) keys.push(['email', user.email.toLowerCase()]);
   if (user.zone && user.phone) keys.push(['phone', `${user.zone}-${user.phone}`]);
   return keys;
@@ -142,7 +147,7 @@ async function importRow(deps: ImportDeps, row: OctoUserRow, report: ImportRepor
   const existing = await deps.accounts.findByUid(row.uid);
   if (existing !== null) {
     // The same account from an earlier run, or — should two systems ever mint one uid — someone else.
-    if (existing.username.toLowerCase() === account.username.toLowerCase()) report.skippedExisting += 1;
+    if (usernameKey(existing.username) === usernameKey(account.username)) report.skippedExisting += 1;
     else report.conflicts.push({ uid: row.uid, field: 'uid' });
     return;
   }

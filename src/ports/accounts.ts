@@ -10,6 +10,12 @@ export interface User {
   readonly email: string | null;
   readonly zone: string | null;
   readonly phone: string | null;
+  /**
+   * Whether a code sent to the address was entered (or a trusted IdP vouched for it). An unverified
+   * address is only a claim: code login, password reset and SSO linking never match it.
+   */
+  readonly emailVerified: boolean;
+  readonly phoneVerified: boolean;
   readonly passwordHash: string | null;
   readonly role: Role;
   readonly status: AccountStatus;
@@ -24,11 +30,19 @@ export interface NewUser {
   readonly email?: string | null;
   readonly zone?: string | null;
   readonly phone?: string | null;
+  /** Default false: an address is a claim until proven. */
+  readonly emailVerified?: boolean;
+  readonly phoneVerified?: boolean;
   readonly passwordHash: string | null;
   readonly role?: Role;
   /** Default active; `latchkey import` creates banned accounts banned in one statement. */
   readonly status?: AccountStatus;
 }
+
+/** An email or phone number as the account store keeps it (email as given; folded on compare). */
+export type Address =
+  | { readonly channel: 'email'; readonly email: string }
+  | { readonly channel: 'sms'; readonly zone: string; readonly phone: string };
 
 export interface Device {
   readonly uid: string;
@@ -88,11 +102,20 @@ export interface AccountRepo {
   /** Throws UniqueViolation when username (case-insensitive), email or zone+phone is taken. */
   createUser(user: NewUser, now: number): Promise<User>;
   findByUid(uid: string): Promise<User | null>;
-  /** Case-insensitive. */
+  /** Case-insensitive, and compatibility-normalised (NFKC): `ａｌｉｃｅ` finds `alice`. */
   findByUsername(username: string): Promise<User | null>;
-  /** Case-insensitive. */
+  /** Case-insensitive. The holder of the address, verified or not: callers check `emailVerified`. */
   findByEmail(email: string): Promise<User | null>;
+  /** The holder of the number, verified or not: callers check `phoneVerified`. */
   findByPhone(zone: string, phone: string): Promise<User | null>;
+  /**
+   * Drops the address from whichever account holds it UNVERIFIED (the address's real owner just
+   * proved it), and returns that account's uid; null when nobody held it unverified. A verified
+   * holder is never touched.
+   */
+  releaseUnverified(address: Address, now: number): Promise<string | null>;
+  /** Marks the address proven on `uid`, only if that account still holds it; false otherwise. */
+  markVerified(uid: string, address: Address, now: number): Promise<boolean>;
   /** Only replaces the hash if it is still `expected` (a concurrent change wins). */
   updatePasswordHash(uid: string, expected: string | null, next: string, now: number): Promise<boolean>;
   setStatus(uid: string, status: AccountStatus, now: number): Promise<boolean>;
@@ -107,6 +130,16 @@ export interface AccountRepo {
   upsertDevice(device: Device): Promise<void>;
   listDevices(uid: string): Promise<Device[]>;
   deleteDevice(uid: string, deviceId: string): Promise<boolean>;
+  /**
+   * Users with more than `cap` device rows, or with one whose last login is before `olderThan`:
+   * the candidates for pruning, in uid order after `afterUid` (paging), at most `limit`.
+   */
+  listDeviceOwnersToPrune(olderThan: number, cap: number, afterUid: string, limit: number): Promise<string[]>;
+  /**
+   * Deletes these device rows of the user whose last login is before `loggedInBefore` (a login
+   * that touched one meanwhile keeps it); returns how many went.
+   */
+  deleteDevices(uid: string, deviceIds: readonly string[], loggedInBefore: number): Promise<number>;
 
   appendAudit(event: AuditEvent): Promise<void>;
   queryAudit(query: AuditQuery): Promise<StoredAuditEvent[]>;

@@ -3,10 +3,11 @@
  * (development outbox), smtp (email) and webhook (an HTTP gateway, usually for SMS).
  */
 export type CodeChannel = 'sms' | 'email';
-export type CodePurpose = 'login' | 'register' | 'reset_password';
+/** `verify`: a signed-in user proves an address the account holds (POST /v1/user/verify_address). */
+export type CodePurpose = 'login' | 'register' | 'reset_password' | 'verify';
 
 export const CODE_CHANNELS: readonly CodeChannel[] = ['sms', 'email'];
-export const CODE_PURPOSES: readonly CodePurpose[] = ['login', 'register', 'reset_password'];
+export const CODE_PURPOSES: readonly CodePurpose[] = ['login', 'register', 'reset_password', 'verify'];
 
 export interface CodeMessage {
   readonly channel: CodeChannel;

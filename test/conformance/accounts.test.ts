@@ -202,6 +202,52 @@ function accountRepoConformance(backend: Backend): void {
     assert.deepEqual(await repo.listDevices(unique('nobody')), []);
   });
 
+  it('stores addresses unverified unless told; releases only an unverified claim; marks only a held address', async () => {
+    const claimed = unique('claim');
+    const proven = unique('proven');
+    const claimant = await repo.createUser(newUser({ email: `${claimed}@Example.com`, zone: '86', phone: unique('139') }), T0);
+    assert.equal(claimant.emailVerified, false);
+    assert.equal(claimant.phoneVerified, false);
+    const fullwidth = [...claimant.username.toUpperCase()].map((c) => String.fromCodePoint((c.codePointAt(0) ?? 0) + 0xfee0)).join('');
+    assert.equal((await repo.findByUsername(fullwidth))?.uid, claimant.uid, 'usernames are looked up NFKC + case-folded');
+    const owner = await repo.createUser(newUser({ email: `${proven}@example.com`, emailVerified: true }), T0);
+    assert.equal((await repo.findByUid(owner.uid))?.emailVerified, true);
+
+    assert.equal(await repo.releaseUnverified({ channel: 'email', email: `${proven}@example.com` }, T0 + 1), null, 'a proven address stays');
+    assert.equal(await repo.releaseUnverified({ channel: 'email', email: `${claimed}@example.com` }, T0 + 1), claimant.uid);
+    const released = await repo.findByUid(claimant.uid);
+    assert.equal(released?.email, null);
+    assert.equal(released?.phone, claimant.phone, 'only the released address goes');
+    assert.equal(await repo.releaseUnverified({ channel: 'sms', zone: '86', phone: claimant.phone ?? '' }, T0 + 2), claimant.uid);
+    assert.equal((await repo.findByUid(claimant.uid))?.phone, null);
+
+    const later = await repo.createUser(newUser({ email: `${claimed}@example.com` }), T0);
+    assert.equal(await repo.markVerified(claimant.uid, { channel: 'email', email: `${claimed}@example.com` }, T0 + 3), false, 'not held any more');
+    assert.equal(await repo.markVerified(later.uid, { channel: 'email', email: `${claimed}@EXAMPLE.com` }, T0 + 3), true);
+    assert.equal((await repo.findByUid(later.uid))?.emailVerified, true);
+  });
+
+  it('finds device owners to prune (too many rows, or one too old) and deletes only rows not touched since', async () => {
+    const many = await repo.createUser(newUser(), T0);
+    const old = await repo.createUser(newUser(), T0);
+    const few = await repo.createUser(newUser(), T0);
+    for (let i = 0; i < 4; i++) await repo.upsertDevice({ uid: many.uid, deviceId: `d${i}`, name: 'n', model: 'm', lastLoginAt: T0 + i });
+    await repo.upsertDevice({ uid: old.uid, deviceId: 'old', name: 'n', model: 'm', lastLoginAt: T0 - 100 });
+    await repo.upsertDevice({ uid: few.uid, deviceId: 'new', name: 'n', model: 'm', lastLoginAt: T0 + 5 });
+    const owners = new Set<string>();
+    let after = '';
+    for (;;) {
+      const page = await repo.listDeviceOwnersToPrune(T0 - 50, 3, after, 1);
+      page.forEach((uid) => owners.add(uid));
+      if (page.length < 1) break;
+      after = page[0] ?? '';
+    }
+    assert.ok(owners.has(many.uid) && owners.has(old.uid) && !owners.has(few.uid), JSON.stringify([...owners]));
+    assert.equal(await repo.deleteDevices(many.uid, ['d0', 'd3'], T0 + 2), 1, 'd3 logged in after the cut-off: kept');
+    assert.deepEqual((await repo.listDevices(many.uid)).map((d) => d.deviceId), ['d3', 'd2', 'd1']);
+    assert.equal(await repo.deleteDevices(many.uid, [], T0 + 10), 0);
+  });
+
   it('appends audit events and queries them newest first, filtered and paged by id', async () => {
     const uid = unique('audited');
     const type = unique('login.');

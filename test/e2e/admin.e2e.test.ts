@@ -84,7 +84,7 @@ describe('administration', () => {
     assert.equal(first.status, 200);
     assert.equal(first.body.total, 3);
     assert.deepEqual(first.body.users.map((u: { username: string }) => u.username), [`${prefix}u1`, `${prefix}u2`]);
-    assert.deepEqual(Object.keys(first.body.users[0]).sort(), ['created_at', 'email', 'name', 'phone', 'role', 'status', 'uid', 'updated_at', 'username', 'zone']);
+    assert.deepEqual(Object.keys(first.body.users[0]).sort(), ['created_at', 'email', 'email_verified', 'name', 'phone', 'phone_verified', 'role', 'status', 'uid', 'updated_at', 'username', 'zone']);
     const second = await as(server, 'GET', `/v1/manager/users?query=${prefix}&page_size=2&page=2`, admin.token);
     assert.deepEqual(second.body.users.map((u: { username: string }) => u.username), [`${prefix}u3`]);
     assert.equal((await as(server, 'GET', '/v1/manager/users?page_size=1000', admin.token)).status, 400);

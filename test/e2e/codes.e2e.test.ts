@@ -57,6 +57,8 @@ describe('one-time codes end to end (console sender, embedded store)', () => {
   it('pwdforget sets the new password and ends every session of the account', async () => {
     const registered = await call(server, 'POST', '/v1/user/register', { username: 'dave', password: 'old password', email: 'dave@example.test', flag: 0 });
     assert.equal(registered.status, 201);
+    // Only a proven address can reset (test/security/accounts-unverified-address.test.ts).
+    await server.runtime.accounts.markVerified(registered.body.uid, { channel: 'email', email: 'dave@example.test' }, Date.now());
     const web = await call(server, 'POST', '/v1/user/login', { username: 'dave', password: 'old password', flag: 1 });
     const pc = await call(server, 'POST', '/v1/user/login', { username: 'dave@example.test', password: 'old password', flag: 2 });
     const tokens = [registered.body.token, web.body.token, pc.body.token];
@@ -114,6 +116,7 @@ describe('one-time codes end to end (console sender, embedded store)', () => {
 
   it('a banned account gets 403 account_disabled with a right code', async () => {
     const registered = await call(server, 'POST', '/v1/user/register', { username: 'mallory', password: 'correct horse', email: 'mallory@example.test' });
+    await server.runtime.accounts.markVerified(registered.body.uid, { channel: 'email', email: 'mallory@example.test' }, Date.now());
     await server.runtime.accounts.setStatus(registered.body.uid, 'banned', Date.now());
     assert.equal((await send('email', 'mallory@example.test', 'login')).status, 200);
     const answer = await codeLogin('email', 'mallory@example.test', lastCode(server.dataDir, 'mallory@example.test'));

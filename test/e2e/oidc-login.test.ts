@@ -48,6 +48,8 @@ describe('OIDC SSO login against a real OpenID provider', () => {
     const victim = await call(world.server, 'POST', '/v1/user/register', { username: 'victim', password: 'long enough password', email: 'victim@corp.test' });
     assert.equal(grace.status, 201);
     assert.equal(victim.status, 201);
+    // gracie proved her address (POST /v1/user/verify_address); victim's is only typed in, so it links nothing.
+    await world.server.runtime.accounts.markVerified(grace.body.uid, { channel: 'email', email: 'grace@corp.test' }, Date.now());
 
     const linked = await ssoLogin(new Browser(), world.server, 'grace');
     assert.equal(linked.uid, grace.body.uid, 'verified email links the existing account');

@@ -5,7 +5,7 @@ import type { User } from '../../src/ports/accounts.ts';
 import { StoreUnavailableError } from '../../src/ports/errors.ts';
 
 const alice: User = {
-  uid: 'u1', username: 'alice', name: 'Alice', email: null, zone: null, phone: null, passwordHash: null,
+  uid: 'u1', username: 'alice', name: 'Alice', email: null, zone: null, phone: null, emailVerified: false, phoneVerified: false, passwordHash: null,
   role: 'user', status: 'active', createdAt: 0, updatedAt: 0,
 };
 

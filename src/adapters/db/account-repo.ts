@@ -4,8 +4,9 @@
  * unique keys, never by a read-then-write here, so concurrent sign-ups cannot both win.
  */
 import { PostgresAdapter, sql, type Expression, type Kysely, type Selectable, type SqlBool } from 'kysely';
+import { usernameKey } from '../../core/usernames.ts';
 import type {
-  AccountRepo, AccountStatus, AuditEvent, AuditQuery, Device, NewUser, Role, StoredAuditEvent, User, UserQuery,
+  Address, AccountRepo, AccountStatus, AuditEvent, AuditQuery, Device, NewUser, Role, StoredAuditEvent, User, UserQuery,
 } from '../../ports/accounts.ts';
 import type { AccessRemoval, AccessRemovalResult } from '../../ports/accounts.ts';
 import { translateDbError } from './db-errors.ts';
@@ -23,12 +24,14 @@ export class KyselyAccountRepo implements AccountRepo {
     const row: UsersTable = {
       uid: user.uid,
       username: user.username,
-      username_lower: foldCase(user.username),
+      username_lower: usernameKey(user.username),
       name: user.name,
       email,
       email_lower: email === null ? null : foldCase(email),
       zone: user.zone ?? null,
       phone: user.phone ?? null,
+      email_verified: email !== null && user.emailVerified === true ? 1 : 0,
+      phone_verified: (user.phone ?? null) !== null && user.phoneVerified === true ? 1 : 0,
       password_hash: user.passwordHash,
       role: user.role ?? 'user',
       status: user.status ?? 'active',
@@ -44,7 +47,7 @@ export class KyselyAccountRepo implements AccountRepo {
   }
 
   findByUsername(username: string): Promise<User | null> {
-    return this.#findUser('username_lower', foldCase(username));
+    return this.#findUser('username_lower', usernameKey(username));
   }
 
   findByEmail(email: string): Promise<User | null> {
@@ -56,6 +59,26 @@ export class KyselyAccountRepo implements AccountRepo {
       this.#db.selectFrom('users').selectAll().where('zone', '=', zone).where('phone', '=', phone).executeTakeFirst(),
     );
     return row ? toUser(row) : null;
+  }
+
+  async releaseUnverified(address: Address, now: number): Promise<string | null> {
+    const released = address.channel === 'email'
+      ? this.#db.updateTable('users').set({ email: null, email_lower: null, updated_at: now })
+        .where('email_lower', '=', foldCase(address.email)).where('email_verified', '=', 0)
+      : this.#db.updateTable('users').set({ zone: null, phone: null, updated_at: now })
+        .where('zone', '=', address.zone).where('phone', '=', address.phone).where('phone_verified', '=', 0);
+    const row = await guard(released.returning('uid').executeTakeFirst());
+    return row?.uid ?? null;
+  }
+
+  async markVerified(uid: string, address: Address, now: number): Promise<boolean> {
+    const marked = address.channel === 'email'
+      ? this.#db.updateTable('users').set({ email_verified: 1, updated_at: now })
+        .where('uid', '=', uid).where('email_lower', '=', foldCase(address.email))
+      : this.#db.updateTable('users').set({ phone_verified: 1, updated_at: now })
+        .where('uid', '=', uid).where('zone', '=', address.zone).where('phone', '=', address.phone);
+    const result = await guard(marked.executeTakeFirst());
+    return result.numUpdatedRows > 0n;
   }
 
   async updatePasswordHash(uid: string, expected: string | null, next: string, now: number): Promise<boolean> {
@@ -138,6 +161,24 @@ export class KyselyAccountRepo implements AccountRepo {
       this.#db.deleteFrom('devices').where('uid', '=', uid).where('device_id', '=', deviceId).executeTakeFirst(),
     );
     return result.numDeletedRows > 0n;
+  }
+
+  async listDeviceOwnersToPrune(olderThan: number, cap: number, afterUid: string, limit: number): Promise<string[]> {
+    const rows = await guard(
+      this.#db.selectFrom('devices').select('uid').where('uid', '>', afterUid).groupBy('uid')
+        .having((eb) => eb.or([eb(eb.fn.countAll(), '>', cap), eb(eb.fn.min('last_login_at'), '<', olderThan)]))
+        .orderBy('uid').limit(limit).execute(),
+    );
+    return rows.map((row) => row.uid);
+  }
+
+  async deleteDevices(uid: string, deviceIds: readonly string[], loggedInBefore: number): Promise<number> {
+    if (deviceIds.length === 0) return 0;
+    const result = await guard(
+      this.#db.deleteFrom('devices').where('uid', '=', uid).where('device_id', 'in', [...deviceIds])
+        .where('last_login_at', '<', loggedInBefore).executeTakeFirst(),
+    );
+    return Number(result.numDeletedRows);
   }
 
   async appendAudit(event: AuditEvent): Promise<void> {
@@ -246,9 +287,13 @@ async function guard<T>(query: Promise<T>): Promise<T> {
   }
 }
 
-/** The one case folding for usernames and emails, on write and on lookup alike. */
+/**
+ * The one case folding for emails (and admin searches), on write and on lookup alike: NFC first,
+ * as destinations are (core/destinations.ts), so an accent typed decomposed is the same address —
+ * not a second account's claim that looks the same, nor a code that finds no account.
+ */
 function foldCase(value: string): string {
-  return value.toLowerCase();
+  return value.normalize('NFC').toLowerCase();
 }
 
 /** A substring pattern with LIKE's wildcards escaped, so a search for `a_b` means the literal text. */
@@ -269,6 +314,8 @@ function toUser(row: Selectable<UsersTable>): User {
     email: row.email,
     zone: row.zone,
     phone: row.phone,
+    emailVerified: row.email !== null && row.email_verified === 1,
+    phoneVerified: row.phone !== null && row.phone_verified === 1,
     passwordHash: row.password_hash,
     role: row.role,
     status: row.status,

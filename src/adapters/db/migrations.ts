@@ -6,6 +6,7 @@
  */
 import { sql, type Kysely } from 'kysely';
 import type { Migration, MigrationProvider } from 'kysely/migration';
+import { usernameKey } from '../../core/usernames.ts';
 import { USERS_EMAIL_UNIQUE, USERS_PHONE_UNIQUE, USERS_USERNAME_UNIQUE } from './schema.ts';
 
 export type SqlDialect = 'sqlite' | 'postgres';
@@ -16,6 +17,8 @@ export function accountMigrations(dialect: SqlDialect): MigrationProvider {
     '0002_devices': devices,
     '0003_audit_events': auditEvents(dialect),
     '0004_oidc_identities': oidcIdentities,
+    '0005_verified_addresses': verifiedAddresses,
+    '0006_normalized_keys': normalizedKeys,
   };
   return { getMigrations: async () => migrations };
 }
@@ -138,3 +141,88 @@ const oidcIdentities: Migration = {
     await db.schema.dropTable('oidc_identities').execute();
   },
 };
+
+/**
+ * Whether each address was proven. Rows written before this step are judged by what the row and
+ * the audit trail prove, and otherwise left unverified (a claim; the owner proves it with a code):
+ * - an account without a password was made by a code login or an SSO login, and both stored only
+ *   the address they proved (or it came from `latchkey import` without a usable password);
+ * - an account holding exactly one address whose audit trail shows a successful code login or
+ *   password reset proved that address (a code only ever went to it: addresses cannot be changed).
+ *   With two addresses the trail does not say which one the code went to.
+ */
+const verifiedAddresses: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema.alterTable('users').addColumn('email_verified', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+    await db.schema.alterTable('users').addColumn('phone_verified', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+    const provenByCode = sql`exists (select 1 from audit_events a where a.uid = users.uid and a.result = 'ok'
+      and ((a.type in ('login', 'register') and a.reason = 'code') or a.type = 'password_reset'))`;
+    await sql`update users set email_verified = 1 where email is not null
+      and (password_hash is null or (phone is null and ${provenByCode}))`.execute(db);
+    await sql`update users set phone_verified = 1 where phone is not null
+      and (password_hash is null or (email is null and ${provenByCode}))`.execute(db);
+  },
+  async down(db: Kysely<unknown>) {
+    await db.schema.alterTable('users').dropColumn('phone_verified').execute();
+    await db.schema.alterTable('users').dropColumn('email_verified').execute();
+  },
+};
+
+/**
+ * Usernames are keyed by NFKC + case fold (core/usernames.ts) and emails by NFC + lower-case
+ * (account-repo.ts) instead of a plain lower-case, so existing keys are recomputed here, in
+ * JavaScript (neither database has NFKC), a page at a time.
+ * Most names (ASCII) keep their key. Two existing accounts whose names are lookalikes of each other
+ * (`alice` and `ａｌｉｃｅ`) cannot share the new key: the one already keyed that way keeps it (else
+ * the first in uid order), the other keeps its old key, which no normalised lookup produces any
+ * more — it signs in by email, phone, code or SSO from then on (rare, and better than two
+ * indistinguishable accounts). Stored display names are left as they were.
+ */
+const KEY_PAGE = 5000;
+
+interface KeyedRow {
+  uid: string;
+  username: string;
+  username_lower: string;
+  email: string | null;
+  email_lower: string | null;
+}
+
+const normalizedKeys: Migration = {
+  async up(db: Kysely<unknown>) {
+    let after = '';
+    for (;;) {
+      const page = await sql<KeyedRow>`select uid, username, username_lower, email, email_lower from users
+        where uid > ${after} order by uid limit ${KEY_PAGE}`.execute(db);
+      for (const row of page.rows) {
+        await rekeyUsername(db, row);
+        await rekeyEmail(db, row);
+      }
+      const last = page.rows.at(-1);
+      if (last === undefined || page.rows.length < KEY_PAGE) return;
+      after = last.uid;
+    }
+  },
+  async down() {
+    // Nothing to undo: a normalised key is as valid a lower-case key as the old one was.
+  },
+};
+
+/** Checked before writing: on PostgreSQL a failed UPDATE would abort the migration's transaction. */
+async function rekeyUsername(db: Kysely<unknown>, row: KeyedRow): Promise<void> {
+  const key = usernameKey(row.username);
+  if (key === row.username_lower) return;
+  const holder = await sql<{ uid: string }>`select uid from users where username_lower = ${key}`.execute(db);
+  if (holder.rows.length > 0) return;
+  await sql`update users set username_lower = ${key} where uid = ${row.uid}`.execute(db);
+}
+
+/** As rekeyUsername; of two lookalike emails the one already keyed that way keeps the address. */
+async function rekeyEmail(db: Kysely<unknown>, row: KeyedRow): Promise<void> {
+  if (row.email === null) return;
+  const key = row.email.normalize('NFC').toLowerCase();
+  if (key === row.email_lower) return;
+  const holder = await sql<{ uid: string }>`select uid from users where email_lower = ${key}`.execute(db);
+  if (holder.rows.length > 0) return;
+  await sql`update users set email_lower = ${key} where uid = ${row.uid}`.execute(db);
+}

@@ -9,13 +9,19 @@ import type { AccountStatus, Role } from '../../ports/accounts.ts';
 export interface UsersTable {
   uid: string;
   username: string;
-  /** Lower-cased copy of username: the unique key, so `Alice` and `alice` collide on every DB. */
+  /**
+   * usernameKey(username) (NFKC, case-folded): the unique key, so `Alice`, `alice` and `ａｌｉｃｅ`
+   * collide on every DB.
+   */
   username_lower: string;
   name: string;
   email: string | null;
   email_lower: string | null;
   zone: string | null;
   phone: string | null;
+  /** 0 or 1 (an integer on both databases): the address was proven with a code or by a trusted IdP. */
+  email_verified: number;
+  phone_verified: number;
   password_hash: string | null;
   role: Role;
   status: AccountStatus;

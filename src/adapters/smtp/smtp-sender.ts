@@ -6,6 +6,7 @@ const SUBJECTS: Record<CodePurpose, string> = {
   login: 'Your sign-in code',
   register: 'Your sign-up code',
   reset_password: 'Your password reset code',
+  verify: 'Your address confirmation code',
 };
 
 /** Email through an SMTP relay (nodemailer). SMS is not something SMTP can deliver. */

@@ -1,4 +1,4 @@
-import type { AccountRepo, User } from '../../ports/accounts.ts';
+import type { AccountRepo, Address, User } from '../../ports/accounts.ts';
 import type { Clock } from '../../ports/clock.ts';
 import type { Random } from '../../ports/random.ts';
 import type { CodeChannel, Sender, SenderLogger } from '../../ports/sender.ts';
@@ -45,8 +45,33 @@ export function registrationOpen(settings: CodeSettings, channel: CodeChannel): 
   return channel === 'email' ? settings.registerByEmail : settings.registerBySms;
 }
 
+/**
+ * The account that holds the destination, proven or not: whom a code may be delivered for (a
+ * verify code goes to a claimed address, so that its holder can prove it).
+ */
 export async function findByDestination(accounts: AccountRepo, destination: Destination): Promise<User | null> {
   if (destination.channel === 'email') return accounts.findByEmail(destination.to);
   const phone = phoneParts(destination);
   return phone === null ? null : accounts.findByPhone(phone.zone, phone.phone);
+}
+
+/**
+ * The account that PROVED the destination: the only one a code for it may sign in or reset. An
+ * address someone merely typed at registration belongs to nobody — else a registrant who typed a
+ * victim's email would receive the victim's code logins into an account whose password they know.
+ */
+export async function findOwner(accounts: AccountRepo, destination: Destination): Promise<User | null> {
+  const holder = await findByDestination(accounts, destination);
+  return holder !== null && proven(holder, destination) ? holder : null;
+}
+
+export function proven(user: User, destination: Destination): boolean {
+  return destination.channel === 'email' ? user.emailVerified : user.phoneVerified;
+}
+
+/** The destination as the account store spells an address; null for a malformed phone. */
+export function addressOf(destination: Destination): Address | null {
+  if (destination.channel === 'email') return { channel: 'email', email: destination.to };
+  const phone = phoneParts(destination);
+  return phone === null ? null : { channel: 'sms', zone: phone.zone, phone: phone.phone };
 }

@@ -4,7 +4,7 @@ import { checkPasswordPolicy } from '../../core/passwords.ts';
 import type { Destination } from '../../core/destinations.ts';
 import type { AuditContext } from '../../ops/audit.ts';
 import { consumeCode, wrongCode } from './consume-code.ts';
-import { findByDestination, type CodeFlowDeps } from './deps.ts';
+import { findOwner, type CodeFlowDeps } from './deps.ts';
 
 /**
  * POST /v1/user/pwdforget: a reset_password code sets a new password and ends EVERY session of the
@@ -25,12 +25,17 @@ export async function resetPassword(
     await consumeCode(deps.codes, ['reset_password'], destination, guess);
   } catch (error) {
     const reason = error instanceof LatchkeyError ? error.code : 'error';
-    await deps.audit.record({ type: 'password_reset', uid: null, sid: null, result: 'fail', reason: `code:${reason}`, context });
+    // Under the owner's uid, so the owner sees in GET /v1/user/audit that someone is guessing.
+    const owner = await findOwner(deps.accounts, destination).catch(() => null);
+    await deps.audit.record({ type: 'password_reset', uid: owner?.uid ?? null, sid: null, result: 'fail', reason: `code:${reason}`, context });
     throw error;
   }
-  const user = await findByDestination(deps.accounts, destination);
+  // Only the account that proved the address: one that merely typed it at registration must not be
+  // handed to whoever reads that mailbox, nor have its password set by them.
+  const user = await findOwner(deps.accounts, destination);
   if (user === null) {
-    // The code was never delivered (no account): whoever used it guessed it.
+    // No account proved this address: the code was never delivered to an owner, or it reached the
+    // address's real owner for an account that only claims it.
     await deps.audit.record({ type: 'password_reset', uid: null, sid: null, result: 'fail', reason: 'code:no_account', context });
     throw wrongCode();
   }

@@ -1,10 +1,12 @@
 /**
  * Who an SSO login is: the account linked to (issuer, sub); else, when the provider allows it, the
- * account whose email or phone the IdP says it *verified*; else a new account. The identity row's
+ * account whose email or phone the IdP says it *verified* — and which latchkey saw proven too (an
+ * address typed at registration belongs to nobody); else a new account. The identity row's
  * unique (issuer, sub) key decides races: a link or creation that loses re-reads the winner, and
  * a creation is one transaction with its identity, so the loser leaves no ghost user behind.
  */
 import type { OidcProviderConfig } from '../../config-oidc.ts';
+import { normalizeUsername, usernameProblem } from '../../core/usernames.ts';
 import { UniqueViolation, type NewUser, type User } from '../../ports/accounts.ts';
 import { IdentityTaken, type Identity } from '../../ports/identities.ts';
 import type { OidcDeps } from './deps.ts';
@@ -17,7 +19,7 @@ export interface ResolvedAccount {
   readonly how: 'known' | 'linked_email' | 'linked_phone' | 'created';
 }
 
-type Deps = Pick<OidcDeps, 'accounts' | 'identities' | 'random' | 'clock'>;
+type Deps = Pick<OidcDeps, 'accounts' | 'identities' | 'random' | 'clock' | 'audit'>;
 
 const USERNAME = /^\p{L}[\p{L}\p{N}_.-]{1,31}$/u;
 
@@ -26,7 +28,7 @@ export async function resolveAccount(deps: Deps, config: OidcProviderConfig, iss
   if (known !== null) return { ...known, how: 'known' };
 
   const byEmail = config.linkByVerifiedEmail && claims.email !== null && claims.emailVerified
-    ? await deps.accounts.findByEmail(claims.email)
+    ? provenOnly(await deps.accounts.findByEmail(claims.email), 'email')
     : null;
   if (byEmail !== null) return link(deps, byEmail, issuer, claims.sub, 'linked_email');
   const byPhone = config.linkByVerifiedPhone && claims.phone !== null && claims.phoneVerified
@@ -35,7 +37,16 @@ export async function resolveAccount(deps: Deps, config: OidcProviderConfig, iss
   if (byPhone !== null) return link(deps, byPhone, issuer, claims.sub, 'linked_phone');
 
   if (!config.allowNewUsers) throw new SsoFailure('account_not_found', 'no_account', 'no linked account and new users are not allowed');
-  return create(deps, issuer, claims);
+  return create(deps, config, issuer, claims);
+}
+
+/**
+ * A registrant can type anyone's address; linking an SSO login into that account would hand the
+ * address's owner to the registrant (who knows the password). Only a proven address links.
+ */
+function provenOnly(user: User | null, channel: 'email' | 'phone'): User | null {
+  if (user === null) return null;
+  return (channel === 'email' ? user.emailVerified : user.phoneVerified) ? user : null;
 }
 
 async function findLinked(deps: Deps, issuer: string, sub: string): Promise<{ user: User; identity: Identity } | null> {
@@ -58,13 +69,19 @@ async function link(deps: Deps, user: User, issuer: string, sub: string, how: Re
   }
 }
 
-async function create(deps: Deps, issuer: string, claims: IdpClaims): Promise<ResolvedAccount> {
+async function create(deps: Deps, config: OidcProviderConfig, issuer: string, claims: IdpClaims): Promise<ResolvedAccount> {
   const uid = deps.random.bytes(16).toString('hex');
   // Only an email the IdP verified is stored: an unverified one would squat on its real owner's address.
   let email = claims.email !== null && claims.emailVerified ? claims.email : null;
-  let username = claims.preferredUsername !== null && USERNAME.test(claims.preferredUsername) ? claims.preferredUsername : generatedUsername(deps);
+  // Proven in latchkey too only when the operator trusts this IdP's word on emails (the setting that
+  // lets it link by email): a provider where anyone can sign up and "verify" any address must not
+  // make it theirs here, where a code login to it would then land in their account.
+  const trusted = email !== null && config.linkByVerifiedEmail;
+  let username = ssoUsername(claims.preferredUsername) ?? generatedUsername(deps);
   for (let attempt = 0; attempt < 4; attempt += 1) {
-    const user: NewUser = { uid, username, name: displayName(claims, username), email, passwordHash: null };
+    // The address's owner has just proven it: a registrant's unverified claim on it is dropped.
+    if (trusted && email !== null) await releaseClaim(deps, email);
+    const user: NewUser = { uid, username, name: displayName(claims, username), email, emailVerified: trusted, passwordHash: null };
     try {
       const created = await deps.identities.createWithAccount(user, { id: newId(deps), issuer, subject: claims.sub, uid }, deps.clock.now());
       return { ...created, how: 'created' };
@@ -76,6 +93,18 @@ async function create(deps: Deps, issuer: string, claims: IdpClaims): Promise<Re
     }
   }
   throw new SsoFailure('server_error', 'other_fail', 'could not find a free username');
+}
+
+async function releaseClaim(deps: Deps, email: string): Promise<void> {
+  const released = await deps.accounts.releaseUnverified({ channel: 'email', email }, deps.clock.now());
+  if (released !== null) await deps.audit.record({ type: 'address_release', uid: released, sid: null, result: 'ok', reason: 'email' });
+}
+
+/** The IdP's preferred username when it makes an acceptable latchkey username (normalised, one script). */
+function ssoUsername(preferred: string | null): string | null {
+  if (preferred === null) return null;
+  const username = normalizeUsername(preferred);
+  return USERNAME.test(username) && usernameProblem(username) === null ? username : null;
 }
 
 /** The account a concurrent login linked first. */
@@ -95,7 +124,7 @@ async function findByE164(deps: Deps, phone: string): Promise<User | null> {
   if (digits === undefined) return null;
   const candidates = [1, 2, 3].flatMap((length) => [digits.slice(0, length), `00${digits.slice(0, length)}`].map((zone) => ({ zone, number: digits.slice(length) })));
   const found = await Promise.all(candidates.map(({ zone, number }) => deps.accounts.findByPhone(zone, number)));
-  const users = new Map(found.filter((u): u is User => u !== null).map((u) => [u.uid, u]));
+  const users = new Map(found.map((u) => provenOnly(u, 'phone')).filter((u): u is User => u !== null).map((u) => [u.uid, u]));
   return users.size === 1 ? ([...users.values()][0] ?? null) : null;
 }
 

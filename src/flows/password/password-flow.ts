@@ -7,6 +7,7 @@ import type { Session } from '../../core/sessions/record.ts';
 import { accountSubject, unknownSubject, type LoginThrottle, type ThrottleSubject } from '../../core/guards.ts';
 import type { PasswordHasher, PasswordVerdict } from '../../core/passwords.ts';
 import { checkPasswordPolicy } from '../../core/passwords.ts';
+import { normalizeUsername, usernameProblem } from '../../core/usernames.ts';
 import { LatchkeyError, accountDisabled, invalidCredentials, invalidRequest } from '../../core/errors.ts';
 import type { AuditContext, AuditTrail } from '../../ops/audit.ts';
 import type { Metrics } from '../../ops/metrics.ts';
@@ -40,13 +41,17 @@ export async function createAccount(
   role: Role = 'user',
 ): Promise<User> {
   requirePolicy(input.password, 'password');
+  const username = acceptableUsername(input.username);
   const passwordHash = await deps.hasher.hash(input.password);
   try {
     return await deps.accounts.createUser(
       {
         uid: deps.random.bytes(16).toString('hex'),
-        username: input.username,
-        name: input.name ?? input.username,
+        // The email and phone are stored unverified: anyone can type anyone's address here. They
+        // become the account's (for code login, reset, SSO linking) once a code sent there is
+        // entered (POST /v1/user/verify_address).
+        username,
+        name: input.name ?? username,
         email: input.email ?? null,
         zone: input.phone === undefined ? null : (input.zone ?? '86'),
         phone: input.phone ?? null,
@@ -61,6 +66,22 @@ export async function createAccount(
     }
     throw error;
   }
+}
+
+const USERNAME = /^\p{L}[\p{L}\p{N}_.-]{1,31}$/u;
+
+/**
+ * The username as stored: NFKC, so `ａｌｉｃｅ` registers (and collides) as `alice`; refused when
+ * normalising left it outside the allowed shape, or when it mixes scripts (`аlice`, Cyrillic `а`).
+ */
+function acceptableUsername(raw: string): string {
+  const username = normalizeUsername(raw);
+  if (!USERNAME.test(username)) {
+    throw invalidRequest('username', 'username must be 2 to 32 letters, digits, `_`, `.` or `-`, starting with a letter');
+  }
+  const problem = usernameProblem(username);
+  if (problem !== null) throw invalidRequest('username', problem);
+  return username;
 }
 
 /** Registers an account and logs it in on the calling device. */

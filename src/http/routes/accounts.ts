@@ -1,8 +1,12 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { normalizeUsername } from '../../core/usernames.ts';
 import type { Runtime } from '../../runtime.ts';
 import type { DeviceFlag } from '../../core/sessions/policy.ts';
 import { changePassword, passwordLogin, register } from '../../flows/password/password-flow.ts';
 import { notFound } from '../../core/errors.ts';
+import { CODE_CHANNELS, type CodeChannel } from '../../ports/sender.ts';
+import { CodeStore } from '../../flows/code/code-store.ts';
+import { verifyAddress, type VerifyAddressDeps } from '../../flows/code/verify-address.ts';
 import { authenticate, sessionOf } from '../auth.ts';
 import { auditContext, loginContext, type DeviceBody } from '../context.ts';
 import {
@@ -28,6 +32,12 @@ interface LoginBody {
   device?: DeviceBody;
 }
 
+interface VerifyAddressBody {
+  channel: CodeChannel;
+  to?: string;
+  code: string;
+}
+
 interface UpdatePasswordBody {
   password: string;
   new_password: string;
@@ -42,6 +52,8 @@ const currentSchema = {
     name: { type: 'string' },
     email: { type: 'string' },
     phone: { type: 'string' },
+    email_verified: { type: 'boolean', description: 'a code sent to the email was entered (or a trusted IdP vouched for it); until then code login, reset and SSO linking ignore it' },
+    phone_verified: { type: 'boolean', description: 'a code sent to the number was entered; until then code login and reset ignore it' },
     role: { type: 'string' },
     session: {
       type: 'object',
@@ -59,10 +71,22 @@ const currentSchema = {
   },
 } as const;
 
+/**
+ * Runs before validation, so the schema checks the stored form: `rene\u0301e` (an accent typed as
+ * a combining mark) is the same name as `renée`, and fullwidth `ａｌｉｃｅ` is checked as `alice`.
+ */
+async function normalizeUsernameField(request: FastifyRequest): Promise<void> {
+  const body = request.body;
+  if (body !== null && typeof body === 'object' && 'username' in body && typeof body.username === 'string') {
+    body.username = normalizeUsername(body.username);
+  }
+}
+
 export function accountRoutes(app: FastifyInstance, runtime: Runtime): void {
   const requireSession = authenticate(runtime.sessions, runtime.metrics);
 
   app.post<{ Body: RegisterBody }>('/v1/user/register', {
+    preValidation: normalizeUsernameField,
     schema: {
       tags: ['accounts'],
       summary: 'Register an account and log in',
@@ -120,9 +144,41 @@ export function accountRoutes(app: FastifyInstance, runtime: Runtime): void {
       name: user.name,
       email: user.email ?? undefined,
       phone: user.phone === null ? undefined : `${user.zone ?? ''}-${user.phone}`,
+      email_verified: user.emailVerified,
+      phone_verified: user.phoneVerified,
       role: user.role,
       session,
     };
+  });
+
+  const verifyDeps: VerifyAddressDeps = {
+    accounts: runtime.accounts, codes: new CodeStore(runtime.kv, runtime.clock, runtime.random), audit: runtime.audit, clock: runtime.clock,
+  };
+  app.post<{ Body: VerifyAddressBody }>('/v1/user/verify_address', {
+    onRequest: requireSession,
+    schema: {
+      tags: ['accounts'],
+      summary: "Prove the account's email or phone with a `verify` code from POST /v1/user/code/send; only the account's own address",
+      body: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['channel', 'code'],
+        properties: {
+          channel: { type: 'string', enum: CODE_CHANNELS },
+          to: { type: 'string', minLength: 1, maxLength: 254, description: "optional: must be the account's address on that channel (email, or zone-phone)" },
+          code: { type: 'string', pattern: '^[0-9]{6}$' },
+        },
+      },
+      response: { 200: { type: 'object', properties: { status: { type: 'integer' }, verified: { type: 'boolean' } } } },
+    },
+  }, async (request) => {
+    // Five tries per code; this per-IP limit (shared with code login) slows spraying codes.
+    await runtime.limiter.hit('code_login', request.ip, runtime.config.rateLimits.login);
+    const { channel, to, code } = request.body;
+    const uid = sessionOf(request).uid;
+    const answer = await verifyAddress(verifyDeps, uid, channel, to, code, auditContext(request));
+    runtime.profiles.forget(uid);
+    return answer;
   });
 
   app.put<{ Body: UpdatePasswordBody }>('/v1/user/updatepassword', {
