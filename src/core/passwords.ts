@@ -10,6 +10,7 @@ import { Piscina } from 'piscina';
 import { parseOptions } from '@node-rs/argon2';
 import type { HashTask } from './password-worker.ts';
 import { busy } from './errors.ts';
+import { blockedPasswordReason } from './password-blocklist.ts';
 
 export interface Argon2Params {
   /** KiB of memory per hash. */
@@ -195,12 +196,16 @@ function weaker(found: Argon2Params, wanted: Argon2Params): boolean {
 export const PASSWORD_MIN_LENGTH = 8;
 export const PASSWORD_MAX_LENGTH = 128;
 
-/** Returns null when the password is acceptable, else a message for the user. Lengths count code points. */
-export function checkPasswordPolicy(password: string): string | null {
+/**
+ * Returns null when the password is acceptable, else a message for the user. Lengths count code
+ * points; `context` holds the account's own words (username, name, email), which a password must
+ * not be built on (password-blocklist.ts).
+ */
+export function checkPasswordPolicy(password: string, context: readonly string[] = []): string | null {
   // Each code point is at most two UTF-16 units: a longer string is too long without counting it.
   const length = password.length > PASSWORD_MAX_LENGTH * 2 ? Infinity : [...password].length;
   if (length < PASSWORD_MIN_LENGTH) return `password must be at least ${PASSWORD_MIN_LENGTH} characters`;
   if (length > PASSWORD_MAX_LENGTH) return `password must be at most ${PASSWORD_MAX_LENGTH} characters`;
   if (password.trim() === '') return 'password must not be only spaces';
-  return null;
+  return blockedPasswordReason(password, PASSWORD_MIN_LENGTH, context);
 }

@@ -19,7 +19,8 @@ export async function resetPassword(
   context: AuditContext,
 ): Promise<void> {
   // Before consuming: a too-short password must not cost the user their code.
-  const problem = checkPasswordPolicy(newPassword);
+  // The address itself is the only account word used here: the caller has not proven who they are yet.
+  const problem = checkPasswordPolicy(newPassword, [destination.to]);
   if (problem !== null) throw invalidRequest('new_password', problem);
   try {
     await consumeCode(deps.codes, ['reset_password'], destination, guess);

@@ -40,8 +40,8 @@ export async function createAccount(
   input: RegisterInput,
   role: Role = 'user',
 ): Promise<User> {
-  requirePolicy(input.password, 'password');
   const username = acceptableUsername(input.username);
+  requirePolicy(input.password, 'password', [username, input.name ?? '', input.email ?? '']);
   const passwordHash = await deps.hasher.hash(input.password);
   try {
     return await deps.accounts.createUser(
@@ -194,8 +194,8 @@ export async function changePassword(
   input: ChangePasswordInput,
   context: AuditContext,
 ): Promise<void> {
-  requirePolicy(input.newPassword, 'new_password');
   const user = await deps.accounts.findByUid(session.uid);
+  requirePolicy(input.newPassword, 'new_password', user === null ? [] : [user.username, user.name, user.email ?? '']);
   const verdict = await throttledVerify(deps, accountSubject(session.uid), context.ip, user?.passwordHash ?? null, input.password);
   if (user === null || !verdict.ok) {
     await deps.audit.record({
@@ -221,7 +221,7 @@ async function findByIdentifier(accounts: AccountRepo, identifier: string): Prom
   return accounts.findByUsername(identifier);
 }
 
-function requirePolicy(password: string, field: string): void {
-  const problem = checkPasswordPolicy(password);
+function requirePolicy(password: string, field: string, context: readonly string[]): void {
+  const problem = checkPasswordPolicy(password, context);
   if (problem !== null) throw invalidRequest(field, problem);
 }
