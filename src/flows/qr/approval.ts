@@ -1,13 +1,15 @@
 /**
  * The scanner's side of a QR login: the signed-in app scans the code, sees who is asking, and
  * approves or rejects. Only the app may do this (a stolen browser token must not be able to mint
- * more browser sessions), and only the account that scanned may answer.
+ * more browser sessions), and only the app session that scanned may answer.
  */
-import { LatchkeyError, forbidden } from '../../core/errors.ts';
+import { LatchkeyError, forbidden, notFound } from '../../core/errors.ts';
+import type { User } from '../../ports/accounts.ts';
 import type { Session } from '../../core/sessions/record.ts';
 import type { AuditContext } from '../../ops/audit.ts';
 import { authCodeKey, visibleStatus, type Requester } from './record.ts';
 import { hashSecret, newAuthCode } from './secrets.ts';
+import { passwordStamp } from './approver.ts';
 import { transition, type QrStep } from './transition.ts';
 import type { QrFlowDeps } from './deps.ts';
 
@@ -24,14 +26,24 @@ export async function scanLoginRequest(deps: QrFlowDeps, scanner: Session, uuid:
   requireApp(scanner);
   const step: QrStep = (current, now) => {
     if (visibleStatus(current, now) === 'expired') throw expired();
-    // First scanner wins: a second account (someone who photographed the screen) is refused.
+    // First scanner wins: a second account (someone who photographed the screen) is refused, and
+    // so is a second session of the same account: the approval belongs to one session (approver.ts).
     if (current.scanner_uid !== null && current.scanner_uid !== scanner.uid) {
       throw new LatchkeyError('conflict', 'this login request was scanned by another account');
+    }
+    if (current.scanner_uid !== null && current.scanner_sid !== scanner.sid) {
+      throw new LatchkeyError('conflict', 'this login request was scanned by another device');
     }
     if (current.status === 'scanned') return null;
     if (current.status !== 'waitScan') throw expired();
     // The scanner gets a fresh window to decide; the request no longer lapses while on the phone.
-    return { ...current, status: 'scanned', scanner_uid: scanner.uid, expires_at: now + deps.config.qr.requestTtlSeconds * 1000 };
+    return {
+      ...current,
+      status: 'scanned',
+      scanner_uid: scanner.uid,
+      scanner_sid: scanner.sid,
+      expires_at: now + deps.config.qr.requestTtlSeconds * 1000,
+    };
   };
   const { record } = await audited(deps, 'qr_scan', scanner, context, () => transition(deps.kv, deps.clock, uuid, step));
   const { requester } = record;
@@ -66,13 +78,17 @@ export async function answerLoginRequest(
   const codeHash = hashSecret(code);
   const now = deps.clock.now();
   const codeTtlMs = deps.config.qr.authCodeTtlSeconds * 1000;
+  const stamp = approve ? passwordStamp(await scannerAccount(deps, scanner)) : null;
   const step: QrStep = (current, at) => {
-    if (current.scanner_uid !== scanner.uid) throw forbidden('only the account that scanned this code can answer it');
+    // The scanning session, not merely its account: the auth code carries this session's approval.
+    if (current.scanner_uid !== scanner.uid || current.scanner_sid !== scanner.sid) {
+      throw forbidden('only the app session that scanned this code can answer it');
+    }
     if (visibleStatus(current, at) === 'expired') throw expired();
     if (current.status === target) return null;
     if (current.status !== 'scanned') throw new LatchkeyError('conflict', 'this login request was already answered');
     return approve
-      ? { ...current, status: 'authed', code_hash: codeHash, expires_at: now + codeTtlMs }
+      ? { ...current, status: 'authed', code_hash: codeHash, password_stamp: stamp, expires_at: now + codeTtlMs }
       : { ...current, status: 'rejected', expires_at: at };
   };
   const codeKey = authCodeKey(uuid, codeHash);
@@ -88,6 +104,12 @@ export async function answerLoginRequest(
     throw error;
   }
   return { status: target };
+}
+
+async function scannerAccount(deps: QrFlowDeps, scanner: Session): Promise<User> {
+  const user = await deps.accounts.findByUid(scanner.uid);
+  if (user === null) throw notFound('account');
+  return user;
 }
 
 function requireApp(session: Session): void {

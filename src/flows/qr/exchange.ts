@@ -6,7 +6,8 @@ import { LatchkeyError, accountDisabled, notFound } from '../../core/errors.ts';
 import type { AuditContext } from '../../ops/audit.ts';
 import type { LoginResponse } from '../login-response.ts';
 import { startSession } from '../start-session.ts';
-import { authCodeKey, visibleStatus } from './record.ts';
+import { authCodeKey, visibleStatus, type QrRecord } from './record.ts';
+import { lapsedApproval, type LapsedApproval } from './approver.ts';
 import { matchesHash } from './secrets.ts';
 import { readQrRecord, transition } from './transition.ts';
 import type { QrFlowDeps } from './deps.ts';
@@ -47,5 +48,38 @@ export async function exchangeAuthCode(deps: QrFlowDeps, input: ExchangeInput, c
     await deps.audit.record({ type: 'login', uid: user.uid, sid: null, result: 'fail', reason: 'account_disabled', context });
     throw accountDisabled();
   }
-  return startSession(deps, user, 'qr', loginContext);
+  const lapsed = await lapsedApproval(deps, record, user);
+  if (lapsed !== null) await refuseLapsed(deps, user.uid, null, lapsed, context);
+  const response = await startSession(deps, user, 'qr', loginContext);
+  await requireStandingApproval(deps, record, response, context);
+  return response;
+}
+
+/**
+ * The approver may be ended while this exchange issues its session: a sweep (reset, revoke-all)
+ * that read the index before the new session joined it cannot see it. So look again once it is
+ * indexed — the two-sided check of a ban (DESIGN §3.2, invariant 5): whichever runs second sees
+ * the other. A reset or change sets the password before it sweeps, so the stamp catches the sweep
+ * that has not reached the approver yet.
+ */
+async function requireStandingApproval(deps: QrFlowDeps, record: QrRecord, response: LoginResponse, context: AuditContext): Promise<void> {
+  const current = await deps.accounts.findByUid(response.uid);
+  if (current === null || current.status !== 'active') {
+    await deps.sessions.revoke(response.uid, response.sid, 'ban');
+    deps.metrics.logins.inc({ method: 'qr', result: 'disabled' });
+    await deps.audit.record({ type: 'login', uid: response.uid, sid: response.sid, result: 'fail', reason: 'account_disabled', context });
+    throw accountDisabled();
+  }
+  const lapsed = await lapsedApproval(deps, record, current);
+  if (lapsed !== null) await refuseLapsed(deps, response.uid, response.sid, lapsed, context);
+}
+
+/** 410 like any used-up code: the approval it carried is gone, and the browser must ask anew. */
+async function refuseLapsed(deps: QrFlowDeps, uid: string, issuedSid: string | null, lapsed: LapsedApproval, context: AuditContext): Promise<never> {
+  if (issuedSid !== null) await deps.sessions.revoke(uid, issuedSid, lapsed === 'password_changed' ? 'password' : 'aborted');
+  deps.metrics.logins.inc({ method: 'qr', result: 'fail' });
+  await deps.audit.record({ type: 'login', uid, sid: issuedSid, result: 'fail', reason: `qr_${lapsed}`, context });
+  throw new LatchkeyError('expired', lapsed === 'password_changed'
+    ? 'the password changed since this login was approved'
+    : 'the session that approved this login has ended');
 }

@@ -35,6 +35,13 @@ export interface QrRecord {
   readonly poll_secret_hash: string;
   /** Set by the first scan; never shown to the poller. */
   readonly scanner_uid: string | null;
+  /**
+   * The app session that scanned: the only one that may answer, and the one whose approval the
+   * auth code carries, so the code dies with it (DESIGN §3.5). Null until scanned.
+   */
+  readonly scanner_sid: string | null;
+  /** Fingerprint of the scanner's password at approval: a password change or reset since voids the code. */
+  readonly password_stamp: string | null;
   /** SHA-256 of the auth code, set at approval; the code itself lives in `authCodeKey`. */
   readonly code_hash: string | null;
   readonly created_at: number;
@@ -62,8 +69,11 @@ export function visibleStatus(record: QrRecord, now: number): QrStatus {
 
 export function parseQrRecord(raw: string): QrRecord | null {
   try {
-    const record = JSON.parse(raw) as QrRecord;
-    return typeof record.version === 'number' && typeof record.poll_secret_hash === 'string' ? record : null;
+    const record = JSON.parse(raw) as Partial<QrRecord>;
+    if (typeof record.version !== 'number' || typeof record.poll_secret_hash !== 'string') return null;
+    // A record written before the scanner's sid was kept names no approving session: it can be
+    // polled until it lapses, but never answered or exchanged.
+    return { ...record, scanner_sid: record.scanner_sid ?? null, password_stamp: record.password_stamp ?? null } as QrRecord;
   } catch {
     return null;
   }

@@ -27,6 +27,8 @@ export async function createLoginRequest(deps: QrFlowDeps, requester: Requester)
     requester,
     poll_secret_hash: hashSecret(pollSecret),
     scanner_uid: null,
+    scanner_sid: null,
+    password_stamp: null,
     code_hash: null,
     created_at: now,
     expires_at: now + deps.config.qr.requestTtlSeconds * 1000,
