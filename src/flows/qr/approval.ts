@@ -7,8 +7,8 @@ import { LatchkeyError, forbidden, notFound } from '../../core/errors.ts';
 import type { User } from '../../ports/accounts.ts';
 import type { Session } from '../../core/sessions/record.ts';
 import type { AuditContext } from '../../ops/audit.ts';
-import { authCodeKey, visibleStatus, type Requester } from './record.ts';
-import { hashSecret, newAuthCode } from './secrets.ts';
+import { visibleStatus, type Requester } from './record.ts';
+import { newCodeNonce } from './secrets.ts';
 import { passwordStamp } from './approver.ts';
 import { transition, type QrStep } from './transition.ts';
 import type { QrFlowDeps } from './deps.ts';
@@ -60,10 +60,11 @@ export async function scanLoginRequest(deps: QrFlowDeps, scanner: Session, uuid:
 }
 
 /**
- * Approve or reject. On approval a fresh auth code is stored under its own hash before the record
- * names that hash, so a poller that sees `authed` always finds the code; a losing concurrent
- * approval deletes its unused code. The code is never returned here: only the poll secret's holder
- * collects it (octo-server gave it to the app and to anyone polling, spec §7.2).
+ * Approve or reject. Approval draws the nonce the auth code is derived from (secrets.ts) in the
+ * same compare-and-set that moves the record to `authed`, so a poller that sees `authed` can always
+ * collect the code, and of two concurrent approvals only the winner's nonce exists. The code is
+ * never returned here: only the poll secret's holder can derive it (octo-server gave it to the app
+ * and to anyone polling, spec §7.2).
  */
 export async function answerLoginRequest(
   deps: QrFlowDeps,
@@ -74,9 +75,7 @@ export async function answerLoginRequest(
 ): Promise<{ status: 'authed' | 'rejected' }> {
   requireApp(scanner);
   const target = approve ? 'authed' : 'rejected';
-  const code = newAuthCode(deps.random);
-  const codeHash = hashSecret(code);
-  const now = deps.clock.now();
+  const nonce = newCodeNonce(deps.random);
   const codeTtlMs = deps.config.qr.authCodeTtlSeconds * 1000;
   const stamp = approve ? passwordStamp(await scannerAccount(deps, scanner)) : null;
   const step: QrStep = (current, at) => {
@@ -88,21 +87,10 @@ export async function answerLoginRequest(
     if (current.status === target) return null;
     if (current.status !== 'scanned') throw new LatchkeyError('conflict', 'this login request was already answered');
     return approve
-      ? { ...current, status: 'authed', code_hash: codeHash, password_stamp: stamp, expires_at: now + codeTtlMs }
+      ? { ...current, status: 'authed', code_nonce: nonce, password_stamp: stamp, expires_at: at + codeTtlMs }
       : { ...current, status: 'rejected', expires_at: at };
   };
-  const codeKey = authCodeKey(uuid, codeHash);
-  // Written before the record points at it; its TTL starts after `now`, so it outlives the approval.
-  if (approve) await deps.kv.set(codeKey, code, { ttlMs: codeTtlMs });
-  try {
-    const { changed } = await audited(deps, approve ? 'qr_grant' : 'qr_reject', scanner, context, () =>
-      transition(deps.kv, deps.clock, uuid, step),
-    );
-    if (approve && !changed) await deps.kv.del(codeKey);
-  } catch (error) {
-    if (approve) await deps.kv.del(codeKey);
-    throw error;
-  }
+  await audited(deps, approve ? 'qr_grant' : 'qr_reject', scanner, context, () => transition(deps.kv, deps.clock, uuid, step));
   return { status: target };
 }
 

@@ -6,9 +6,9 @@ import { LatchkeyError, accountDisabled, notFound } from '../../core/errors.ts';
 import type { AuditContext } from '../../ops/audit.ts';
 import type { LoginResponse } from '../login-response.ts';
 import { startSession } from '../start-session.ts';
-import { authCodeKey, visibleStatus, type QrRecord } from './record.ts';
+import { visibleStatus, type QrRecord } from './record.ts';
 import { lapsedApproval, type LapsedApproval } from './approver.ts';
-import { matchesHash } from './secrets.ts';
+import { deriveAuthCode, matchesHash, sameSecret } from './secrets.ts';
 import { readQrRecord, transition } from './transition.ts';
 import type { QrFlowDeps } from './deps.ts';
 
@@ -27,7 +27,8 @@ export async function exchangeAuthCode(deps: QrFlowDeps, input: ExchangeInput, c
   const found = await readQrRecord(deps.kv, input.uuid);
   // Wrong secret, unknown uuid, wrong code, or no code yet (not approved): all the same 404, so an
   // attacker holding only the uuid learns nothing about the request.
-  if (found === null || !matchesHash(input.pollSecret, found.poll_secret_hash) || !matchesHash(input.authCode, found.code_hash)) {
+  if (found === null || !matchesHash(input.pollSecret, found.poll_secret_hash) || found.code_nonce === null
+    || !sameSecret(input.authCode, deriveAuthCode(input.pollSecret, input.uuid, found.code_nonce))) {
     throw notFound('auth code');
   }
   const { record } = await transition(deps.kv, deps.clock, input.uuid, (current, now) => {
@@ -37,7 +38,6 @@ export async function exchangeAuthCode(deps: QrFlowDeps, input: ExchangeInput, c
     }
     return { ...current, status: 'consumed', expires_at: now };
   });
-  if (record.code_hash !== null) await deps.kv.del(authCodeKey(input.uuid, record.code_hash));
 
   const loginContext = { ...context, flag: record.requester.flag, device: record.requester.device };
   const user = record.scanner_uid === null ? null : await deps.accounts.findByUid(record.scanner_uid);

@@ -4,8 +4,8 @@
  */
 import { notFound } from '../../core/errors.ts';
 import { qrImage, type QrImage } from './qr-image.ts';
-import { hashSecret, matchesHash, newPollSecret, newRequestId } from './secrets.ts';
-import { authCodeKey, recordKey, statusChannel, storeTtlMs, visibleStatus, type QrRecord, type QrStatus, type Requester } from './record.ts';
+import { deriveAuthCode, hashSecret, matchesHash, newPollSecret, newRequestId } from './secrets.ts';
+import { recordKey, statusChannel, storeTtlMs, visibleStatus, type QrRecord, type QrStatus, type Requester } from './record.ts';
 import { readQrRecord } from './transition.ts';
 import { waitForStatus } from './status-wait.ts';
 import type { QrFlowDeps } from './deps.ts';
@@ -29,7 +29,7 @@ export async function createLoginRequest(deps: QrFlowDeps, requester: Requester)
     scanner_uid: null,
     scanner_sid: null,
     password_stamp: null,
-    code_hash: null,
+    code_nonce: null,
     created_at: now,
     expires_at: now + deps.config.qr.requestTtlSeconds * 1000,
   };
@@ -68,13 +68,14 @@ const FINAL: ReadonlySet<QrStatus> = new Set(['authed', 'rejected', 'expired']);
  */
 export async function pollLoginStatus(deps: QrFlowDeps, input: PollInput): Promise<LoginStatusView> {
   const first = await readQrRecord(deps.kv, input.uuid);
-  if (first === null || !matchesHash(input.pollSecret, first.poll_secret_hash)) throw notFound('login request');
+  const pollSecret = input.pollSecret;
+  if (first === null || pollSecret === undefined || !matchesHash(pollSecret, first.poll_secret_hash)) throw notFound('login request');
   const baseline = input.lastStatus ?? visibleStatus(first, deps.clock.now());
   const observed = await waitForStatus<Observed>({
     kv: deps.kv,
     clock: deps.clock,
     channel: statusChannel(input.uuid),
-    read: () => observe(deps, input.uuid),
+    read: () => observe(deps, input.uuid, pollSecret),
     settled: ({ view }) => FINAL.has(view.status) || view.status !== baseline,
     lapsesAt: ({ lapsesAt }) => lapsesAt,
     timeoutMs: deps.config.qr.pollTimeoutSeconds * 1000,
@@ -83,13 +84,13 @@ export async function pollLoginStatus(deps: QrFlowDeps, input: PollInput): Promi
   return observed.view;
 }
 
-async function observe(deps: QrFlowDeps, uuid: string): Promise<Observed> {
+async function observe(deps: QrFlowDeps, uuid: string, pollSecret: string): Promise<Observed> {
   const record = await readQrRecord(deps.kv, uuid);
   if (record === null) return { view: { status: 'expired' }, lapsesAt: null };
   const status = visibleStatus(record, deps.clock.now());
   const lapsesAt = status === 'waitScan' || status === 'scanned' || status === 'authed' ? record.expires_at : null;
-  if (status !== 'authed' || record.code_hash === null) return { view: { status }, lapsesAt };
-  const code = await deps.kv.get(authCodeKey(uuid, record.code_hash));
-  // The code key lapses with the approval; without it there is nothing left to collect.
-  return code === null ? { view: { status: 'expired' }, lapsesAt: null } : { view: { status, auth_code: code }, lapsesAt };
+  if (status !== 'authed') return { view: { status }, lapsesAt };
+  // An approval without a nonce (a record from before codes were derived) has nothing to collect.
+  if (record.code_nonce === null) return { view: { status: 'expired' }, lapsesAt: null };
+  return { view: { status, auth_code: deriveAuthCode(pollSecret, uuid, record.code_nonce) }, lapsesAt };
 }
