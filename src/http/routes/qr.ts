@@ -3,6 +3,7 @@ import type { Runtime } from '../../runtime.ts';
 import { createLoginRequest, pollLoginStatus } from '../../flows/qr/request.ts';
 import { answerLoginRequest, scanLoginRequest } from '../../flows/qr/approval.ts';
 import { exchangeAuthCode } from '../../flows/qr/exchange.ts';
+import { PollSlots } from '../../flows/qr/poll-slots.ts';
 import { QR_STATUSES, type QrStatus, type RequesterFlag } from '../../flows/qr/record.ts';
 import { authenticate, sessionOf } from '../auth.ts';
 import { auditContext } from '../context.ts';
@@ -42,6 +43,8 @@ export function qrRoutes(app: FastifyInstance, runtime: Runtime): void {
   // Waiting polls answer at once when the node shuts down, instead of holding it up to 25 s.
   const shutdown = new AbortController();
   app.addHook('preClose', async () => shutdown.abort());
+  // Held polls are this node's sockets, so they are counted on this node.
+  const pollSlots = new PollSlots({ perIp: runtime.config.qr.maxPollsPerIp, perRequest: runtime.config.qr.maxPollsPerRequest });
 
   app.get<{ Querystring: LoginUuidQuery }>('/v1/user/loginuuid', {
     schema: {
@@ -103,6 +106,8 @@ export function qrRoutes(app: FastifyInstance, runtime: Runtime): void {
       pollSecret: poll_secret,
       lastStatus: last_status,
       signal: AbortSignal.any([shutdown.signal, clientGone(reply)]),
+      clientIp: request.ip,
+      slots: pollSlots,
     });
   });
 
