@@ -8,7 +8,15 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { call, startTestServer, testDefaults, type TestServer } from '../support/server.ts';
 import { exchange, grant, loginRequest, poll, registerApp, scan, type AppUser, type BrowserRequest } from '../support/qr-clients.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setAccountStatus } from '../../src/core/accounts.ts';
+import { MemoryKv } from '../../src/adapters/memory/memory-kv.ts';
+import type { SetOptions } from '../../src/ports/kv.ts';
+import { parseConfig } from '../../src/config.ts';
+import { startServer, type Server } from '../../src/main.ts';
+import { createLogger } from '../../src/logger.ts';
 
 const generousLimits = { ...testDefaults.rate_limits, qr_create: { max: 100_000 }, qr_exchange: { max: 100_000 } };
 let names = 0;
@@ -19,7 +27,7 @@ interface Approved {
   readonly code: string;
 }
 
-async function approve(server: TestServer, app: AppUser): Promise<Approved> {
+async function approve(server: Server, app: AppUser): Promise<Approved> {
   const request = await loginRequest(server);
   assert.equal((await scan(server, app, request.uuid)).status, 200);
   assert.equal((await grant(server, app, request.uuid, true)).status, 200);
@@ -28,15 +36,15 @@ async function approve(server: TestServer, app: AppUser): Promise<Approved> {
   return { request, code: polled.body.auth_code as string };
 }
 
-const exchangeApproved = (server: TestServer, { request, code }: Approved) => exchange(server, code, request.uuid, request.poll_secret);
+const exchangeApproved = (server: Server, { request, code }: Approved) => exchange(server, code, request.uuid, request.poll_secret);
 
 /** Sessions of the account that a QR exchange made: there must be none after a refused exchange. */
-async function qrSessions(server: TestServer, uid: string): Promise<number> {
+async function qrSessions(server: Server, uid: string): Promise<number> {
   return (await server.runtime.sessions.list(uid)).filter((session) => session.method === 'qr').length;
 }
 
 /** What POST /v1/user/pwdforget does once the code is proven: new password, every session ended. */
-async function resetPassword(server: TestServer, uid: string): Promise<void> {
+async function resetPassword(server: Server, uid: string): Promise<void> {
   const user = await server.runtime.accounts.findByUid(uid);
   assert.ok(user !== null);
   const next = await server.runtime.hasher.hash('a brand new password');
@@ -44,7 +52,7 @@ async function resetPassword(server: TestServer, uid: string): Promise<void> {
   await server.runtime.sessions.revokeAll(uid, 'password');
 }
 
-async function webLogin(server: TestServer, username: string): Promise<{ token: string; sid: string }> {
+async function webLogin(server: Server, username: string): Promise<{ token: string; sid: string }> {
   const web = await call(server, 'POST', '/v1/user/login', { username, password: 'correct horse', flag: 1 });
   assert.equal(web.status, 200, JSON.stringify(web.body));
   return { token: web.body.token, sid: web.body.sid };
@@ -140,5 +148,77 @@ describe('a QR approval dies with the session that gave it', () => {
         assert.equal((await call(server, 'GET', '/v1/user/current', undefined, answer.body.token)).status, 401);
       }
     }
+  });
+});
+
+/**
+ * The narrowest interleaving, made to happen: the exchange checked the approval (password as
+ * approved, approver alive), then a reset changed the password and its sweep read the session
+ * index before the new QR session joined it, and ends the approver only after the exchange is
+ * done. Only a check after the new session is indexed can see the reset.
+ */
+class SweepGatedKv extends MemoryKv {
+  /** Armed by the test: the account, its approving sid, and the reset to start. */
+  armed: { uid: string; approverSid: string; startReset: () => void } | null = null;
+  #snapshotTaken: (() => void) | null = null;
+  #releaseSweep: Promise<void> | null = null;
+  #approverKey = '';
+  release: () => void = () => {};
+
+  override async set(key: string, value: string, options?: SetOptions): Promise<boolean> {
+    const armed = this.armed;
+    if (armed !== null && options?.nx === true && key.startsWith('sess:') && key !== `sess:${armed.approverSid}`) {
+      this.armed = null;
+      this.#approverKey = `sess:${armed.approverSid}`;
+      // The exchange is about to create its session: run the reset up to its index snapshot first.
+      const snapshot = new Promise<void>((resolve) => { this.#snapshotTaken = resolve; });
+      this.#releaseSweep = new Promise<void>((resolve) => { this.release = resolve; });
+      armed.startReset();
+      await snapshot;
+    }
+    return super.set(key, value, options);
+  }
+
+  override async hgetall(key: string): Promise<Record<string, string>> {
+    const result = await super.hgetall(key);
+    const taken = this.#snapshotTaken;
+    if (taken !== null && key.endsWith(':sessions')) {
+      this.#snapshotTaken = null;
+      taken();
+    }
+    return result;
+  }
+
+  override async getdel(key: string): Promise<string | null> {
+    // The sweep reaches the approver only once the exchange has answered.
+    if (this.#releaseSweep !== null && key === this.#approverKey) await this.#releaseSweep;
+    return super.getdel(key);
+  }
+}
+
+describe('a reset whose sweep straddles the exchange', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'latchkey-qr-sweep-'));
+  const kv = new SweepGatedKv();
+  let server: Server;
+  before(async () => {
+    const config = parseConfig({ ...testDefaults, rate_limits: generousLimits, data_dir: dataDir, qr: { poll_timeout_seconds: 4 } });
+    server = await startServer(config, createLogger(config.logLevel), { kv });
+  });
+  after(async () => {
+    await server.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('the QR session issued between the sweep\'s snapshot and the approver\'s end is ended: 410', async () => {
+    const app = await registerApp(server, 'straddled');
+    const approved = await approve(server, app);
+    const approverSid = (await call(server, 'GET', '/v1/user/current', undefined, app.token)).body.session.sid as string;
+    let resetDone: Promise<void> = Promise.resolve();
+    kv.armed = { uid: app.uid, approverSid, startReset: () => { resetDone = resetPassword(server, app.uid); } };
+    const answer = await exchangeApproved(server, approved);
+    kv.release();
+    await resetDone;
+    assertExpired(answer, 'exchange straddled by a reset');
+    assert.equal(await qrSessions(server, app.uid), 0);
   });
 });
