@@ -116,6 +116,10 @@ export interface Config {
     readonly pollTimeoutSeconds: number;
     /** An approved request's auth code can be exchanged for this long. */
     readonly authCodeTtlSeconds: number;
+    /** Long-polls one client address may have held at once on one node; past it 429. */
+    readonly maxPollsPerIp: number;
+    /** Long-polls one login request may have held at once on one node; past it 429. */
+    readonly maxPollsPerRequest: number;
   };
   /** OpenID Connect providers (config-oidc.ts). */
   readonly oidc: OidcConfig;
@@ -269,6 +273,8 @@ export function parseConfig(raw: Json): Config {
       requestTtlSeconds: int(sub(raw, 'qr'), 'qr.request_ttl_seconds', 120, 1, 3600),
       pollTimeoutSeconds: int(sub(raw, 'qr'), 'qr.poll_timeout_seconds', 25, 1, 120),
       authCodeTtlSeconds: int(sub(raw, 'qr'), 'qr.auth_code_ttl_seconds', 60, 1, 600),
+      maxPollsPerIp: int(sub(raw, 'qr'), 'qr.max_polls_per_ip', 20, 1, 100_000),
+      maxPollsPerRequest: int(sub(raw, 'qr'), 'qr.max_polls_per_request', 3, 1, 100),
     },
     oidc: parseOidcConfig(raw.oidc ?? {}),
     im: parseImConfig(raw.im),

@@ -1,13 +1,15 @@
 /**
  * The scanner's side of a QR login: the signed-in app scans the code, sees who is asking, and
  * approves or rejects. Only the app may do this (a stolen browser token must not be able to mint
- * more browser sessions), and only the account that scanned may answer.
+ * more browser sessions), and only the app session that scanned may answer.
  */
-import { LatchkeyError, forbidden } from '../../core/errors.ts';
+import { LatchkeyError, forbidden, notFound } from '../../core/errors.ts';
+import type { User } from '../../ports/accounts.ts';
 import type { Session } from '../../core/sessions/record.ts';
 import type { AuditContext } from '../../ops/audit.ts';
-import { authCodeKey, visibleStatus, type Requester } from './record.ts';
-import { hashSecret, newAuthCode } from './secrets.ts';
+import { visibleStatus, type Requester } from './record.ts';
+import { newCodeNonce } from './secrets.ts';
+import { passwordStamp } from './approver.ts';
 import { transition, type QrStep } from './transition.ts';
 import type { QrFlowDeps } from './deps.ts';
 
@@ -24,14 +26,24 @@ export async function scanLoginRequest(deps: QrFlowDeps, scanner: Session, uuid:
   requireApp(scanner);
   const step: QrStep = (current, now) => {
     if (visibleStatus(current, now) === 'expired') throw expired();
-    // First scanner wins: a second account (someone who photographed the screen) is refused.
+    // First scanner wins: a second account (someone who photographed the screen) is refused, and
+    // so is a second session of the same account: the approval belongs to one session (approver.ts).
     if (current.scanner_uid !== null && current.scanner_uid !== scanner.uid) {
       throw new LatchkeyError('conflict', 'this login request was scanned by another account');
+    }
+    if (current.scanner_uid !== null && current.scanner_sid !== scanner.sid) {
+      throw new LatchkeyError('conflict', 'this login request was scanned by another device');
     }
     if (current.status === 'scanned') return null;
     if (current.status !== 'waitScan') throw expired();
     // The scanner gets a fresh window to decide; the request no longer lapses while on the phone.
-    return { ...current, status: 'scanned', scanner_uid: scanner.uid, expires_at: now + deps.config.qr.requestTtlSeconds * 1000 };
+    return {
+      ...current,
+      status: 'scanned',
+      scanner_uid: scanner.uid,
+      scanner_sid: scanner.sid,
+      expires_at: now + deps.config.qr.requestTtlSeconds * 1000,
+    };
   };
   const { record } = await audited(deps, 'qr_scan', scanner, context, () => transition(deps.kv, deps.clock, uuid, step));
   const { requester } = record;
@@ -48,10 +60,11 @@ export async function scanLoginRequest(deps: QrFlowDeps, scanner: Session, uuid:
 }
 
 /**
- * Approve or reject. On approval a fresh auth code is stored under its own hash before the record
- * names that hash, so a poller that sees `authed` always finds the code; a losing concurrent
- * approval deletes its unused code. The code is never returned here: only the poll secret's holder
- * collects it (octo-server gave it to the app and to anyone polling, spec §7.2).
+ * Approve or reject. Approval draws the nonce the auth code is derived from (secrets.ts) in the
+ * same compare-and-set that moves the record to `authed`, so a poller that sees `authed` can always
+ * collect the code, and of two concurrent approvals only the winner's nonce exists. The code is
+ * never returned here: only the poll secret's holder can derive it (octo-server gave it to the app
+ * and to anyone polling, spec §7.2).
  */
 export async function answerLoginRequest(
   deps: QrFlowDeps,
@@ -62,32 +75,29 @@ export async function answerLoginRequest(
 ): Promise<{ status: 'authed' | 'rejected' }> {
   requireApp(scanner);
   const target = approve ? 'authed' : 'rejected';
-  const code = newAuthCode(deps.random);
-  const codeHash = hashSecret(code);
-  const now = deps.clock.now();
+  const nonce = newCodeNonce(deps.random);
   const codeTtlMs = deps.config.qr.authCodeTtlSeconds * 1000;
+  const stamp = approve ? passwordStamp(await scannerAccount(deps, scanner)) : null;
   const step: QrStep = (current, at) => {
-    if (current.scanner_uid !== scanner.uid) throw forbidden('only the account that scanned this code can answer it');
+    // The scanning session, not merely its account: the auth code carries this session's approval.
+    if (current.scanner_uid !== scanner.uid || current.scanner_sid !== scanner.sid) {
+      throw forbidden('only the app session that scanned this code can answer it');
+    }
     if (visibleStatus(current, at) === 'expired') throw expired();
     if (current.status === target) return null;
     if (current.status !== 'scanned') throw new LatchkeyError('conflict', 'this login request was already answered');
     return approve
-      ? { ...current, status: 'authed', code_hash: codeHash, expires_at: now + codeTtlMs }
+      ? { ...current, status: 'authed', code_nonce: nonce, password_stamp: stamp, expires_at: at + codeTtlMs }
       : { ...current, status: 'rejected', expires_at: at };
   };
-  const codeKey = authCodeKey(uuid, codeHash);
-  // Written before the record points at it; its TTL starts after `now`, so it outlives the approval.
-  if (approve) await deps.kv.set(codeKey, code, { ttlMs: codeTtlMs });
-  try {
-    const { changed } = await audited(deps, approve ? 'qr_grant' : 'qr_reject', scanner, context, () =>
-      transition(deps.kv, deps.clock, uuid, step),
-    );
-    if (approve && !changed) await deps.kv.del(codeKey);
-  } catch (error) {
-    if (approve) await deps.kv.del(codeKey);
-    throw error;
-  }
+  await audited(deps, approve ? 'qr_grant' : 'qr_reject', scanner, context, () => transition(deps.kv, deps.clock, uuid, step));
   return { status: target };
+}
+
+async function scannerAccount(deps: QrFlowDeps, scanner: Session): Promise<User> {
+  const user = await deps.accounts.findByUid(scanner.uid);
+  if (user === null) throw notFound('account');
+  return user;
 }
 
 function requireApp(session: Session): void {

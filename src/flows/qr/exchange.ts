@@ -6,8 +6,9 @@ import { LatchkeyError, accountDisabled, notFound } from '../../core/errors.ts';
 import type { AuditContext } from '../../ops/audit.ts';
 import type { LoginResponse } from '../login-response.ts';
 import { startSession } from '../start-session.ts';
-import { authCodeKey, visibleStatus } from './record.ts';
-import { matchesHash } from './secrets.ts';
+import { visibleStatus, type QrRecord } from './record.ts';
+import { lapsedApproval, type LapsedApproval } from './approver.ts';
+import { deriveAuthCode, matchesHash, sameSecret } from './secrets.ts';
 import { readQrRecord, transition } from './transition.ts';
 import type { QrFlowDeps } from './deps.ts';
 
@@ -26,7 +27,8 @@ export async function exchangeAuthCode(deps: QrFlowDeps, input: ExchangeInput, c
   const found = await readQrRecord(deps.kv, input.uuid);
   // Wrong secret, unknown uuid, wrong code, or no code yet (not approved): all the same 404, so an
   // attacker holding only the uuid learns nothing about the request.
-  if (found === null || !matchesHash(input.pollSecret, found.poll_secret_hash) || !matchesHash(input.authCode, found.code_hash)) {
+  if (found === null || !matchesHash(input.pollSecret, found.poll_secret_hash) || found.code_nonce === null
+    || !sameSecret(input.authCode, deriveAuthCode(input.pollSecret, input.uuid, found.code_nonce))) {
     throw notFound('auth code');
   }
   const { record } = await transition(deps.kv, deps.clock, input.uuid, (current, now) => {
@@ -36,7 +38,6 @@ export async function exchangeAuthCode(deps: QrFlowDeps, input: ExchangeInput, c
     }
     return { ...current, status: 'consumed', expires_at: now };
   });
-  if (record.code_hash !== null) await deps.kv.del(authCodeKey(input.uuid, record.code_hash));
 
   const loginContext = { ...context, flag: record.requester.flag, device: record.requester.device };
   const user = record.scanner_uid === null ? null : await deps.accounts.findByUid(record.scanner_uid);
@@ -47,5 +48,38 @@ export async function exchangeAuthCode(deps: QrFlowDeps, input: ExchangeInput, c
     await deps.audit.record({ type: 'login', uid: user.uid, sid: null, result: 'fail', reason: 'account_disabled', context });
     throw accountDisabled();
   }
-  return startSession(deps, user, 'qr', loginContext);
+  const lapsed = await lapsedApproval(deps, record, user);
+  if (lapsed !== null) await refuseLapsed(deps, user.uid, null, lapsed, context);
+  const response = await startSession(deps, user, 'qr', loginContext);
+  await requireStandingApproval(deps, record, response, context);
+  return response;
+}
+
+/**
+ * The approver may be ended while this exchange issues its session: a sweep (reset, revoke-all)
+ * that read the index before the new session joined it cannot see it. So look again once it is
+ * indexed — the two-sided check of a ban (DESIGN §3.2, invariant 5): whichever runs second sees
+ * the other. A reset or change sets the password before it sweeps, so the stamp catches the sweep
+ * that has not reached the approver yet.
+ */
+async function requireStandingApproval(deps: QrFlowDeps, record: QrRecord, response: LoginResponse, context: AuditContext): Promise<void> {
+  const current = await deps.accounts.findByUid(response.uid);
+  if (current === null || current.status !== 'active') {
+    await deps.sessions.revoke(response.uid, response.sid, 'ban');
+    deps.metrics.logins.inc({ method: 'qr', result: 'disabled' });
+    await deps.audit.record({ type: 'login', uid: response.uid, sid: response.sid, result: 'fail', reason: 'account_disabled', context });
+    throw accountDisabled();
+  }
+  const lapsed = await lapsedApproval(deps, record, current);
+  if (lapsed !== null) await refuseLapsed(deps, response.uid, response.sid, lapsed, context);
+}
+
+/** 410 like any used-up code: the approval it carried is gone, and the browser must ask anew. */
+async function refuseLapsed(deps: QrFlowDeps, uid: string, issuedSid: string | null, lapsed: LapsedApproval, context: AuditContext): Promise<never> {
+  if (issuedSid !== null) await deps.sessions.revoke(uid, issuedSid, lapsed === 'password_changed' ? 'password' : 'aborted');
+  deps.metrics.logins.inc({ method: 'qr', result: 'fail' });
+  await deps.audit.record({ type: 'login', uid, sid: issuedSid, result: 'fail', reason: `qr_${lapsed}`, context });
+  throw new LatchkeyError('expired', lapsed === 'password_changed'
+    ? 'the password changed since this login was approved'
+    : 'the session that approved this login has ended');
 }

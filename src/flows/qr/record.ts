@@ -35,8 +35,15 @@ export interface QrRecord {
   readonly poll_secret_hash: string;
   /** Set by the first scan; never shown to the poller. */
   readonly scanner_uid: string | null;
-  /** SHA-256 of the auth code, set at approval; the code itself lives in `authCodeKey`. */
-  readonly code_hash: string | null;
+  /**
+   * The app session that scanned: the only one that may answer, and the one whose approval the
+   * auth code carries, so the code dies with it (DESIGN §3.5). Null until scanned.
+   */
+  readonly scanner_sid: string | null;
+  /** Fingerprint of the scanner's password at approval: a password change or reset since voids the code. */
+  readonly password_stamp: string | null;
+  /** Drawn at approval; the auth code is derived from it and the poll secret (secrets.ts), never stored. */
+  readonly code_nonce: string | null;
   readonly created_at: number;
   /** When the current state lapses: unscanned or unanswered requests, unexchanged codes. */
   readonly expires_at: number;
@@ -49,8 +56,6 @@ export interface QrRecord {
 export const RETAIN_AFTER_EXPIRY_MS = 10 * 60_000;
 
 export const recordKey = (uuid: string): string => `qr:{${uuid}}`;
-/** Per code hash, so a losing concurrent approval can never overwrite the winner's code. */
-export const authCodeKey = (uuid: string, codeHash: string): string => `qr:{${uuid}}:code:${codeHash}`;
 /** Wake-ups for the long-poll; a hint only, the record is the truth. */
 export const statusChannel = (uuid: string): string => `qr:${uuid}`;
 
@@ -62,8 +67,16 @@ export function visibleStatus(record: QrRecord, now: number): QrStatus {
 
 export function parseQrRecord(raw: string): QrRecord | null {
   try {
-    const record = JSON.parse(raw) as QrRecord;
-    return typeof record.version === 'number' && typeof record.poll_secret_hash === 'string' ? record : null;
+    const record = JSON.parse(raw) as Partial<QrRecord>;
+    if (typeof record.version !== 'number' || typeof record.poll_secret_hash !== 'string') return null;
+    // A record written before the scanner's sid and the code nonce were kept names no approving
+    // session and no code: it can be polled until it lapses, but never answered or exchanged.
+    return {
+      ...record,
+      scanner_sid: record.scanner_sid ?? null,
+      password_stamp: record.password_stamp ?? null,
+      code_nonce: record.code_nonce ?? null,
+    } as QrRecord;
   } catch {
     return null;
   }

@@ -1,8 +1,9 @@
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Runtime } from '../../runtime.ts';
 import { createLoginRequest, pollLoginStatus } from '../../flows/qr/request.ts';
 import { answerLoginRequest, scanLoginRequest } from '../../flows/qr/approval.ts';
 import { exchangeAuthCode } from '../../flows/qr/exchange.ts';
+import { PollSlots } from '../../flows/qr/poll-slots.ts';
 import { QR_STATUSES, type QrStatus, type RequesterFlag } from '../../flows/qr/record.ts';
 import { authenticate, sessionOf } from '../auth.ts';
 import { auditContext } from '../context.ts';
@@ -37,13 +38,24 @@ const requesterSchema = {
   },
 } as const;
 
+/**
+ * These answers carry a secret (the poll secret, the auth code, a session token): no browser or
+ * shared cache may keep them, or the next user of the machine reads the auth code from its cache.
+ */
+async function noStore(_request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  void reply.header('cache-control', 'no-store');
+}
+
 export function qrRoutes(app: FastifyInstance, runtime: Runtime): void {
   const requireSession = authenticate(runtime.sessions, runtime.metrics);
   // Waiting polls answer at once when the node shuts down, instead of holding it up to 25 s.
   const shutdown = new AbortController();
   app.addHook('preClose', async () => shutdown.abort());
+  // Held polls are this node's sockets, so they are counted on this node.
+  const pollSlots = new PollSlots({ perIp: runtime.config.qr.maxPollsPerIp, perRequest: runtime.config.qr.maxPollsPerRequest });
 
   app.get<{ Querystring: LoginUuidQuery }>('/v1/user/loginuuid', {
+    onRequest: noStore,
     schema: {
       tags: ['qr'],
       summary: 'Start a QR login (browser or desktop): the QR shows `uuid`; keep `poll_secret` private',
@@ -82,6 +94,7 @@ export function qrRoutes(app: FastifyInstance, runtime: Runtime): void {
   });
 
   app.get<{ Querystring: LoginStatusQuery }>('/v1/user/loginstatus', {
+    onRequest: noStore,
     schema: {
       tags: ['qr'],
       summary: 'Long-poll a QR login; answers when the status changes (from `last_status` if given)',
@@ -103,6 +116,8 @@ export function qrRoutes(app: FastifyInstance, runtime: Runtime): void {
       pollSecret: poll_secret,
       lastStatus: last_status,
       signal: AbortSignal.any([shutdown.signal, clientGone(reply)]),
+      clientIp: request.ip,
+      slots: pollSlots,
     });
   });
 
@@ -135,6 +150,7 @@ export function qrRoutes(app: FastifyInstance, runtime: Runtime): void {
   });
 
   app.post<{ Params: { auth_code: string }; Body: { uuid: string; poll_secret: string } }>('/v1/user/login_authcode/:auth_code', {
+    onRequest: noStore,
     schema: {
       tags: ['qr'],
       summary: 'Exchange an approved QR login\'s auth code for a session (once)',
