@@ -228,7 +228,8 @@ describe('cluster storm: 3 latchkey nodes, Redis Cluster, PostgreSQL, with fault
     }
     user.attempts[flag] += 1;
     const sentAt = tick();
-    const exchange = await request('qr exchange', [200, 403], 'POST', `/v1/user/login_authcode/${polled.body.auth_code}`, { uuid, poll_secret }, undefined, user);
+    // 410: the approving APP session was ended (replaced, revoked) before the exchange.
+    const exchange = await request('qr exchange', [200, 403, 410], 'POST', `/v1/user/login_authcode/${polled.body.auth_code}`, { uuid, poll_secret }, undefined, user);
     const respondedAt = tick();
     checkLoginRefusal('qr exchange', user, sentAt, exchange);
     if (exchange.status !== 200) return abandonQr();

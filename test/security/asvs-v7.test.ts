@@ -54,7 +54,10 @@ describe('ASVS V7 session management', () => {
 
   it('7.2.2 and 7.2.3: every login gets a fresh reference token of 256 random bits, never repeated', async () => {
     const { username } = await register(server);
-    const tokens = await Promise.all(Array.from({ length: 40 }, () => login(server, username, 1)));
+    const tokens: string[] = [];
+    // Four at a time: more logins of one account in flight from one address than the throttle's
+    // per-address budget are refused (test/security/throttle-login.test.ts).
+    for (let round = 0; round < 10; round += 1) tokens.push(...(await Promise.all([1, 2, 3, 4].map(() => login(server, username, 1)))));
     assert.equal(new Set(tokens).size, tokens.length);
     for (const token of tokens) {
       assert.match(token, /^[A-Za-z0-9_-]{43}$/);

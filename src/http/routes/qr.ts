@@ -116,7 +116,8 @@ export function qrRoutes(app: FastifyInstance, runtime: Runtime): void {
       pollSecret: poll_secret,
       lastStatus: last_status,
       signal: AbortSignal.any([shutdown.signal, clientGone(reply)]),
-      clientIp: request.ip,
+      // Its network, not the address: one IPv6 host holds a whole /64 (rate_limits.ipv6_prefix).
+      clientIp: runtime.limiter.requester(request.ip),
       slots: pollSlots,
     });
   });
