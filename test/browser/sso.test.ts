@@ -53,11 +53,29 @@ describe('console: SSO against a real OpenID provider, in Chromium', { skip: ski
     assert.equal(await page.locator('#page-error').innerText(), 'Sign-in was cancelled at your organisation’s sign-in page.');
     assert.equal(new URL(page.url()).search, '');
 
+    // A code coming back to a tab that started this provider's login, but too late (or made up).
+    await page.evaluate("sessionStorage.setItem('latchkey.sso_pending', 'corp')");
     await goto(page, world.server, '/?sso=corp&lk_code=not-a-real-code');
     await page.locator('#page-error').filter({ hasText: /\S/ }).waitFor();
     assert.equal(await page.locator('#page-error').innerText(), 'That sign-in took too long or was already used. Please try again.');
     assert.equal(new URL(page.url()).pathname, '/');
     assert.deepEqual((await context.cookies()).map((cookie) => cookie.name).filter((name) => name.startsWith('latchkey_s')), []);
+    assertClean();
+    await context.close();
+  });
+
+  it('a hand-off code arriving in a tab that started no SSO is never exchanged (login CSRF)', async () => {
+    const { page, context, assertClean } = await openConsole(browser, world.server);
+    const exchanges: string[] = [];
+    page.on('request', (request) => {
+      if (request.url().includes('/exchange')) exchanges.push(request.url());
+    });
+    // Whoever made this link holds a real code for their own account and planted its binding cookie.
+    await goto(page, world.server, '/?sso=corp&lk_code=' + 'A'.repeat(43));
+    await page.locator('#page-error').filter({ hasText: /\S/ }).waitFor();
+    assert.equal(await page.locator('#page-error').innerText(), 'That sign-in link was not started in this browser, so it was not used. Sign in below.');
+    assert.deepEqual(exchanges, []);
+    assert.equal(new URL(page.url()).search, '');
     assertClean();
     await context.close();
   });

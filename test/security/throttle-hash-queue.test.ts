@@ -50,16 +50,19 @@ describe('the password hashing queue is bounded', () => {
   it('the refused attempts spend no login budget: the owner gets in right after the burst', async () => {
     const s = await startTestServer({
       password: { concurrency: 1, max_queue: 1, memory_cost: 32_768, time_cost: 3 },
-      login_throttle: { per_account_ip: 3, per_account: 100_000 },
+      login_throttle: { per_account_ip: 4, per_account: 100_000 },
     });
     servers.push(s);
     const registered = await fetch(`${s.url}/v1/user/register`, {
       method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'gina', password: 'correct horse' }),
     });
     assert.equal(registered.status, 201);
-    // Two wrong guesses get checked at most (one running, one waiting); the rest are refused unchecked.
+    // A few wrong guesses get checked (one running, one waiting, one more once the first is done on
+    // a loaded machine); the rest are refused unchecked. Had the refusals been counted, the address
+    // would be past its budget of 4 and the owner's login below a 429.
     const burst = await Promise.all(Array.from({ length: 12 }, () => timedLogin(s, 'gina', 'a wrong guess')));
-    assert.ok(burst.filter((a) => a.status === 401).length <= 2, JSON.stringify(burst.map((a) => a.status)));
+    assert.ok(burst.filter((a) => a.status === 401).length <= 3, JSON.stringify(burst.map((a) => a.status)));
+    assert.ok(burst.filter((a) => a.status === 503).length >= 6, JSON.stringify(burst.map((a) => a.status)));
     assert.equal((await timedLogin(s, 'gina', 'correct horse')).status, 200, 'refusals did not lock the address');
   });
 });

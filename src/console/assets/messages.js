@@ -52,6 +52,7 @@ const SSO_ERRORS = {
   account_disabled: ERRORS.account_disabled ?? '',
   server_error: ERRORS.internal_error ?? '',
   expired: 'That sign-in took too long or was already used. Please try again.',
+  not_started_here: 'That sign-in link was not started in this browser, so it was not used. Sign in below.',
 };
 
 /** @param {string} code */

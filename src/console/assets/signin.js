@@ -14,6 +14,25 @@ import { qrSignIn } from './signin-qr.js';
 import { SSO_PROVIDER_KEY } from './signed-in.js';
 
 /** @typedef {{id: string, name: string, authorize_path: string}} SsoProvider */
+
+/**
+ * Which provider this tab sent to its IdP. A `?lk_code=` arriving in a tab that started no SSO is
+ * somebody else's login: exchanging it would sign this browser into the account of whoever made
+ * the link (login CSRF, with a binding cookie planted from a sibling subdomain). Another site can
+ * neither read nor write this tab's sessionStorage.
+ */
+const SSO_PENDING_KEY = 'latchkey.sso_pending';
+
+/** The provider this tab started an SSO login with, taken (it is good for one return). */
+function takePendingSso() {
+  try {
+    const pending = sessionStorage.getItem(SSO_PENDING_KEY);
+    sessionStorage.removeItem(SSO_PENDING_KEY);
+    return pending;
+  } catch {
+    return null;
+  }
+}
 /** @typedef {{oidc_providers: SsoProvider[], qr_login: boolean, code_login: {sms: boolean, email: boolean}}} AppConfig */
 
 const params = new URLSearchParams(location.search);
@@ -52,6 +71,10 @@ async function finishSso(lkCode, provider) {
     showPageError(describeSsoError('login_failed'));
     return;
   }
+  if (takePendingSso() !== provider) {
+    showPageError(describeSsoError('not_started_here'));
+    return;
+  }
   const notice = byId('notice', HTMLElement);
   say(notice, 'Finishing single sign-on…');
   notice.hidden = false;
@@ -82,6 +105,13 @@ function showSsoButtons(providers) {
     target.searchParams.set('flag', '1');
     for (const [key, value] of Object.entries(thisDevice())) target.searchParams.set(key, value);
     const link = h('a', { class: 'button', href: target.pathname + target.search, 'data-provider': provider.id }, `Continue with ${provider.name}`);
+    link.addEventListener('click', () => {
+      try {
+        sessionStorage.setItem(SSO_PENDING_KEY, provider.id);
+      } catch {
+        // without storage the return is refused: better no SSO than someone else's
+      }
+    });
     list.append(h('li', {}, link));
   }
   byId('sso', HTMLElement).hidden = providers.length === 0;
