@@ -4,6 +4,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync, readdirSync } from 'node:fs';
 import { call, startTestServer, type TestServer } from '../support/server.ts';
 
 let counter = 0;
@@ -90,5 +91,22 @@ describe('ASVS V6 authentication', () => {
     const password = await login(username, 'a long enough phrase');
     assert.equal(password.status, 403);
     assert.equal(password.body.code, 'account_disabled');
+  });
+});
+
+describe('ASVS 6.2.6 and 6.2.7: the console\'s password fields', () => {
+  it('every password field of every page is masked, named for password managers, and lets paste through', () => {
+    const pages = readdirSync('src/console').filter((name) => name.endsWith('.html'));
+    let fields = 0;
+    for (const page of pages) {
+      const html = readFileSync(`src/console/${page}`, 'utf8');
+      assert.doesNotMatch(html, /onpaste|oncopy/i, page);
+      for (const [input] of html.matchAll(/<input[^>]*id="(?:[a-z]+-)?password"[^>]*>/g)) {
+        fields += 1;
+        assert.match(input, /type="password"/, `${page}: ${input}`);
+        assert.match(input, /autocomplete="(current|new)-password"/, `${page}: ${input}`);
+      }
+    }
+    assert.ok(fields >= 4, `found ${fields} password fields`);
   });
 });
