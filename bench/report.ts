@@ -43,7 +43,7 @@ interface Machine {
   readonly node: string;
 }
 
-/** A server that did not get most of a core was not what limited the run (DESIGN research §4.7). */
+/** A server that did not get most of a core was not what limited the run (bench/README.md, "Reading the tables"). */
 const SATURATED_CORES = 0.9;
 /** Other processes using this much CPU make the run's figures suspect. */
 const NOISY_OTHER_CORES = 0.2;

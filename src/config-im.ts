@@ -1,6 +1,6 @@
 /**
  * The `im` section of the config (README, "IM bridge"): which IM server latchkey keeps in step with
- * its sessions (DESIGN §3.4), and how the device_quit calls it missed are retried. Validated at start.
+ * its sessions (docs/design.md §3.4), and how the device_quit calls it missed are retried. Validated at start.
  */
 import { ConfigError, HIDDEN_VALUE } from './config.ts';
 

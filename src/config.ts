@@ -123,7 +123,7 @@ export interface Config {
   };
   /** OpenID Connect providers (config-oidc.ts). */
   readonly oidc: OidcConfig;
-  /** The IM server kept in step with sessions (config-im.ts, DESIGN §3.4). */
+  /** The IM server kept in step with sessions (config-im.ts, docs/design.md §3.4). */
   readonly im: ImConfig;
   /** Keys other backends present at POST /v1/auth/verify (config-admin.ts); empty: the route is off. */
   readonly serviceKeys: readonly string[];

@@ -81,7 +81,7 @@ export async function createRuntime(config: Config, log: AuditLogger & SenderLog
     kv,
     accounts,
     sessions,
-    /** Whether logins hand out IM tokens (an IM bridge is configured, DESIGN §3.4). */
+    /** Whether logins hand out IM tokens (an IM bridge is configured, docs/design.md §3.4). */
     imEnabled: imBridge !== null,
     profiles: new ProfileCache((uid) => accounts.findByUid(uid), clock),
     metrics,

@@ -4,7 +4,7 @@
  * turn's I/O callbacks have run. The validation of every authenticated request is one such read.
  *
  * It is no cache: each call reads the store after it was made and before it resolves, so a read
- * never sees a state older than its call (DESIGN §3.2, invariants 1 and 6); results are never kept
+ * never sees a state older than its call (docs/design.md §3.2, invariants 1 and 6); results are never kept
  * past the batch that read them.
  *
  * Why: one read per request cost more than the rest of the request. On Redis, ioredis'

@@ -6,7 +6,7 @@ import { LatchkeyError, notFound } from './errors.ts';
 /**
  * Ban: set the status first, then sweep the session index. A login running at the same time
  * re-checks the status after joining the index, so one of the two always sees the other
- * (DESIGN §3.2, invariant 5). Returns how many sessions the sweep ended.
+ * (docs/design.md §3.2, invariant 5). Returns how many sessions the sweep ended.
  */
 export async function setAccountStatus(
   deps: { accounts: AccountRepo; sessions: SessionService; clock: Clock },

@@ -1,5 +1,5 @@
 /**
- * Password hashing (DESIGN §4): argon2id with OWASP's parameters for new hashes; bcrypt hashes
+ * Password hashing (docs/design.md §4): argon2id with OWASP's parameters for new hashes; bcrypt hashes
  * imported from octo-server still verify and are flagged for rehash, and so do its legacy
  * double-MD5 hashes once `latchkey import` has wrapped them in argon2id. Every verify costs about
  * one argon2id run, even for an unknown user, so response time does not reveal which usernames exist.

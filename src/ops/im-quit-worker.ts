@@ -7,7 +7,7 @@ export interface ImQuitWorkerLogger extends PeriodicLogger {
 }
 
 /**
- * Every node drains the retry queue of device_quit calls the IM server missed (DESIGN §3.4); jobs
+ * Every node drains the retry queue of device_quit calls the IM server missed (docs/design.md §3.4); jobs
  * are claimed one by one in the Kv store, so nodes never work the same job at once.
  */
 export function startImQuitWorker(sessions: SessionService, metrics: Metrics, intervalMs: number, log: ImQuitWorkerLogger): PeriodicTask {

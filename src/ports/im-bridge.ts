@@ -1,5 +1,5 @@
 /**
- * ImBridge: the IM server that clients keep their message connection to (WuKongIM, DESIGN §3.4).
+ * ImBridge: the IM server that clients keep their message connection to (WuKongIM, docs/design.md §3.4).
  * It keeps ONE token per (uid, device flag); a client connects with it. latchkey tells it which
  * token is valid, and tells it to drop a user's devices. Adapters: wukongim (HTTP). With `im.type:
  * none` there is no bridge at all and latchkey keeps no IM tokens.

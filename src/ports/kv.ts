@@ -1,5 +1,5 @@
 /**
- * Kv: the small, Redis-shaped store every latchkey protocol is built from (DESIGN §2).
+ * Kv: the small, Redis-shaped store every latchkey protocol is built from (docs/design.md §2).
  *
  * Every method is ONE atomic operation on ONE key, so the same protocols run on Redis Cluster
  * (no cross-slot commands), on SQLite (one transaction per call) and on the in-memory store that the

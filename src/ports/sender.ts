@@ -1,5 +1,5 @@
 /**
- * Sender: delivers a one-time code to a phone (SMS) or a mailbox (DESIGN §4). Adapters: console
+ * Sender: delivers a one-time code to a phone (SMS) or a mailbox (docs/design.md §4). Adapters: console
  * (development outbox), smtp (email) and webhook (an HTTP gateway, usually for SMS).
  */
 export type CodeChannel = 'sms' | 'email';

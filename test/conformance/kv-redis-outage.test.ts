@@ -1,5 +1,5 @@
 /**
- * RedisKv when Redis goes away (DESIGN §5: 503 upstream_unavailable, never a hang): every call
+ * RedisKv when Redis goes away (docs/design.md §5: 503 upstream_unavailable, never a hang): every call
  * rejects with StoreUnavailableError within 2 s, and the same RedisKv recovers by itself when Redis
  * returns. Runs its own redis-server on a free loopback port, so it can stop and restart it.
  */

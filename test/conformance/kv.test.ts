@@ -1,5 +1,5 @@
 /**
- * Kv conformance (DESIGN §2): one suite body, run against every Kv adapter. Adapters with an
+ * Kv conformance (docs/design.md §2): one suite body, run against every Kv adapter. Adapters with an
  * injectable clock get a manual one, so TTL tests jump in time; Redis gets short real TTLs.
  * Each adapter has one store for its whole suite, so every test uses keys of its own.
  */

@@ -71,7 +71,7 @@ function twoNodes(label: string, store: (dir: string) => Record<string, unknown>
 
       const ban = await call(nodeA, 'PUT', `/v1/manager/users/${uid}/status`, { status: 'banned' }, admin.body.token);
       assert.deepEqual(ban.body, { status: 200, revoked: 4, im: 'ok' });
-      // No wait: validation reads the shared store on every request (DESIGN §3.2, invariant 6).
+      // No wait: validation reads the shared store on every request (docs/design.md §3.2, invariant 6).
       const answers = await Promise.all([nodeA, nodeB].flatMap((node) => sessions.map((token) => call(node, 'GET', '/v1/user/current', undefined, token))));
       assert.deepEqual(answers.map((a) => a.status), Array(8).fill(401));
       for (const node of [nodeA, nodeB]) {

@@ -1,5 +1,5 @@
 /**
- * The IM bridge end to end (DESIGN §3.4): latchkey over HTTP, the WuKongIM test double as the IM
+ * The IM bridge end to end (docs/design.md §3.4): latchkey over HTTP, the WuKongIM test double as the IM
  * server, clients' IM connections simulated on the double. What a client can do with its IM token
  * after each login, logout and ban, and what is left in every store when the IM server is down.
  */

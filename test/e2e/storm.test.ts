@@ -8,7 +8,7 @@ import { skipUnlessRedisServer, startLatchkey, startRedisServer, type LatchkeyPr
 import { prng, type Flag, APP, WEB, PC, type AppLogin, type RevokeOthers, type Verdict } from '../support/storm-model.ts';
 
 /**
- * Storm test (DESIGN §3.3): two latchkey processes share one Redis and one SQLite account file;
+ * Storm test (docs/design.md §3.3): two latchkey processes share one Redis and one SQLite account file;
  * thousands of concurrent logins (APP, Web, PC), logouts, revokes and revoke-others run over HTTP
  * against both. Then every token whose end the contract guarantees is tried on both nodes — none
  * may pass — and every session nothing could have ended must still pass on both.

@@ -1,5 +1,5 @@
 /**
- * The shared per-(uid, flag) IM token protocol (DESIGN §3.4) under every interleaving: the real
+ * The shared per-(uid, flag) IM token protocol (docs/design.md §3.4) under every interleaving: the real
  * SessionService with its IM step, over the scheduled Kv, against the IM server model. Invariant 4
  * — a deleted IM token is never written again — is checked after every step, in the store and at
  * the IM server, with invariants 1, 2 and 5 and, once settled, the agreement of store and IM server.

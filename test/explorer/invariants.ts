@@ -1,5 +1,5 @@
 /**
- * The invariants of DESIGN §3.2 as explorer checks. Each returns what is wrong, or null. They read
+ * The invariants of docs/design.md §3.2 as explorer checks. Each returns what is wrong, or null. They read
  * the store directly and validate tokens through an unscheduled SessionService (SessionWorld).
  */
 import { deviceSlotKey, imTokenKey, sessionKey, userSessionsKey } from '../../src/core/sessions/keys.ts';

@@ -44,7 +44,7 @@ export function revokeOthers(keep: string): SessionProtocol {
   };
 }
 
-/** The production order (DESIGN §3.2, 5): set the status first, then sweep the index. */
+/** The production order (docs/design.md §3.2, 5): set the status first, then sweep the index. */
 export function ban(): SessionProtocol {
   return async (kv, world, name) => {
     await kv.set(statusKey(UID), 'banned');

@@ -1,5 +1,5 @@
 /**
- * A Kv whose every call is a scheduling point (DESIGN §3.3): the call registers itself as pending
+ * A Kv whose every call is a scheduling point (docs/design.md §3.3): the call registers itself as pending
  * and waits until the scheduler picks it; then it runs on the real store and settles. Because the
  * underlying MemoryKv does all of a call's work synchronously, a picked call is one atomic step.
  */

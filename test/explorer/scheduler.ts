@@ -1,5 +1,5 @@
 /**
- * The interleaving explorer (DESIGN §3.3): runs a few protocols concurrently over a ScheduledKv and
+ * The interleaving explorer (docs/design.md §3.3): runs a few protocols concurrently over a ScheduledKv and
  * enumerates EVERY order of their Kv calls, by depth-first search over the choice points with
  * replay: each run starts from scratch (fresh store, fixed clock, deterministic randomness) and
  * follows a prefix of choices, then takes the first pending call at every later choice point (so

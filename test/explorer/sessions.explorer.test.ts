@@ -1,6 +1,6 @@
 /**
  * Every interleaving of the real session protocols, raced in pairs over the scheduled Kv, keeps
- * the invariants of DESIGN §3.2. Each scenario seeds the state before the race and explores the
+ * the invariants of docs/design.md §3.2. Each scenario seeds the state before the race and explores the
  * whole space: the search must be exhausted, never cut short, and hold more than one order.
  */
 import assert from 'node:assert/strict';

@@ -57,7 +57,7 @@ export class SessionWorld {
   readonly store = new MemoryKv({ now: () => NOW });
   readonly clock: Clock = { now: () => NOW };
   readonly policies: DevicePolicies;
-  /** The IM server, when the scenario runs the IM token protocol (DESIGN §3.4). */
+  /** The IM server, when the scenario runs the IM token protocol (docs/design.md §3.4). */
   readonly im: ImServerModel | null;
   /** Names of the sessions logged in before the race (not protocols: they never run). */
   readonly seeded = new Set<string>();

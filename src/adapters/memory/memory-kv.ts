@@ -1,5 +1,5 @@
 /**
- * Kv in process memory: for tests and for the interleaving explorer (DESIGN §3.3).
+ * Kv in process memory: for tests and for the interleaving explorer (docs/design.md §3.3).
  *
  * Every method does all of its work synchronously, before it returns its promise, so each call is
  * one atomic step however the caller interleaves them. Like Redis, a key holds either a string or a

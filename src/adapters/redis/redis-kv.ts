@@ -1,5 +1,5 @@
 /**
- * Kv on Redis 7 / Valkey, single node or Cluster: the production store (DESIGN §2).
+ * Kv on Redis 7 / Valkey, single node or Cluster: the production store (docs/design.md §2).
  *
  * Each method is one single-key command or one single-key Lua script (scripts.ts), so it is atomic
  * on the server and never crosses hash slots. Failure behaviour is in redis-connection.ts.

@@ -6,7 +6,7 @@
 import type { Cluster, Redis, Result } from 'ioredis';
 
 export const scripts = {
-  // Closes: a GET-then-DEL that deletes a value another client wrote in between (DESIGN §3.2 inv. 2).
+  // Closes: a GET-then-DEL that deletes a value another client wrote in between (docs/design.md §3.2 inv. 2).
   kvCompareAndDelete: {
     numberOfKeys: 1,
     lua: `

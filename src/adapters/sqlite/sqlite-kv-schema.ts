@@ -1,6 +1,6 @@
 /**
  * Tables and prepared statements of the SQLite Kv. The tables share the account database's file
- * (DESIGN §2), hence the `kv_` prefix.
+ * (docs/design.md §2), hence the `kv_` prefix.
  *
  * A row past its `expires_at` stays on disk until the sweep, so every statement carries the
  * liveness condition itself: `:now` is bound on each call, from the adapter's Clock.

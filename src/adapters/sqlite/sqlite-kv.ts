@@ -1,5 +1,5 @@
 /**
- * Kv on one SQLite file (node:sqlite): the embedded default store (DESIGN §2).
+ * Kv on one SQLite file (node:sqlite): the embedded default store (docs/design.md §2).
  *
  * Atomicity, also between processes sharing the file: a method is either one SQL statement
  * (atomic by itself) or one BEGIN IMMEDIATE transaction, which takes the write lock before it reads,

@@ -30,7 +30,7 @@ interface Job {
 }
 
 /**
- * The retry queue of device_quit calls the IM server missed (DESIGN §3.4, IM down at logout). What is
+ * The retry queue of device_quit calls the IM server missed (docs/design.md §3.4, IM down at logout). What is
  * owed lives in the IM token key itself (`owed:`, im-token-value.ts); this queue remembers WHICH
  * (uid, flag) to look at, and how often it was tried. Per job one string key (attempts, due time),
  * plus one hash listing the jobs so every node's worker finds them. A worker claims a due job by

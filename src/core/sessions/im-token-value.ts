@@ -1,7 +1,7 @@
 import type { Random } from '../../ports/random.ts';
 
 /**
- * What `user:{uid}:im:<flag>` holds (DESIGN §3.4):
+ * What `user:{uid}:im:<flag>` holds (docs/design.md §3.4):
  * - `live:<token>:<nonce>` — the IM token this flag's live sessions share;
  * - `owed:<token>:<nonce>` — a token latchkey has ended but the IM server has not yet been told to
  *   drop (it was down): no login reuses it, and a device_quit is owed (im-quit-queue.ts);

@@ -55,7 +55,7 @@ interface ReleasePlan {
 }
 
 /**
- * The shared per-(uid, flag) IM token protocol (DESIGN §3.4), the one octo-server's PR #225 is about.
+ * The shared per-(uid, flag) IM token protocol (docs/design.md §3.4), the one octo-server's PR #225 is about.
  * WuKongIM keeps one token per (uid, flag); all live sessions of a flag share the one latchkey keeps
  * in `user:{uid}:im:<flag>`.
  *

@@ -1,14 +1,14 @@
 import type { DeviceFlag } from './policy.ts';
 
 /**
- * Kv key names (DESIGN §3.1). Keys of one user share the `{uid}` hash tag, so Redis Cluster keeps
+ * Kv key names (docs/design.md §3.1). Keys of one user share the `{uid}` hash tag, so Redis Cluster keeps
  * them in one slot; the session record is keyed by sid alone, since validation only knows the token.
  */
 export const sessionKey = (sid: string): string => `sess:${sid}`;
 export const lastSeenKey = (sid: string): string => `seen:${sid}`;
 export const userSessionsKey = (uid: string): string => `user:{${uid}}:sessions`;
 export const deviceSlotKey = (uid: string, flag: DeviceFlag): string => `user:{${uid}}:slot:${flag}`;
-/** The IM token this flag's live sessions share (DESIGN §3.4); see im-token-value.ts for what it holds. */
+/** The IM token this flag's live sessions share (docs/design.md §3.4); see im-token-value.ts for what it holds. */
 export const imTokenKey = (uid: string, flag: DeviceFlag): string => `user:{${uid}}:im:${flag}`;
 /** A device_quit owed to the IM server for (uid, flag): attempts and back-off (im-quit-queue.ts). */
 export const imQuitJobKey = (uid: string, flag: DeviceFlag): string => `user:{${uid}}:im-quit:${flag}`;

@@ -1,7 +1,7 @@
 import type { DeviceFlag } from './policy.ts';
 
 export type LoginMethod = 'password' | 'register' | 'code' | 'qr' | 'oidc';
-/** `aborted`: a login undone before it answered (its IM server could not be told, DESIGN §3.4). */
+/** `aborted`: a login undone before it answered (its IM server could not be told, docs/design.md §3.4). */
 export type RevokeReason = 'logout' | 'revoked' | 'others' | 'replaced' | 'cap' | 'ban' | 'all' | 'password' | 'device' | 'aborted' | 'idle';
 
 export interface DeviceInfo {

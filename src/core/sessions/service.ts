@@ -40,7 +40,7 @@ export interface SessionServiceOptions {
   /** A session unused this long ends (ASVS 7.3.1); 0 or absent: no inactivity timeout. */
   readonly idleTimeoutMs?: number;
   readonly onEnded?: SessionEndedListener;
-  /** The IM server whose per-(uid, flag) token the sessions share (DESIGN §3.4); none without it. */
+  /** The IM server whose per-(uid, flag) token the sessions share (docs/design.md §3.4); none without it. */
   readonly im?: { readonly bridge: ImBridge; readonly quitRetry: ImQuitRetryOptions };
 }
 
@@ -70,7 +70,7 @@ export interface LogoutOutcome {
 const MAX_TOUCH_ENTRIES = 100_000;
 
 /**
- * The session core (DESIGN §3). Every invariant of §3.2 lives here, built only from single-key
+ * The session core (docs/design.md §3). Every invariant of §3.2 lives here, built only from single-key
  * Kv operations, so the interleaving explorer can check it call by call.
  */
 export class SessionService {
@@ -306,7 +306,7 @@ export class SessionService {
     return session !== null;
   }
 
-  /** Ends one session, then settles its flag's IM token (DESIGN §3.4): deleted if it was the last, else rotated. */
+  /** Ends one session, then settles its flag's IM token (docs/design.md §3.4): deleted if it was the last, else rotated. */
   async #endAndRelease(uid: string, sid: string, flag: DeviceFlag, reason: RevokeReason): Promise<LogoutOutcome> {
     const ended = await this.#end(uid, sid, flag, reason);
     const im = ended && this.#im !== null ? await this.#im.release(uid, flag) : null;

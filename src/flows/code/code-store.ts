@@ -1,5 +1,5 @@
 /**
- * One-time codes in the Kv store: issue, verify-and-consume, withdraw (DESIGN §4).
+ * One-time codes in the Kv store: issue, verify-and-consume, withdraw (docs/design.md §4).
  *
  * `code:<purpose>:<destination id>` holds `{c: [{n: nonce, h: hash, x: expires at}], t: wrong tries}`:
  * the destination's live codes (at most MAX_LIVE_CODES, newest last) and ONE try counter for them

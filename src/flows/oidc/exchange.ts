@@ -63,7 +63,7 @@ export async function exchangeHandoff(deps: OidcDeps, providerId: string, input:
   await pruneIdentityLinks(deps.kv, user.uid, handoff.identityId);
   await linkSession(deps.kv, response.sid, link, response.expires_at - deps.clock.now());
   // Indexed first, checked second: a back-channel logout either swept this session or left a mark
-  // that is seen here (the ban protocol's two-sided check, DESIGN §3.2 invariant 5).
+  // that is seen here (the ban protocol's two-sided check, docs/design.md §3.2 invariant 5).
   if (await loggedOutAtIdpSince(deps.kv, link, handoff.authenticatedAt)) {
     await deps.sessions.revoke(user.uid, response.sid, 'revoked');
     await unlinkSession(deps.kv, response.sid, link);

@@ -1,5 +1,5 @@
 /**
- * SSO logout: ends this session (final, DESIGN §3.2), revokes the IdP refresh token that came with
+ * SSO logout: ends this session (final, docs/design.md §3.2), revokes the IdP refresh token that came with
  * it (RFC 7009) and hands back the IdP's end-session URL (RP-Initiated Logout 1.0) for the browser
  * to visit. Each step runs whatever the others did; each failure is counted on its own; the answer
  * is 200 only if the session is certainly over.

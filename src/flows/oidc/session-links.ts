@@ -8,7 +8,7 @@
  * - `user:{uid}:oidc:<identity id>`: hash sid → '1', the user's sessions from that identity.
  *
  * Each session adds and removes only its own hash fields; the shared hashes are never deleted,
- * only left to expire (no blind delete can drop a concurrent login's entry, DESIGN §3.2 inv. 2).
+ * only left to expire (no blind delete can drop a concurrent login's entry, docs/design.md §3.2 inv. 2).
  * A link lives no longer than its session: whatever ends a session (logout, revoke, ban, a login
  * that replaced it) removes its link through `forgetSession`, and an exchange links first and
  * then checks its session still exists, so a revoke racing it leaves nothing either way round. A

@@ -132,7 +132,7 @@ export async function passwordLogin(
 }
 
 /**
- * Checks a password against the account's budget (DESIGN §3.5: the attempt is reserved before the
+ * Checks a password against the account's budget (docs/design.md §3.5: the attempt is reserved before the
  * work it limits). A login and a password change spend the same budget, so a stolen session cannot
  * guess the current password faster than a login could.
  */
@@ -164,7 +164,7 @@ function unlessBusy(error: unknown): null {
  * A password reset or change that lands between checking the password and issuing the session
  * sweeps the sessions it can see, and this one may not have joined the index yet. So the login
  * looks again once its session is indexed — the same two-sided check that makes a ban total
- * (DESIGN §3.2, invariant 5): whichever runs second sees the other.
+ * (docs/design.md §3.2, invariant 5): whichever runs second sees the other.
  */
 async function requireUnchangedPassword(
   deps: PasswordFlowDeps,

@@ -1,5 +1,5 @@
 /**
- * An auth code speaks for the app session that approved it (DESIGN §3.5: a one-time thing holds
+ * An auth code speaks for the app session that approved it (docs/design.md §3.5: a one-time thing holds
  * the sid of the session that approved it, and is dead once that session is). Ending that session
  * — logout, revoke, a password change signing out the others, a reset, a ban — must void the code,
  * or a phone the user has just signed out (or that was stolen and revoked) keeps handing out fresh

@@ -58,7 +58,7 @@ export async function exchangeAuthCode(deps: QrFlowDeps, input: ExchangeInput, c
 /**
  * The approver may be ended while this exchange issues its session: a sweep (reset, revoke-all)
  * that read the index before the new session joined it cannot see it. So look again once it is
- * indexed — the two-sided check of a ban (DESIGN §3.2, invariant 5): whichever runs second sees
+ * indexed — the two-sided check of a ban (docs/design.md §3.2, invariant 5): whichever runs second sees
  * the other. A reset or change sets the password before it sweeps, so the stamp catches the sweep
  * that has not reached the approver yet.
  */

@@ -37,7 +37,7 @@ export interface QrRecord {
   readonly scanner_uid: string | null;
   /**
    * The app session that scanned: the only one that may answer, and the one whose approval the
-   * auth code carries, so the code dies with it (DESIGN §3.5). Null until scanned.
+   * auth code carries, so the code dies with it (docs/design.md §3.5). Null until scanned.
    */
   readonly scanner_sid: string | null;
   /** Fingerprint of the scanner's password at approval: a password change or reset since voids the code. */

@@ -4,7 +4,7 @@ import { LatchkeyError, forbidden, notFound } from '../../core/errors.ts';
 import { authenticate, sessionOf } from '../auth.ts';
 
 /**
- * GET /v1/user/im_token: the IM token the caller's device flag shares right now (DESIGN §3.4). A
+ * GET /v1/user/im_token: the IM token the caller's device flag shares right now (docs/design.md §3.4). A
  * logout on another device of the same flag rotates it; the remaining clients fetch it here when
  * their IM connection is refused.
  */
