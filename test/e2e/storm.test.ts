@@ -27,6 +27,8 @@ const SEED = Number(process.env.STORM_SEED ?? Math.floor(Math.random() * 2 ** 31
 /** Web and PC logins per user stay at the default multi cap, so the cap never ends a session. */
 const MULTI_CAP = 10;
 const PASSWORD = 'storm password';
+/** The operations that end sessions (their check names start so). */
+const ENDINGS = ['quit', 'revoke one', 'revoke_others'];
 
 interface Tracked {
   readonly user: UserState;
@@ -70,7 +72,15 @@ describe('storm: two latchkey processes, one Redis, one account file', { skip: s
 
   const node = () => pick(nodes);
   const held = (user: UserState) => user.sessions.filter((s) => !s.targeted && s.endedAt === null);
+  /** Ends that answered 503 upstream_unavailable: allowed by the contract (nothing was promised), but rare. */
+  const unavailable: string[] = [];
   const check = (what: string, answer: Answer, allowed: readonly number[]) => {
+    // On a machine loaded by other work a store call can time out; a logout or revoke then answers
+    // 503 and promises nothing, so its target only counts as targeted (never as surely live).
+    if (answer.status === 503 && answer.body?.code === 'upstream_unavailable' && ENDINGS.some((end) => what.startsWith(end))) {
+      unavailable.push(what);
+      return;
+    }
     if (!allowed.includes(answer.status)) violations.push(`${what}: HTTP ${answer.status} ${JSON.stringify(answer.body)}`);
   };
 
@@ -248,6 +258,7 @@ describe('storm: two latchkey processes, one Redis, one account file', { skip: s
   it('every storm request answered as the contract says, and both nodes stayed up', () => {
     assert.equal(counts.ops, OPS, 'every planned operation ran');
     assert.deepEqual(violations, [], `seed ${SEED}: ${violations.length} violations`);
+    assert.ok(unavailable.length <= Math.max(3, OPS / 100), `seed ${SEED}: ${unavailable.length} ends answered 503: ${unavailable.slice(0, 5).join(', ')}`);
     for (const n of nodes) assert.ok(n.alive(), `a latchkey process died:\n${n.output()}`);
   });
 
