@@ -8,8 +8,25 @@ import { LatchkeyError } from '../../src/core/errors.ts';
 import type { Kv } from '../../src/ports/kv.ts';
 import type { Exploration } from './scheduler.ts';
 import { banIsTotal, exclusiveMeansOne, storeConsistent } from './invariants.ts';
+import { loadMutant, srcFile } from './mutant.ts';
 import { ban, login, logout, type SessionProtocol } from './protocols.ts';
 import { APP, asStatus, exploreSessions, loginInput, statusKey, UID } from './world.ts';
+
+/** Mutants of production modules: the real source with one bug in it (mutant.ts). */
+type SessionsModule = typeof import('../../src/core/sessions/service.ts');
+type AccountsModule = typeof import('../../src/core/accounts.ts');
+
+/** The slot loop writes the taken slot with a blind SET instead of a compare-and-set of what it read. */
+const blindSlotSet = (): Promise<SessionsModule> => loadMutant<SessionsModule>(srcFile('core/sessions/service.ts'), [
+  ['? await this.#kv.set(slot, taken, { nx: true, ttlMs })\n      : await this.#kv.compareAndSet(slot, previous, taken, { ttlMs })',
+    '? await this.#kv.set(slot, taken, { nx: true, ttlMs })\n      : await this.#kv.set(slot, taken, { ttlMs })'],
+]);
+
+/** The production ban reversed: sweep the sessions, then set the status. */
+const banSweepingFirst = (): Promise<AccountsModule> => loadMutant<AccountsModule>(srcFile('core/accounts.ts'), [
+  ["    await removeAccess(deps, uid, { status }, options);\n    return deps.sessions.revokeAll(uid, 'ban');",
+    "    const ended = await deps.sessions.revokeAll(uid, 'ban');\n    await removeAccess(deps, uid, { status }, options);\n    return ended;"],
+]);
 
 function assertViolationFound(t: TestContext, result: Exploration, expected: RegExp): void {
   const { violation } = result;
@@ -38,12 +55,6 @@ function overriding(kv: Kv, overrides: Partial<Kv>): Kv {
   });
 }
 
-/** Ban in the wrong order: sweep the index, then set the status. */
-const banSweepingFirst: SessionProtocol = async (kv, world, name) => {
-  await world.service(kv, name).revokeAll(UID, 'ban');
-  await kv.set(statusKey(UID), 'banned');
-};
-
 /** A login that checks the status before joining the index, and trusts that stale answer afterwards. */
 const loginCheckingStatusFirst: SessionProtocol = async (kv, world, name) => {
   const status = asStatus(await kv.get(statusKey(UID)));
@@ -66,9 +77,23 @@ describe('the explorer finds the race in a broken protocol', () => {
     assertViolationFound(t, result, /login is live but slot 0 holds null/);
   });
 
-  it('a ban that sweeps before setting the status misses a concurrent login', async (t) => {
+  it('two APP logins writing the taken slot with a blind SET both survive, replacing an existing APP session', async (t) => {
+    const { SessionService } = await blindSlotSet();
     const result = await exploreSessions({
-      protocols: { login: login(APP), ban: banSweepingFirst },
+      sessions: SessionService,
+      seed: { oldApp: APP },
+      protocols: { login1: login(APP), login2: login(APP) },
+      invariants: [exclusiveMeansOne(['login1', 'login2']), storeConsistent],
+      maxRuns: 20_000,
+      reduction: 'sleep-sets',
+    });
+    assertViolationFound(t, result, /exclusive means one: 2 of login1, login2 validate|both live on exclusive flag 0/);
+  });
+
+  it('the production ban reversed (sweep, then set the status) misses a concurrent login', async (t) => {
+    const { setAccountStatus } = await banSweepingFirst();
+    const result = await exploreSessions({
+      protocols: { login: login(APP), ban: ban(setAccountStatus) },
       invariants: [banIsTotal('ban')],
       maxRuns: 10_000,
     });

@@ -25,6 +25,20 @@ describe('session protocols under every interleaving', () => {
       protocols: { login1: login(APP), login2: login(APP) },
       invariants: [exclusiveMeansOne(['login1', 'login2']), noCollateral(['web']), storeConsistent, slotsReleased],
       maxRuns: 50_000,
+      reduction: 'sleep-sets',
+    });
+    assertEveryInterleavingHolds(t, result);
+  });
+
+  it('two APP logins replacing an existing APP session leave exactly one APP session, which holds the slot', async (t) => {
+    // The slot is taken, so both logins go through the compare-and-set of the slot loop (an empty
+    // slot is taken with SET NX, which the scenario above covers): each must end what it displaced.
+    const result = await exploreSessions({
+      seed: { oldApp: APP },
+      protocols: { login1: login(APP), login2: login(APP) },
+      invariants: [finalLogout('login1', ['oldApp']), finalLogout('login2', ['oldApp']), exclusiveMeansOne(['login1', 'login2']), storeConsistent, slotsReleased],
+      maxRuns: 20_000,
+      reduction: 'sleep-sets',
     });
     assertEveryInterleavingHolds(t, result);
   });
@@ -35,6 +49,7 @@ describe('session protocols under every interleaving', () => {
       protocols: { logout: logout('oldWeb'), login: login(WEB) },
       invariants: [finalLogout('logout', ['oldWeb']), noCollateral(['login', 'app']), storeConsistent, slotsReleased],
       maxRuns: 10_000,
+      reduction: 'sleep-sets',
     });
     assertEveryInterleavingHolds(t, result);
   });
@@ -45,6 +60,7 @@ describe('session protocols under every interleaving', () => {
       protocols: { logout: logout('web'), revokeOthers: revokeOthers('pc') },
       invariants: [finalLogout('logout', ['web']), finalLogout('revokeOthers', ['web', 'app']), noCollateral(['pc']), storeConsistent, slotsReleased],
       maxRuns: 50_000,
+      reduction: 'sleep-sets',
     });
     assertEveryInterleavingHolds(t, result);
   });
@@ -54,6 +70,7 @@ describe('session protocols under every interleaving', () => {
       protocols: { login: login(APP), ban: ban() },
       invariants: [banIsTotal('ban'), storeConsistent, slotsReleased],
       maxRuns: 10_000,
+      reduction: 'sleep-sets',
     });
     assertEveryInterleavingHolds(t, result);
   });
@@ -64,6 +81,7 @@ describe('session protocols under every interleaving', () => {
       protocols: { login: login(WEB), ban: ban() },
       invariants: [banIsTotal('ban'), storeConsistent, slotsReleased],
       maxRuns: 50_000,
+      reduction: 'sleep-sets',
     });
     assertEveryInterleavingHolds(t, result);
   });
@@ -74,6 +92,7 @@ describe('session protocols under every interleaving', () => {
       protocols: { revoke: revoke('oldApp'), login: login(APP) },
       invariants: [finalLogout('revoke', ['oldApp']), exclusiveMeansOne(['login']), noCollateral(['web']), storeConsistent, slotsReleased],
       maxRuns: 10_000,
+      reduction: 'sleep-sets',
     });
     assertEveryInterleavingHolds(t, result);
   });
@@ -93,6 +112,7 @@ describe('session protocols under every interleaving', () => {
       protocols: { login1: login(WEB), login2: login(WEB) },
       invariants: [oneSurvives, storeConsistent],
       maxRuns: 50_000,
+      reduction: 'sleep-sets',
     });
     assertEveryInterleavingHolds(t, result);
   });
