@@ -1,5 +1,5 @@
 /**
- * The account store as the explorer sees it: the one account of the scenario, kept in the Kv so
+ * The account store as the explorer sees it: the scenario's accounts, kept in the Kv so
  * that every read and write of its status and password is a scheduling point like any store call,
  * and the production ban, password reset and QR exchange run unchanged against it. Only the
  * methods those flows call are modelled; any other throws, so a flow that starts using one is
@@ -22,34 +22,37 @@ export function asStatus(value: string | null): AccountStatus | null {
 type Modelled = Pick<AccountRepo,
   'findByUid' | 'findByEmail' | 'updatePasswordHash' | 'setStatus' | 'removeAccessKeepingAnAdmin' | 'upsertDevice' | 'appendAudit'>;
 
+/**
+ * An account exists while its status key does. `owner` is the one that proved OWNER_EMAIL (the
+ * address password resets and code logins go to).
+ */
 class KvAccounts implements Modelled {
   readonly #kv: Kv;
-  readonly #uid: string;
+  readonly #owner: string;
 
-  constructor(kv: Kv, uid: string) {
+  constructor(kv: Kv, owner: string) {
     this.#kv = kv;
-    this.#uid = uid;
+    this.#owner = owner;
   }
 
   async findByUid(uid: string): Promise<User | null> {
-    if (uid !== this.#uid) return null;
     const [status, passwordHash] = await Promise.all([this.#kv.get(statusKey(uid)), this.#kv.get(passwordKey(uid))]);
     const known = asStatus(status);
-    return known === null ? null : user(uid, known, passwordHash);
+    return known === null ? null : user(uid, known, passwordHash, uid === this.#owner);
   }
 
   findByEmail(email: string): Promise<User | null> {
-    return email === OWNER_EMAIL ? this.findByUid(this.#uid) : Promise.resolve(null);
+    return email === OWNER_EMAIL ? this.findByUid(this.#owner) : Promise.resolve(null);
   }
 
   /** Compare-and-set, like the SQL `UPDATE … WHERE password_hash = expected`. */
   async updatePasswordHash(uid: string, expected: string | null, next: string): Promise<boolean> {
-    if (uid !== this.#uid || expected === null) return false;
+    if (expected === null) return false;
     return this.#kv.compareAndSet(passwordKey(uid), expected, next);
   }
 
   async setStatus(uid: string, status: AccountStatus): Promise<boolean> {
-    return uid === this.#uid && this.#kv.set(statusKey(uid), status, { xx: true });
+    return this.#kv.set(statusKey(uid), status, { xx: true });
   }
 
   /** The account is a plain user, so no change of it can take away the last admin: one atomic write. */
@@ -64,15 +67,15 @@ class KvAccounts implements Modelled {
   async appendAudit(_event: AuditEvent): Promise<void> {}
 }
 
-function user(uid: string, status: AccountStatus, passwordHash: string | null): User {
+function user(uid: string, status: AccountStatus, passwordHash: string | null, owner: boolean): User {
   return {
     uid,
-    username: 'owner',
-    name: 'Owner',
-    email: OWNER_EMAIL,
+    username: uid,
+    name: uid,
+    email: owner ? OWNER_EMAIL : null,
     zone: null,
     phone: null,
-    emailVerified: true,
+    emailVerified: owner,
     phoneVerified: false,
     passwordHash,
     role: 'user',
@@ -82,16 +85,24 @@ function user(uid: string, status: AccountStatus, passwordHash: string | null): 
   };
 }
 
-/** The account store over `kv` for the account `uid`; methods not modelled throw when called. */
-export function kvAccounts(kv: Kv, uid: string): AccountRepo {
-  const modelled = new KvAccounts(kv, uid);
+/** The account store over `kv`, `owner` holding OWNER_EMAIL; methods not modelled throw when called. */
+export function kvAccounts(kv: Kv, owner: string): AccountRepo {
+  return onlyModelled<AccountRepo>(new KvAccounts(kv, owner), 'account store');
+}
+
+/**
+ * `modelled` standing in for a whole `T` (a port, a flow's deps): what it lacks rejects when
+ * called, naming itself, so a flow that starts using more is noticed rather than handed undefined.
+ */
+export function onlyModelled<T>(modelled: object, what: string): T {
   return new Proxy(modelled, {
     get(target, property) {
       const value: unknown = Reflect.get(target, property, target);
       if (typeof value === 'function') return value.bind(target);
       // Not `then`: the store must not look like a promise to whoever awaits something holding it.
       if (typeof property !== 'string' || property === 'then') return value;
-      return () => Promise.reject(new Error(`the explorer's account store does not model ${String(property)}`));
+      if (value !== undefined) return value;
+      return () => Promise.reject(new Error(`the explorer's ${what} does not model ${property}`));
     },
-  }) as unknown as AccountRepo;
+  }) as T;
 }

@@ -37,11 +37,19 @@ export function mutantSource(module: URL, replacements: readonly Replacement[]):
   return source.replace(/(from\s+|import\s*\(\s*)'(\.\.?\/[^']+)'/g, (_, lead: string, specifier: string) => `${lead}'${new URL(specifier, module).href}'`);
 }
 
-/** Imports the mutant of `module` (a file under src/, as a URL). */
-export async function loadMutant<M>(module: URL, replacements: readonly Replacement[]): Promise<M> {
+/**
+ * Writes the mutant of `module` (a file under src/, as a URL) and returns its URL: another mutant
+ * can import it in place of the original (replace the relative specifier by this URL).
+ */
+export function writeMutant(module: URL, replacements: readonly Replacement[]): string {
   const file = join(mutantDirectory(), `${basename(module.pathname, '.ts')}.mutant${++made}.mts`);
   writeFileSync(file, mutantSource(module, replacements));
-  const loaded: M = await import(pathToFileURL(file).href);
+  return pathToFileURL(file).href;
+}
+
+/** Imports the mutant of `module` (a file under src/, as a URL). */
+export async function loadMutant<M>(module: URL, replacements: readonly Replacement[]): Promise<M> {
+  const loaded: M = await import(writeMutant(module, replacements));
   return loaded;
 }
 

@@ -140,7 +140,12 @@ export class SessionWorld {
   }
 
   async validates(name: string): Promise<boolean> {
-    return (await this.#checker.validate(this.session(name).token)) !== null;
+    return this.validatesToken(this.session(name).token);
+  }
+
+  /** Whether a token validates now, read without being scheduled and without writing. */
+  async validatesToken(token: string): Promise<boolean> {
+    return (await this.#checker.validate(token)) !== null;
   }
 
   /** Every session record in the store, read directly. */
