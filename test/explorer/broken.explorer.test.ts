@@ -7,19 +7,34 @@ import { describe, it, type TestContext } from 'node:test';
 import { LatchkeyError } from '../../src/core/errors.ts';
 import type { Kv } from '../../src/ports/kv.ts';
 import type { Exploration } from './scheduler.ts';
-import { banIsTotal, exclusiveMeansOne, storeConsistent } from './invariants.ts';
-import { loadMutant, srcFile } from './mutant.ts';
-import { ban, login, logout, type SessionProtocol } from './protocols.ts';
-import { APP, asStatus, exploreSessions, loginInput, statusKey, UID } from './world.ts';
+import { banIsTotal, exclusiveMeansOne, finalLogout, noCollateral, slotsReleased, storeConsistent } from './invariants.ts';
+import { loadMutant, srcFile, type Replacement } from './mutant.ts';
+import { ban, login, logout, revokeAll, type SessionProtocol } from './protocols.ts';
+import { APP, asStatus, exploreSessions, loginInput, statusKey, UID, WEB } from './world.ts';
 
 /** Mutants of production modules: the real source with one bug in it (mutant.ts). */
 type SessionsModule = typeof import('../../src/core/sessions/service.ts');
 type AccountsModule = typeof import('../../src/core/accounts.ts');
 
+const sessionsMutant = async (replacement: Replacement) =>
+  (await loadMutant<SessionsModule>(srcFile('core/sessions/service.ts'), [replacement])).SessionService;
+
 /** The slot loop writes the taken slot with a blind SET instead of a compare-and-set of what it read. */
-const blindSlotSet = (): Promise<SessionsModule> => loadMutant<SessionsModule>(srcFile('core/sessions/service.ts'), [
-  ['? await this.#kv.set(slot, taken, { nx: true, ttlMs })\n      : await this.#kv.compareAndSet(slot, previous, taken, { ttlMs })',
-    '? await this.#kv.set(slot, taken, { nx: true, ttlMs })\n      : await this.#kv.set(slot, taken, { ttlMs })'],
+const blindSlotSet = () => sessionsMutant([
+  '? await this.#kv.set(slot, taken, { nx: true, ttlMs })\n      : await this.#kv.compareAndSet(slot, previous, taken, { ttlMs })',
+  '? await this.#kv.set(slot, taken, { nx: true, ttlMs })\n      : await this.#kv.set(slot, taken, { ttlMs })',
+]);
+
+/** A login ends only the session the slot named first, not the ones still owed an end after it. */
+const endsOnlyTheFirstDisplaced = () => sessionsMutant([
+  "const displaced = [...new Set(previous?.split(' ') ?? [])]",
+  "const displaced = [...new Set(previous?.split(' ').slice(0, 1) ?? [])]",
+]);
+
+/** A login no longer looks, after taking the slot, whether a sweep ended it meanwhile. */
+const noSlotRecheck = () => sessionsMutant([
+  '    if ((await this.#kv.get(sessionKey(session.sid))) === null) {\n      await this.#kv.compareAndDelete(slot, session.sid);\n    }\n',
+  '',
 ]);
 
 /** The production ban reversed: sweep the sessions, then set the status. */
@@ -77,10 +92,43 @@ describe('the explorer finds the race in a broken protocol', () => {
     assertViolationFound(t, result, /login is live but slot 0 holds null/);
   });
 
-  it('two APP logins writing the taken slot with a blind SET both survive, replacing an existing APP session', async (t) => {
-    const { SessionService } = await blindSlotSet();
+  it('a logout that blindly deletes the APP slot takes it from the login that replaced it', async (t) => {
     const result = await exploreSessions({
-      sessions: SessionService,
+      seed: { oldApp: APP, web: WEB },
+      protocols: { logout: withBlindSlotDelete(logout('oldApp')), login: login(APP) },
+      invariants: [noCollateral(['login', 'web'])],
+      maxRuns: 10_000,
+      reduction: 'sleep-sets',
+    });
+    assertViolationFound(t, result, /no collateral: login lost its device slot/);
+  });
+
+  it('an APP login that ends only the first session it displaced returns while the one owed an end still validates', async (t) => {
+    const result = await exploreSessions({
+      sessions: await endsOnlyTheFirstDisplaced(),
+      seed: { oldApp: APP },
+      protocols: { login1: login(APP), login2: login(APP) },
+      invariants: [finalLogout('login1', ['oldApp']), finalLogout('login2', ['oldApp'])],
+      maxRuns: 20_000,
+      reduction: 'sleep-sets',
+    });
+    assertViolationFound(t, result, /final logout: oldApp validates after login\d returned/);
+  });
+
+  it('an APP login that does not look again after taking the slot keeps it for a session a revoke-all ended', async (t) => {
+    const result = await exploreSessions({
+      sessions: await noSlotRecheck(),
+      protocols: { login: login(APP), reset: revokeAll('password') },
+      invariants: [slotsReleased],
+      maxRuns: 10_000,
+      reduction: 'sleep-sets',
+    });
+    assertViolationFound(t, result, /slot released: slot 0 still holds login, which has ended/);
+  });
+
+  it('two APP logins writing the taken slot with a blind SET both survive, replacing an existing APP session', async (t) => {
+    const result = await exploreSessions({
+      sessions: await blindSlotSet(),
       seed: { oldApp: APP },
       protocols: { login1: login(APP), login2: login(APP) },
       invariants: [exclusiveMeansOne(['login1', 'login2']), storeConsistent],

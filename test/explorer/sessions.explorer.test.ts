@@ -8,7 +8,7 @@ import { describe, it, type TestContext } from 'node:test';
 import type { Exploration } from './scheduler.ts';
 import { defaultDevicePolicies } from '../../src/core/sessions/policy.ts';
 import { type SessionInvariant, banIsTotal, exclusiveMeansOne, finalLogout, noCollateral, slotsReleased, storeConsistent } from './invariants.ts';
-import { ban, login, logout, revoke, revokeOthers } from './protocols.ts';
+import { ban, login, logout, revoke, revokeAll, revokeOthers } from './protocols.ts';
 import { APP, exploreSessions, PC, WEB } from './world.ts';
 
 function assertEveryInterleavingHolds(t: TestContext, result: Exploration): void {
@@ -81,6 +81,17 @@ describe('session protocols under every interleaving', () => {
       protocols: { login: login(WEB), ban: ban() },
       invariants: [banIsTotal('ban'), storeConsistent, slotsReleased],
       maxRuns: 50_000,
+      reduction: 'sleep-sets',
+    });
+    assertEveryInterleavingHolds(t, result);
+  });
+
+  it('a revoke-all racing an APP login replacing the APP session: the old one ends, the store stays coherent', async (t) => {
+    const result = await exploreSessions({
+      seed: { oldApp: APP },
+      protocols: { login: login(APP), revokeAll: revokeAll('all') },
+      invariants: [finalLogout('revokeAll', ['oldApp']), finalLogout('login', ['oldApp']), storeConsistent, slotsReleased],
+      maxRuns: 10_000,
       reduction: 'sleep-sets',
     });
     assertEveryInterleavingHolds(t, result);
