@@ -5,9 +5,10 @@
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
 import { LatchkeyError } from '../../src/core/errors.ts';
+import { defaultDevicePolicies } from '../../src/core/sessions/policy.ts';
 import type { Kv } from '../../src/ports/kv.ts';
 import type { Exploration } from './scheduler.ts';
-import { banIsTotal, exclusiveMeansOne, finalLogout, noCollateral, slotsReleased, storeConsistent } from './invariants.ts';
+import { banIsTotal, capKeepsOne, exclusiveMeansOne, finalLogout, noCollateral, slotsReleased, storeConsistent } from './invariants.ts';
 import { loadMutant, srcFile, type Replacement } from './mutant.ts';
 import { ban, login, logout, revokeAll, type SessionProtocol } from './protocols.ts';
 import { APP, asStatus, exploreSessions, loginInput, statusKey, UID, WEB } from './world.ts';
@@ -29,6 +30,12 @@ const blindSlotSet = () => sessionsMutant([
 const endsOnlyTheFirstDisplaced = () => sessionsMutant([
   "const displaced = [...new Set(previous?.split(' ') ?? [])]",
   "const displaced = [...new Set(previous?.split(' ').slice(0, 1) ?? [])]",
+]);
+
+/** The cap counts every other session of the flag, not only older ones: two new logins can evict each other. */
+const capCountsNewer = () => sessionsMutant([
+  '.filter((entry) => entry.flag === session.device_flag && isOlder(entry, self))',
+  '.filter((entry) => entry.flag === session.device_flag && entry.sid !== self.sid)',
 ]);
 
 /** A login no longer looks, after taking the slot, whether a sweep ended it meanwhile. */
@@ -124,6 +131,18 @@ describe('the explorer finds the race in a broken protocol', () => {
       reduction: 'sleep-sets',
     });
     assertViolationFound(t, result, /slot released: slot 0 still holds login, which has ended/);
+  });
+
+  it('two Web logins under a cap of 1 that count newer sessions too evict each other', async (t) => {
+    const result = await exploreSessions({
+      sessions: await capCountsNewer(),
+      policies: { ...defaultDevicePolicies, [WEB]: { mode: 'multi', cap: 1 } },
+      protocols: { login1: login(WEB), login2: login(WEB) },
+      invariants: [capKeepsOne(['login1', 'login2'])],
+      maxRuns: 10_000,
+      reduction: 'sleep-sets',
+    });
+    assertViolationFound(t, result, /cap: none of login1, login2 validates/);
   });
 
   it('two APP logins writing the taken slot with a blind SET both survive, replacing an existing APP session', async (t) => {
