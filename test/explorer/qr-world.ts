@@ -3,7 +3,8 @@
  * that may scan it, and the production scan, answer and exchange functions run as protocols over
  * their own scheduled Kv — the QR record's transitions, the account reads (kv-accounts.ts) and the
  * session the exchange issues are all scheduling points. Built on the session world, whose checker
- * validates tokens. A password reset (src/flows/code/password-reset.ts) can race them too.
+ * validates tokens. A password reset (src/flows/code/password-reset.ts) and a password login
+ * (src/flows/password/password-flow.ts) can race them too, the same way.
  */
 import type { CodeFlowDeps } from '../../src/flows/code/deps.ts';
 import { CodeStore } from '../../src/flows/code/code-store.ts';
@@ -11,6 +12,8 @@ import { resetPassword } from '../../src/flows/code/password-reset.ts';
 import type { QrFlowDeps } from '../../src/flows/qr/deps.ts';
 import { answerLoginRequest, scanLoginRequest } from '../../src/flows/qr/approval.ts';
 import { exchangeAuthCode } from '../../src/flows/qr/exchange.ts';
+import { passwordLogin } from '../../src/flows/password/password-flow.ts';
+import type { LoginThrottle } from '../../src/core/guards.ts';
 import { createLoginRequest } from '../../src/flows/qr/request.ts';
 import { deriveAuthCode } from '../../src/flows/qr/secrets.ts';
 import { readQrRecord } from '../../src/flows/qr/transition.ts';
@@ -36,7 +39,14 @@ const NEW_PASSWORD = 'a new passphrase nobody guesses 7';
 let metrics: Metrics | null = null;
 const sharedMetrics = (): Metrics => (metrics ??= createMetrics());
 
-const hasher = onlyModelled<PasswordHasher>({ hash: async (password: string) => `hash:${password}` }, 'password hasher');
+/** `hash:<password>`, so OLD_PASSWORD_HASH (world.ts) is the hash of OLD_PASSWORD. */
+const hasher = onlyModelled<PasswordHasher>({
+  hash: async (password: string) => `hash:${password}`,
+  verify: async (hash: string | null, password: string) => ({ ok: hash === `hash:${password}`, needsRehash: false }),
+}, 'password hasher');
+export const OLD_PASSWORD = 'old';
+/** The login throttle counts guesses; none of these races is about it. */
+const throttle = onlyModelled<LoginThrottle>({ reserve: async () => {}, succeeded: async () => {}, released: async () => {} }, 'login throttle');
 
 export class QrWorld {
   readonly sessions: SessionWorld;
@@ -48,6 +58,8 @@ export class QrWorld {
   readonly approvedBy = new Map<string, string>();
   /** Protocol → the token its exchange was answered with. */
   readonly exchanged = new Map<string, string>();
+  /** Protocol → the token its password login was answered with. */
+  readonly loggedIn = new Map<string, string>();
 
   constructor(sessions: SessionWorld, uuid: string, pollSecret: string) {
     this.sessions = sessions;
@@ -89,6 +101,19 @@ function qrDeps(sessions: SessionWorld, kv: Kv, owner: string): QrFlowDeps {
 export type QrProtocol = Protocol<QrWorld>;
 export type QrInvariant = Invariant<QrWorld>;
 
+/**
+ * Once the reset returned and all settled, no session of the owner validates: the app session that
+ * approved, the one its approval was exchanged for, one a login with the old password was given.
+ */
+export const resetEndsEverything = (protocol: string): QrInvariant => async ({ world, final, returned }) => {
+  if (!final || !returned(protocol)) return null;
+  if (await world.sessions.validates('phone')) return 'reset: the approving app session still validates';
+  for (const [name, token] of [...world.exchanged, ...world.loggedIn]) {
+    if (await world.sessions.validatesToken(token)) return `reset: the session ${name} was given still validates`;
+  }
+  return null;
+};
+
 /** Refusals the flows answer with (a lost race, a lapsed approval): the protocol ends, nothing is handed out. */
 function refused(error: unknown): boolean {
   return error instanceof LatchkeyError && ['conflict', 'forbidden', 'expired', 'not_found', 'account_disabled'].includes(error.code);
@@ -120,6 +145,21 @@ export function exchange(exchangeCode: typeof exchangeAuthCode = exchangeAuthCod
       world.exchanged.set(name, response.token);
     } catch (error) {
       if (!refused(error)) throw error;
+    }
+  };
+}
+
+export type PasswordLogin = typeof passwordLogin;
+
+/** Someone who knows the password before the reset logs in with it on the Web (the production passwordLogin, or a mutant). */
+export function loginWithOldPassword(login: PasswordLogin = passwordLogin): QrProtocol {
+  return async (kv, world, name) => {
+    const deps = { ...world.deps(kv, name), hasher, throttle };
+    const context = { ...CONTEXT, flag: 1 as const, device: { device_id: `device-${name}`, device_name: name, device_model: 'explorer' } };
+    try {
+      world.loggedIn.set(name, (await login(deps, OWNER_EMAIL, OLD_PASSWORD, context)).token);
+    } catch (error) {
+      if (!(error instanceof LatchkeyError && error.code === 'invalid_credentials')) throw error;
     }
   };
 }

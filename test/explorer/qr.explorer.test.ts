@@ -1,15 +1,18 @@
 /**
  * The QR login's transitions (src/flows/qr/) under every interleaving: the production scan,
- * answer and exchange, and the production password reset, over the scheduled Kv. A request is
- * approved by one scanner and exchanged once, and a reset ends the session an approval from before
- * it was exchanged for. Each check is shown to catch a mutant of the production file (mutant.ts).
+ * answer and exchange, the production password reset and password login, over the scheduled Kv.
+ * A request is approved by one scanner and exchanged once, and a reset ends every session of the
+ * account, the ones an approval or a password from before it is still being turned into included.
+ * Each check is shown to catch a mutant of the production file (mutant.ts).
  */
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
 import { readQrRecord } from '../../src/flows/qr/transition.ts';
 import type { Exploration } from './scheduler.ts';
 import { loadMutant, srcFile, writeMutant } from './mutant.ts';
-import { exchange, exploreQr, reset, scanAndApprove, type ApprovalModule, type QrInvariant } from './qr-world.ts';
+import {
+  exchange, exploreQr, loginWithOldPassword, reset, resetEndsEverything, scanAndApprove, type ApprovalModule, type PasswordLogin, type QrInvariant,
+} from './qr-world.ts';
 
 /** Of the scanners, one at most is answered `authed`, and the record names that one's session. */
 const approvedByOne: QrInvariant = async ({ world, final }) => {
@@ -24,16 +27,6 @@ const approvedByOne: QrInvariant = async ({ world, final }) => {
 /** One auth code, one session: of the exchanges, one at most is answered with a token. */
 const exchangedOnce: QrInvariant = async ({ world }) =>
   world.exchanged.size <= 1 ? null : `exchanged once: ${[...world.exchanged.keys()].join(' and ')} were all given a session`;
-
-/** Once the reset returned and all settled, no session validates: the approver's, or the one its approval was exchanged for. */
-const resetEndsEverything = (protocol: string): QrInvariant => async ({ world, final, returned }) => {
-  if (!final || !returned(protocol)) return null;
-  if (await world.sessions.validates('phone')) return 'reset: the approving app session still validates';
-  for (const [name, token] of world.exchanged) {
-    if (await world.sessions.validatesToken(token)) return `reset: the session ${name} was given still validates`;
-  }
-  return null;
-};
 
 function assertEveryInterleavingHolds(t: TestContext, result: Exploration): void {
   if (result.violation !== null) assert.fail(result.violation.report);
@@ -89,7 +82,14 @@ const resetSweepingFirst = async (): Promise<ResetModule['resetPassword']> => (a
     "  const revoked = await deps.sessions.revokeAll(user.uid, 'password');\n  await replacePassword(deps, user, await deps.hasher.hash(newPassword));"],
 ])).resetPassword;
 
-describe('QR login under every interleaving', () => {
+type PasswordFlowModule = typeof import('../../src/flows/password/password-flow.ts');
+
+/** A password login that, once its session is indexed, no longer looks whether the password changed. */
+const loginNotLookingAgain = async (): Promise<PasswordLogin> => (await loadMutant<PasswordFlowModule>(srcFile('flows/password/password-flow.ts'), [
+  ['  await requireUnchangedPassword(deps, user.uid, verifiedHash, response, context);\n  return response;', '  return response;'],
+])).passwordLogin;
+
+describe('QR login and password reset under every interleaving', () => {
   it('the owner\'s app and a stranger\'s app scan and approve at once: one approval, the first scanner\'s', async (t) => {
     const result = await exploreQr({
       approved: false,
@@ -120,9 +120,20 @@ describe('QR login under every interleaving', () => {
     });
     assertEveryInterleavingHolds(t, result);
   });
+
+  it('a login with the old password racing a password reset: no session survives the reset', async (t) => {
+    const result = await exploreQr({
+      approved: false,
+      resetCode: true,
+      protocols: { login: loginWithOldPassword(), reset: reset() },
+      invariants: [resetEndsEverything('reset')],
+      maxRuns: 20_000,
+    });
+    assertEveryInterleavingHolds(t, result);
+  });
 });
 
-describe('the explorer finds the race in a broken QR login', () => {
+describe('the explorer finds the race in a broken QR login or password reset', () => {
   it('transitions written with a blind SET let both scanners approve', async (t) => {
     const approval = await blindTransitions();
     const result = await exploreQr({
@@ -156,5 +167,15 @@ describe('the explorer finds the race in a broken QR login', () => {
     });
     assertViolationFound(t, result, /reset: the session exchange was given still validates/);
   });
-});
 
+  it('a password login that does not look again after joining the index outlives a concurrent reset', async (t) => {
+    const result = await exploreQr({
+      approved: false,
+      resetCode: true,
+      protocols: { login: loginWithOldPassword(await loginNotLookingAgain()), reset: reset() },
+      invariants: [resetEndsEverything('reset')],
+      maxRuns: 20_000,
+    });
+    assertViolationFound(t, result, /reset: the session login was given still validates/);
+  });
+});
