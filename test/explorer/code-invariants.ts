@@ -74,3 +74,13 @@ export const wrongGuessesCounted: CodeInvariant = async ({ world }) => {
   if (typeof stored !== 'number') return `wrong guesses counted: the record holds no count (${raw})`;
   return stored >= answered ? null : `wrong guesses counted: ${answered} wrong answers given, the record counts ${stored}`;
 };
+
+/** A withdrawn code (its delivery failed) is never accepted once the withdrawal returned. */
+export const withdrawnCodeDead: CodeInvariant = async ({ world }) => {
+  for (const [name, at] of world.withdrawnAt) {
+    const code = world.code(name);
+    const late = world.answers.slice(at).find((answer) => answer.verdict === 'ok' && answer.guess === code);
+    if (late !== undefined) return `withdrawn: ${late.protocol} was let in with ${name}'s code after it was withdrawn`;
+  }
+  return null;
+};

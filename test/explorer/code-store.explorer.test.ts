@@ -9,10 +9,10 @@ import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
 import type { Exploration } from './scheduler.ts';
 import { loadMutant, srcFile } from './mutant.ts';
-import { atMostFiveWrongGuesses, codeWorksOnce, wrongGuessesCounted } from './code-invariants.ts';
-import { exploreCodes, guess, send, WRONG_GUESS } from './code-world.ts';
+import { atMostFiveWrongGuesses, codeWorksOnce, withdrawnCodeDead, wrongGuessesCounted } from './code-invariants.ts';
+import { exploreCodes, guess, send, withdraw, WRONG_GUESS } from './code-world.ts';
 
-const invariants = [codeWorksOnce, atMostFiveWrongGuesses, wrongGuessesCounted];
+const invariants = [codeWorksOnce, atMostFiveWrongGuesses, wrongGuessesCounted, withdrawnCodeDead];
 
 function assertEveryInterleavingHolds(t: TestContext, result: Exploration): void {
   if (result.violation !== null) assert.fail(result.violation.report);
@@ -48,6 +48,15 @@ const blindCount = () => codeStoreMutant(
 
 /** A send that starts the count afresh: a stranger's sends buy the guesser five more tries each. */
 const sendResetsCount = () => codeStoreMutant('t: earlier?.t ?? 0 }', 't: 0 }');
+
+/** A withdrawal writing the remaining codes back with a blind SET: what changed since its read is lost. */
+const blindWithdraw = () => codeStoreMutant(
+  ': await this.#kv.compareAndSet(key, stored, JSON.stringify({ ...record, c: rest }), { keepTtl: true });',
+  ': await this.#kv.set(key, JSON.stringify({ ...record, c: rest }), { xx: true, keepTtl: true });',
+);
+
+/** A withdrawal that gives up when its compare-and-set loses a race, leaving the undelivered code live. */
+const withdrawOnce = () => codeStoreMutant('      if (changed) return;', '      return;');
 
 /** The fifth wrong guess keeps the codes instead of burning them. */
 const noBurn = () => codeStoreMutant('tries >= MAX_WRONG_GUESSES', 'tries > MAX_WRONG_GUESSES');
@@ -105,6 +114,17 @@ describe('the one-time code store under every interleaving', () => {
     });
     assertEveryInterleavingHolds(t, result);
   });
+
+  it('an undeliverable code is withdrawn while it, another code and a wrong guess are typed: it never works after', async (t) => {
+    const result = await exploreCodes({
+      sent: ['a', 'b'],
+      wrongBefore: 2,
+      protocols: { withdrawB: withdraw('b'), typesB: guess('b'), wrong: guess(WRONG_GUESS) },
+      invariants,
+      maxRuns: 5_000,
+    });
+    assertEveryInterleavingHolds(t, result);
+  });
 });
 
 describe('the explorer finds the race in a broken code store', () => {
@@ -153,5 +173,27 @@ describe('the explorer finds the race in a broken code store', () => {
       maxRuns: 5_000,
     });
     assertViolationFound(t, result, /five wrong guesses: right was accepted after 5 wrong answers/, { raceOnly: false });
+  });
+
+  it('a withdrawal written back with a blind SET takes back a wrong guess counted meanwhile', async (t) => {
+    const result = await exploreCodes({
+      codeStore: await blindWithdraw(),
+      sent: ['a', 'b'],
+      protocols: { withdrawB: withdraw('b'), wrong: guess(WRONG_GUESS) },
+      invariants: [wrongGuessesCounted],
+      maxRuns: 5_000,
+    });
+    assertViolationFound(t, result, /wrong guesses counted: 1 wrong answers given, the record counts 0/);
+  });
+
+  it('a withdrawal that gives up on a lost compare-and-set leaves the withdrawn code working', async (t) => {
+    const result = await exploreCodes({
+      codeStore: await withdrawOnce(),
+      sent: ['a', 'b'],
+      protocols: { withdrawB: withdraw('b'), wrong: guess(WRONG_GUESS), typesB: guess('b') },
+      invariants: [withdrawnCodeDead],
+      maxRuns: 5_000,
+    });
+    assertViolationFound(t, result, /withdrawn: typesB was let in with b's code after it was withdrawn/);
   });
 });

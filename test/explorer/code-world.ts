@@ -58,6 +58,10 @@ export class CodeWorld {
   readonly answers: Answer[] = [];
   /** Wrong guesses already counted before the race. */
   seededTries = 0;
+  /** Code name → how many answers had been given when its withdrawal returned. */
+  readonly withdrawnAt = new Map<string, number>();
+  /** Code name → its nonce, to withdraw exactly that code. */
+  readonly nonces = new Map<string, string>();
   readonly #Codes: typeof CodeStore;
   readonly #randoms = new Map<string, CodeRandom>();
 
@@ -100,6 +104,16 @@ export const send: CodeProtocol = async (kv, world, protocol) => {
   world.sent.set(protocol, code);
 };
 
+/** The code `name` could not be delivered: the sender withdraws exactly that code. */
+export function withdraw(name: string): CodeProtocol {
+  return async (kv, world, protocol) => {
+    const nonce = world.nonces.get(name);
+    if (nonce === undefined) throw new Error(`no code named ${name} was sent before the race`);
+    await world.codes(kv, protocol).withdraw(PURPOSE, DESTINATION, nonce);
+    world.withdrawnAt.set(name, world.answers.length);
+  };
+}
+
 export interface CodeScenario {
   /** Codes sent before the race, by name. */
   readonly sent: readonly string[];
@@ -117,7 +131,11 @@ export function exploreCodes(scenario: CodeScenario): Promise<Exploration> {
     setup: async () => {
       const world = new CodeWorld(scenario.codeStore ?? CodeStore);
       const codes = world.codes(world.store, 'setup');
-      for (const name of scenario.sent) world.sent.set(name, (await codes.issue(PURPOSE, DESTINATION)).code);
+      for (const name of scenario.sent) {
+        const { code, nonce } = await codes.issue(PURPOSE, DESTINATION);
+        world.sent.set(name, code);
+        world.nonces.set(name, nonce);
+      }
       for (let i = 0; i < (scenario.wrongBefore ?? 0); i++) {
         if ((await codes.attempt(PURPOSE, DESTINATION, WRONG_GUESS)) !== 'wrong') throw new Error('a seeded wrong guess was not counted');
         world.seededTries += 1;

@@ -34,7 +34,7 @@ export function mutantSource(module: URL, replacements: readonly Replacement[]):
     if (count !== 1) throw new Error(`mutant of ${basename(module.pathname)}: expected one match of ${JSON.stringify(original)}, found ${count}`);
     source = source.replace(original, () => broken);
   }
-  return source.replace(/(from\s+|import\s*\(\s*)'(\.\.?\/[^']+)'/g, (_, lead: string, specifier: string) => `${lead}'${new URL(specifier, module).href}'`);
+  return source.replace(/(from\s+|import\s*\(\s*|import\s+)'(\.\.?\/[^']+)'/g, (_, lead: string, specifier: string) => `${lead}'${new URL(specifier, module).href}'`);
 }
 
 /**
