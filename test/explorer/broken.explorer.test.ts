@@ -5,11 +5,50 @@
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
 import { LatchkeyError } from '../../src/core/errors.ts';
+import { defaultDevicePolicies } from '../../src/core/sessions/policy.ts';
 import type { Kv } from '../../src/ports/kv.ts';
 import type { Exploration } from './scheduler.ts';
-import { banIsTotal, exclusiveMeansOne, storeConsistent } from './invariants.ts';
-import { ban, login, logout, type SessionProtocol } from './protocols.ts';
-import { APP, asStatus, exploreSessions, loginInput, statusKey, UID } from './world.ts';
+import { banIsTotal, capKeepsOne, exclusiveMeansOne, finalLogout, noCollateral, slotsReleased, storeConsistent } from './invariants.ts';
+import { loadMutant, srcFile, type Replacement } from './mutant.ts';
+import { ban, login, logout, revokeAll, type SessionProtocol } from './protocols.ts';
+import { APP, asStatus, exploreSessions, loginInput, statusKey, UID, WEB } from './world.ts';
+
+/** Mutants of production modules: the real source with one bug in it (mutant.ts). */
+type SessionsModule = typeof import('../../src/core/sessions/service.ts');
+type AccountsModule = typeof import('../../src/core/accounts.ts');
+
+const sessionsMutant = async (replacement: Replacement) =>
+  (await loadMutant<SessionsModule>(srcFile('core/sessions/service.ts'), [replacement])).SessionService;
+
+/** The slot loop writes the taken slot with a blind SET instead of a compare-and-set of what it read. */
+const blindSlotSet = () => sessionsMutant([
+  '? await this.#kv.set(slot, taken, { nx: true, ttlMs })\n      : await this.#kv.compareAndSet(slot, previous, taken, { ttlMs })',
+  '? await this.#kv.set(slot, taken, { nx: true, ttlMs })\n      : await this.#kv.set(slot, taken, { ttlMs })',
+]);
+
+/** A login ends only the session the slot named first, not the ones still owed an end after it. */
+const endsOnlyTheFirstDisplaced = () => sessionsMutant([
+  "const displaced = [...new Set(previous?.split(' ') ?? [])]",
+  "const displaced = [...new Set(previous?.split(' ').slice(0, 1) ?? [])]",
+]);
+
+/** The cap counts every other session of the flag, not only older ones: two new logins can evict each other. */
+const capCountsNewer = () => sessionsMutant([
+  '.filter((entry) => entry.flag === session.device_flag && isOlder(entry, self))',
+  '.filter((entry) => entry.flag === session.device_flag && entry.sid !== self.sid)',
+]);
+
+/** A login no longer looks, after taking the slot, whether a sweep ended it meanwhile. */
+const noSlotRecheck = () => sessionsMutant([
+  '    if ((await this.#kv.get(sessionKey(session.sid))) === null) {\n      await this.#kv.compareAndDelete(slot, session.sid);\n    }\n',
+  '',
+]);
+
+/** The production ban reversed: sweep the sessions, then set the status. */
+const banSweepingFirst = (): Promise<AccountsModule> => loadMutant<AccountsModule>(srcFile('core/accounts.ts'), [
+  ["    await removeAccess(deps, uid, { status }, options);\n    return deps.sessions.revokeAll(uid, 'ban');",
+    "    const ended = await deps.sessions.revokeAll(uid, 'ban');\n    await removeAccess(deps, uid, { status }, options);\n    return ended;"],
+]);
 
 function assertViolationFound(t: TestContext, result: Exploration, expected: RegExp): void {
   const { violation } = result;
@@ -38,12 +77,6 @@ function overriding(kv: Kv, overrides: Partial<Kv>): Kv {
   });
 }
 
-/** Ban in the wrong order: sweep the index, then set the status. */
-const banSweepingFirst: SessionProtocol = async (kv, world, name) => {
-  await world.service(kv, name).revokeAll(UID, 'ban');
-  await kv.set(statusKey(UID), 'banned');
-};
-
 /** A login that checks the status before joining the index, and trusts that stale answer afterwards. */
 const loginCheckingStatusFirst: SessionProtocol = async (kv, world, name) => {
   const status = asStatus(await kv.get(statusKey(UID)));
@@ -66,9 +99,68 @@ describe('the explorer finds the race in a broken protocol', () => {
     assertViolationFound(t, result, /login is live but slot 0 holds null/);
   });
 
-  it('a ban that sweeps before setting the status misses a concurrent login', async (t) => {
+  it('a logout that blindly deletes the APP slot takes it from the login that replaced it', async (t) => {
     const result = await exploreSessions({
-      protocols: { login: login(APP), ban: banSweepingFirst },
+      seed: { oldApp: APP, web: WEB },
+      protocols: { logout: withBlindSlotDelete(logout('oldApp')), login: login(APP) },
+      invariants: [noCollateral(['login', 'web'])],
+      maxRuns: 10_000,
+      reduction: 'sleep-sets',
+    });
+    assertViolationFound(t, result, /no collateral: login lost its device slot/);
+  });
+
+  it('an APP login that ends only the first session it displaced returns while the one owed an end still validates', async (t) => {
+    const result = await exploreSessions({
+      sessions: await endsOnlyTheFirstDisplaced(),
+      seed: { oldApp: APP },
+      protocols: { login1: login(APP), login2: login(APP) },
+      invariants: [finalLogout('login1', ['oldApp']), finalLogout('login2', ['oldApp'])],
+      maxRuns: 20_000,
+      reduction: 'sleep-sets',
+    });
+    assertViolationFound(t, result, /final logout: oldApp validates after login\d returned/);
+  });
+
+  it('an APP login that does not look again after taking the slot keeps it for a session a revoke-all ended', async (t) => {
+    const result = await exploreSessions({
+      sessions: await noSlotRecheck(),
+      protocols: { login: login(APP), reset: revokeAll('password') },
+      invariants: [slotsReleased],
+      maxRuns: 10_000,
+      reduction: 'sleep-sets',
+    });
+    assertViolationFound(t, result, /slot released: slot 0 still holds login, which has ended/);
+  });
+
+  it('two Web logins under a cap of 1 that count newer sessions too evict each other', async (t) => {
+    const result = await exploreSessions({
+      sessions: await capCountsNewer(),
+      policies: { ...defaultDevicePolicies, [WEB]: { mode: 'multi', cap: 1 } },
+      protocols: { login1: login(WEB), login2: login(WEB) },
+      invariants: [capKeepsOne(['login1', 'login2'])],
+      maxRuns: 10_000,
+      reduction: 'sleep-sets',
+    });
+    assertViolationFound(t, result, /cap: none of login1, login2 validates/);
+  });
+
+  it('two APP logins writing the taken slot with a blind SET both survive, replacing an existing APP session', async (t) => {
+    const result = await exploreSessions({
+      sessions: await blindSlotSet(),
+      seed: { oldApp: APP },
+      protocols: { login1: login(APP), login2: login(APP) },
+      invariants: [exclusiveMeansOne(['login1', 'login2']), storeConsistent],
+      maxRuns: 20_000,
+      reduction: 'sleep-sets',
+    });
+    assertViolationFound(t, result, /exclusive means one: 2 of login1, login2 validate|both live on exclusive flag 0/);
+  });
+
+  it('the production ban reversed (sweep, then set the status) misses a concurrent login', async (t) => {
+    const { setAccountStatus } = await banSweepingFirst();
+    const result = await exploreSessions({
+      protocols: { login: login(APP), ban: ban(setAccountStatus) },
       invariants: [banIsTotal('ban')],
       maxRuns: 10_000,
     });

@@ -7,18 +7,32 @@ import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
 import type { Kv } from '../../src/ports/kv.ts';
 import type { Exploration } from './scheduler.ts';
-import { imSettled, imTokensNeverResurrected } from './invariants.ts';
-import { login, logout, type SessionProtocol } from './protocols.ts';
+import { imSettled, imTokenEndsWith, imTokensNeverResurrected } from './invariants.ts';
+import { loadMutant, srcFile, type Replacement } from './mutant.ts';
+import { ban, login, logout, type SessionProtocol } from './protocols.ts';
 import { exploreSessions, WEB } from './world.ts';
 
-function assertViolationFound(t: TestContext, result: Exploration, expected: RegExp): void {
+function assertViolationFound(t: TestContext, result: Exploration, expected: RegExp, { raceOnly = true } = {}): void {
   const { violation } = result;
   if (violation === null) return assert.fail(`no violation in ${result.interleavings} interleavings`);
   t.diagnostic(violation.report);
   assert.match(violation.message, expected, violation.report);
   // The first interleaving runs the protocols one after the other, as listed: only a race breaks these.
-  assert.ok(violation.run > 1, `broken already without a race:\n${violation.report}`);
+  if (raceOnly) assert.ok(violation.run > 1, `broken already without a race:\n${violation.report}`);
 }
+
+type SessionsModule = typeof import('../../src/core/sessions/service.ts');
+const sessionsMutant = async (replacement: Replacement) =>
+  (await loadMutant<SessionsModule>(srcFile('core/sessions/service.ts'), [replacement])).SessionService;
+
+/** A logout that ends the session but leaves its flag's IM token as it was (neither deleted nor rotated). */
+const logoutKeepsImToken = () => sessionsMutant([
+  'const im = ended && this.#im !== null ? await this.#im.release(uid, flag) : null;',
+  'const im = null;',
+]);
+
+/** A sweep of every session (ban, reset, revoke-all) that never tells the IM server. */
+const sweepKeepsImTokens = () => sessionsMutant(['      await im.releaseAll(uid);\n      return;', '      return;']);
 
 const isImTokenKey = (key: string): boolean => /^user:\{[^}]*\}:im:\d$/.test(key);
 
@@ -73,5 +87,33 @@ describe('the explorer finds the race in a broken IM token protocol', () => {
       maxRuns: 10_000,
     });
     assertViolationFound(t, result, /ended, yet still connects|has 1 live session\(s\) but no live IM token/);
+  });
+
+  // These two break the protocol in every order, the one without a race included: they show the
+  // checks can fail at all, the races above that the explorer finds what only some orders show.
+  it('a logout that leaves the IM token as it was: the logged-out device keeps connecting', async (t) => {
+    const result = await exploreSessions({
+      im: 'any',
+      reduction: 'sleep-sets',
+      sessions: await logoutKeepsImToken(),
+      seed: { oldWeb: WEB },
+      protocols: { login: login(WEB), logout: logout('oldWeb') },
+      invariants: [imTokenEndsWith('logout', 'oldWeb')],
+      maxRuns: 10_000,
+    });
+    assertViolationFound(t, result, /IM: oldWeb's IM token \w+ is still live|still connects at the IM server/, { raceOnly: false });
+  });
+
+  it('a ban that never tells the IM server: a token is live with no session left', async (t) => {
+    const result = await exploreSessions({
+      im: 'any',
+      reduction: 'sleep-sets',
+      sessions: await sweepKeepsImTokens(),
+      seed: { web: WEB },
+      protocols: { login: login(WEB), ban: ban() },
+      invariants: [imSettled],
+      maxRuns: 10_000,
+    });
+    assertViolationFound(t, result, /IM settled: flag 1 has no live session but IM token \w+ is live/, { raceOnly: false });
   });
 });

@@ -59,6 +59,20 @@ export function exclusiveMeansOne(logins: readonly string[]): SessionInvariant {
   };
 }
 
+/**
+ * Under a cap, concurrent logins never evict each other: of these, at least one still validates
+ * once all settled. (The world's clock stands still, so logins tie on created_at and the sid breaks
+ * the tie: the one ordered newer evicts the other, or both survive, cap + 1 until the next login —
+ * but never does each evict the other, which would sign the user out twice.)
+ */
+export function capKeepsOne(logins: readonly string[]): SessionInvariant {
+  return async ({ world, final }) => {
+    if (!final) return null;
+    for (const name of logins) if (world.handedOut.has(name) && (await world.validates(name))) return null;
+    return `cap: none of ${logins.join(', ')} validates`;
+  };
+}
+
 /** 5. Ban is total: from the moment `protocol` returned, no token of the user validates; at the end no record is left. */
 export function banIsTotal(protocol: string): SessionInvariant {
   return async ({ world, returned, final }) => {

@@ -3,11 +3,12 @@
  * protocol's own scheduled Kv. A protocol records what a client would hold afterwards (a token, or
  * a refusal) in the world, for the invariants to check.
  */
+import { setAccountStatus } from '../../src/core/accounts.ts';
 import { LatchkeyError } from '../../src/core/errors.ts';
 import type { DeviceFlag } from '../../src/core/sessions/policy.ts';
 import type { RevokeReason } from '../../src/core/sessions/record.ts';
 import type { Protocol } from './scheduler.ts';
-import { loginInput, statusKey, UID, type SessionWorld } from './world.ts';
+import { loginInput, UID, type SessionWorld } from './world.ts';
 
 export type SessionProtocol = Protocol<SessionWorld>;
 
@@ -44,11 +45,14 @@ export function revokeOthers(keep: string): SessionProtocol {
   };
 }
 
-/** The production order (docs/design.md §3.2, 5): set the status first, then sweep the index. */
-export function ban(): SessionProtocol {
+/**
+ * An admin bans the user: the production setAccountStatus (set the status first, then sweep the
+ * index, docs/design.md §3.2, 5) over the protocol's scheduled Kv, with the account store in it too.
+ * `setStatus` is the production function unless a broken variant passes a mutant of it.
+ */
+export function ban(setStatus: typeof setAccountStatus = setAccountStatus): SessionProtocol {
   return async (kv, world, name) => {
-    await kv.set(statusKey(UID), 'banned');
-    await world.service(kv, name).revokeAll(UID, 'ban');
+    await setStatus({ accounts: world.accounts(kv), sessions: world.service(kv, name), clock: world.clock }, UID, 'banned');
   };
 }
 

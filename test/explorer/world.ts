@@ -4,7 +4,7 @@
  * tokens clients hold, and a checker that reads the store without being scheduled.
  */
 import { MemoryKv } from '../../src/adapters/memory/memory-kv.ts';
-import type { AccountStatus } from '../../src/ports/accounts.ts';
+import type { AccountRepo } from '../../src/ports/accounts.ts';
 import type { Clock } from '../../src/ports/clock.ts';
 import type { Kv } from '../../src/ports/kv.ts';
 import type { Random } from '../../src/ports/random.ts';
@@ -15,6 +15,7 @@ import { SessionService, type AccountStatusReader, type IssueInput, type IssuedS
 import { sidOf } from '../../src/core/sessions/token.ts';
 import { explore, type Exploration, type Invariant, type Protocol } from './scheduler.ts';
 import { ImServerModel, type ImTiming } from './im-double.ts';
+import { asStatus, kvAccounts, passwordKey, statusKey } from './kv-accounts.ts';
 
 export const APP: DeviceFlag = 0;
 export const WEB: DeviceFlag = 1;
@@ -26,7 +27,9 @@ const TTL_MS = 30 * 24 * 3600 * 1000;
 const TOKEN_BYTES = 32;
 
 /** Account status lives in the Kv so that a login's status check is a scheduling point too. */
-export const statusKey = (uid: string): string => `status:${uid}`;
+export { asStatus, statusKey } from './kv-accounts.ts';
+/** The account's password hash before the race (a reset replaces it). */
+export const OLD_PASSWORD_HASH = 'hash:old';
 
 /**
  * Counter bytes, one stream per owner: distinct on every draw, identical in every run, and the same
@@ -71,17 +74,36 @@ export class SessionWorld {
   /** validate() over the store, not scheduled; its last-seen write is dropped so checking never acts. */
   readonly #checker: SessionService;
 
-  constructor(policies: DevicePolicies, im: ImTiming | null = null) {
+  /** The session core the protocols run: the production class, or a mutant of it (broken variants). */
+  readonly #Sessions: typeof SessionService;
+
+  constructor(policies: DevicePolicies, im: ImTiming | null = null, Sessions: typeof SessionService = SessionService) {
     this.policies = policies;
     this.im = im === null ? null : new ImServerModel(im);
+    this.#Sessions = Sessions;
     this.#checker = this.service(withoutWrites(this.store), 'checker');
   }
 
   /** A fresh world with an active account `uid`. */
-  static async create(policies: DevicePolicies = defaultDevicePolicies, im: ImTiming | null = null): Promise<SessionWorld> {
-    const world = new SessionWorld(policies, im);
+  static async create(
+    policies: DevicePolicies = defaultDevicePolicies,
+    im: ImTiming | null = null,
+    Sessions: typeof SessionService = SessionService,
+  ): Promise<SessionWorld> {
+    const world = new SessionWorld(policies, im, Sessions);
     await world.store.set(statusKey(UID), 'active');
+    await world.store.set(passwordKey(UID), OLD_PASSWORD_HASH);
     return world;
+  }
+
+  /** The account store over `kv` (kv-accounts.ts): its reads and writes are scheduled like any other. */
+  accounts(kv: Kv): AccountRepo {
+    return kvAccounts(kv, UID);
+  }
+
+  /** Randomness of its own for `owner` (a protocol), the same in every run. */
+  random(owner: string): Random {
+    return this.#naming(owner);
   }
 
   /** The real SessionService over `kv`; by default the account status is read through `kv` as well. */
@@ -90,10 +112,11 @@ export class SessionWorld {
     owner: string,
     accountStatus: AccountStatusReader = async (uid) => asStatus(await kv.get(statusKey(uid))),
   ): SessionService {
+    const Sessions = this.#Sessions;
     if (this.im === null) {
-      return new SessionService({ kv, clock: this.clock, random: this.#naming(owner), policies: this.policies, ttlMs: TTL_MS, accountStatus });
+      return new Sessions({ kv, clock: this.clock, random: this.#naming(owner), policies: this.policies, ttlMs: TTL_MS, accountStatus });
     }
-    return new SessionService({
+    return new Sessions({
       kv,
       clock: this.clock,
       random: this.#naming(owner),
@@ -117,7 +140,12 @@ export class SessionWorld {
   }
 
   async validates(name: string): Promise<boolean> {
-    return (await this.#checker.validate(this.session(name).token)) !== null;
+    return this.validatesToken(this.session(name).token);
+  }
+
+  /** Whether a token validates now, read without being scheduled and without writing. */
+  async validatesToken(token: string): Promise<boolean> {
+    return (await this.#checker.validate(token)) !== null;
   }
 
   /** Every session record in the store, read directly. */
@@ -171,10 +199,6 @@ export function loginInput(uid: string, flag: DeviceFlag, name: string): IssueIn
   };
 }
 
-export function asStatus(value: string | null): AccountStatus | null {
-  return value === 'active' || value === 'banned' ? value : null;
-}
-
 /** The store as the checker sees it: writes (validate's last-seen touch) are dropped. */
 function withoutWrites(store: MemoryKv): Kv {
   return new Proxy(store, {
@@ -196,13 +220,15 @@ export interface SessionScenario {
   /** Runs the IM token protocol too, against the IM server model (world.im), with this timing. */
   readonly im?: ImTiming;
   readonly reduction?: 'sleep-sets';
+  /** A mutant of the session core to run instead of the production one (broken variants). */
+  readonly sessions?: typeof SessionService;
 }
 
 /** Explores a race of session protocols, each run from a fresh world holding the seeded sessions. */
 export function exploreSessions(scenario: SessionScenario): Promise<Exploration> {
   return explore({
     setup: async () => {
-      const world = await SessionWorld.create(scenario.policies, scenario.im ?? null);
+      const world = await SessionWorld.create(scenario.policies, scenario.im ?? null, scenario.sessions);
       for (const [name, flag] of Object.entries(scenario.seed ?? {})) await world.seed(name, flag);
       return { world, store: world.store };
     },
