@@ -229,7 +229,8 @@ export function parseConfig(raw: Json): Config {
   return config;
 }
 
-function parseValues(raw: Json): Config {
+/** The typed parsers alone, without the schema: exported for the test that both know the same keys. */
+export function parseValues(raw: Json): Config {
   const dataDir = str(raw, 'data_dir', './data');
   const defaultSqlite = `sqlite:${join(dataDir, 'latchkey.db')}`;
   const store = storeUrl(raw, 'store', defaultSqlite, STORE_SCHEMES);

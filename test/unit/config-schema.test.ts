@@ -4,14 +4,15 @@
  * setting the operator meant to change (`code_login.register_by_mail: false` left email sign-up on).
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describeRun, type CliRun } from '../support/cli-run.ts';
-import { ConfigError, parseConfig } from '../../src/config.ts';
+import { ConfigError, parseConfig, parseValues } from '../../src/config.ts';
+import { CONFIG_SCHEMA, nearestKey, schemaKeys } from '../../src/config-schema.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'latchkey-config-schema-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -57,7 +58,10 @@ const COMMON = {
 /** Every key the config knows, over the configs that between them take every branch (smtp, webhook). */
 const FULL_CONFIGS: readonly Record<string, unknown>[] = [
   { ...COMMON, sender: { type: 'smtp', smtp: { host: 'mail', port: 465, secure: true, user: 'u', pass: 'p', from: 'a@b.c' } } },
-  { ...COMMON, sender: { type: 'webhook', webhook: { url: 'https://sms.example.com/send', timeout_ms: 1000, channels: ['sms'] } } },
+  {
+    ...COMMON, device_policies: { app: { mode: 'multi', cap: 2 }, web: 'exclusive', pc: 'exclusive' },
+    sender: { type: 'webhook', webhook: { url: 'https://sms.example.com/send', timeout_ms: 1000, channels: ['sms'] } },
+  },
 ];
 
 /** `latchkey serve`, stopped after 10 s if it started (the bug: a typo did not stop it). */
@@ -174,5 +178,116 @@ describe('config schema: an unknown key at any depth is refused', () => {
 
   it('a complete valid config (every section) is accepted', () => {
     for (const raw of FULL_CONFIGS) assert.equal(parseConfig(raw).codeLogin.registerByEmail, false);
+  });
+});
+
+/** Key paths as the schema lists them: `oidc.providers[0].id` is `oidc.providers[].id`. */
+function generic(path: string): string {
+  return path.replace(/\[\d+\]/g, '[]');
+}
+
+/** A config that records every key path the parsers look up, present or not. */
+function recording(raw: unknown, path: string, read: Set<string>): unknown {
+  if (raw === null || typeof raw !== 'object') return raw;
+  if (Array.isArray(raw)) return raw.map((item) => recording(item, `${path}[]`, read));
+  return new Proxy(raw, {
+    get(target, key, receiver) {
+      const value: unknown = Reflect.get(target, key, receiver);
+      if (typeof key !== 'string') return value;
+      const at = path === '' ? key : `${path}.${key}`;
+      read.add(at);
+      return recording(value, at, read);
+    },
+  });
+}
+
+describe('config schema: the parsers, the README and --help agree with it', () => {
+  const schemaPaths = new Set(schemaKeys().map(({ path }) => path));
+  /** Paths no other path continues: the keys that hold a value. */
+  const leaves = [...schemaPaths].filter((path) => ![...schemaPaths].some((other) => other.startsWith(`${path}.`) || other.startsWith(`${path}[]`)));
+
+  it('every key the parsers read is in the schema (else it would be refused), and every schema key is read (else ignored)', () => {
+    const read = new Set<string>();
+    for (const raw of FULL_CONFIGS) parseValues(recording(raw, '', read) as Record<string, unknown>);
+    const readKeys = [...read].map(generic).map((path) => path.replace(/^oidc\.token_key\[\]/, 'oidc.token_key[]'));
+    const unknownToSchema = readKeys.filter((path) => !schemaPaths.has(path));
+    assert.deepEqual(unknownToSchema, [], 'keys the parsers read that the schema would refuse');
+    const ignored = leaves.filter((path) => !readKeys.includes(path) && !readKeys.includes(path.replace(/^oidc\.token_key\./, 'oidc.token_key[].')));
+    assert.deepEqual(ignored, [], 'schema keys no parser reads: they would be accepted and do nothing');
+  });
+
+  // The README's table: first cell the key(s), second the environment variable(s).
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  const table = readme.slice(readme.indexOf('## Configuration'), readme.indexOf('\n## ', readme.indexOf('## Configuration') + 1));
+  const rows = table.split('\n').filter((line) => line.startsWith('| `')).map((line) => line.split(' | '));
+
+  /** `rate_limits.login` / `.register` names rate_limits.register; `link_by_verified_email` / `_phone`, link_by_verified_phone. */
+  function rowKeys(cell: string): string[] {
+    const keys: string[] = [];
+    for (const [token] of cell.matchAll(/`[^`]+`/g)) {
+      const name = token.slice(1, -1);
+      const previous = keys.at(-1) ?? '';
+      if (name.startsWith('.')) keys.push(`${previous.slice(0, previous.lastIndexOf('.'))}${name}`);
+      else if (name.startsWith('_')) keys.push(`${previous.slice(0, previous.lastIndexOf('_'))}${name}`);
+      else keys.push(name);
+    }
+    return keys.map((key) => key.replace(/\[\]$/, ''));
+  }
+  const documented = new Map(rows.flatMap((cells) => rowKeys(cells[0]?.slice(2) ?? '').map((key) => [key, cells.join(' | ')] as const)));
+
+  it('every README row names keys of the schema', () => {
+    assert.ok(documented.size > 30, `the configuration table was not found (${documented.size} keys)`);
+    assert.deepEqual([...documented.keys()].filter((key) => !schemaPaths.has(key)), []);
+  });
+
+  it('every schema key has a README row, its own or its section naming it', () => {
+    const missing = leaves.filter((path) => {
+      if (documented.has(path)) return false;
+      const leaf = path.slice(Math.max(path.lastIndexOf('.'), path.lastIndexOf(']')) + 1);
+      const sections = path.split('.').slice(0, -1).map((_, index, parts) => parts.slice(0, index + 1).join('.').replace(/\[\]$/, ''));
+      return !sections.some((section) => new RegExp(`\\b${leaf}\\b`).test(documented.get(section) ?? ''));
+    });
+    assert.deepEqual(missing, []);
+  });
+
+  const envKeys = schemaKeys().filter((key): key is { path: string; env: string } => key.env !== undefined);
+
+  it('the README gives each key its environment variable, and names no other', () => {
+    const inReadme = rows.flatMap((cells) => {
+      const keys = rowKeys(cells[0]?.slice(2) ?? '');
+      const envs = [...(cells[1] ?? '').matchAll(/LATCHKEY_\w+/g)].map(([name]) => name);
+      return envs.map((env, index) => `${keys[index] ?? '?'}=${env}`);
+    });
+    assert.deepEqual(inReadme.sort(), envKeys.map(({ path, env }) => `${path}=${env}`).sort());
+  });
+
+  it('latchkey --help lists every environment variable of the schema, and no other', async () => {
+    const cli = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
+    const child = spawn(process.execPath, [cli, '--help'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let help = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (help += chunk));
+    await new Promise((resolve) => child.once('close', resolve));
+    const listed = new Set([...help.matchAll(/LATCHKEY_\w+/g)].map(([name]) => name).filter((name) => name !== 'LATCHKEY_CONFIG'));
+    assert.deepEqual([...listed].sort(), envKeys.map(({ env }) => env).sort());
+  });
+
+  it('the schema refuses unknown keys at every level: every object in it is closed', () => {
+    const open: string[] = [];
+    const walk = (node: typeof CONFIG_SCHEMA, path: string): void => {
+      if (node.properties !== undefined && node.additionalProperties !== false) open.push(path);
+      for (const [name, child] of Object.entries(node.properties ?? {})) walk(child, `${path}.${name}`);
+      for (const shape of node.anyOf ?? []) walk(shape, path);
+      if (node.items !== undefined) walk(node.items, `${path}[]`);
+    };
+    walk(CONFIG_SCHEMA, '');
+    assert.deepEqual(open, []);
+  });
+
+  it('suggests only a near key', () => {
+    assert.equal(nearestKey('register_by_mail', ['register_by_email', 'register_by_sms']), 'register_by_email');
+    assert.equal(nearestKey('Register-By-Email', ['register_by_email']), 'register_by_email');
+    assert.equal(nearestKey('mxa', ['max', 'window_seconds']), 'max');
+    assert.equal(nearestKey('banana', ['max', 'window_seconds']), undefined);
+    assert.equal(nearestKey('register_by_phone', ['register_by_email', 'register_by_sms']), undefined);
   });
 });
