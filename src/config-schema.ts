@@ -135,11 +135,18 @@ function validator(): ValidateFunction {
  */
 export function schemaProblems(raw: unknown): { readonly unknown: SchemaProblem | undefined; readonly shape: SchemaProblem | undefined } {
   const validate = validator();
-  if (validate(raw)) return { unknown: undefined, shape: undefined };
+  if (validate(withoutUndefined(raw))) return { unknown: undefined, shape: undefined };
   const errors = validate.errors ?? [];
   const extra = errors.find((error) => error.keyword === 'additionalProperties');
   const shape = errors.find((error) => error.keyword === 'type' || error.keyword === 'anyOf');
   return { unknown: extra === undefined ? undefined : unknownKey(raw, extra), shape: shape === undefined ? undefined : shapeProblem(raw, shape) };
+}
+
+/** A key set to undefined (a config built in code) is absent to the parsers, so to the schema too. */
+function withoutUndefined(value: unknown): unknown {
+  if (value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) return value.map(withoutUndefined);
+  return Object.fromEntries(Object.entries(value).filter(([, item]) => item !== undefined).map(([key, item]) => [key, withoutUndefined(item)]));
 }
 
 function unknownKey(raw: unknown, error: ErrorObject): SchemaProblem {

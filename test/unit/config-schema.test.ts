@@ -176,6 +176,10 @@ describe('config schema: an unknown key at any depth is refused', () => {
     });
   });
 
+  it('a key set to undefined in a config built in code counts as absent, as the parsers read it', () => {
+    assert.equal(parseConfig({ store: undefined, sender: { type: 'smtp', smtp: { host: 'h', from: 'f@x.test', user: undefined } } }).sender.type, 'smtp');
+  });
+
   it('a complete valid config (every section) is accepted', () => {
     for (const raw of FULL_CONFIGS) assert.equal(parseConfig(raw).codeLogin.registerByEmail, false);
   });
