@@ -5,7 +5,8 @@
  * the server with email sign-up still on. The typed parsers (config.ts, config-*.ts) still give the
  * defaults and check the values; the README table and `--help` are checked against this schema.
  */
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { createRequire } from 'node:module';
+import type { ErrorObject, ValidateFunction } from 'ajv';
 
 export interface SchemaNode {
   readonly type?: string | readonly string[];
@@ -119,9 +120,10 @@ export type SchemaProblem =
 
 let compiled: ValidateFunction | undefined;
 
-/** Compiled on first use: `--help` never pays for it. */
+/** Loaded and compiled on first use: `--help` never pays for it (loading Ajv alone takes ~0.1 s). */
 function validator(): ValidateFunction {
   if (compiled === undefined) {
+    const { Ajv } = createRequire(import.meta.url)('ajv') as typeof import('ajv');
     const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, allowUnionTypes: true });
     ajv.addKeyword({ keyword: 'env', schemaType: 'string' });
     compiled = ajv.compile(CONFIG_SCHEMA);

@@ -1,6 +1,7 @@
 /**
  * The one typed configuration: defaults < JSON file (`--config FILE` or LATCHKEY_CONFIG) < env.
- * A bad value stops start-up with one line naming the key and what is allowed.
+ * A bad value stops start-up with one line naming the key and what is allowed; a key the schema
+ * (config-schema.ts) does not know, at any depth, with one line naming the nearest known key.
  */
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
