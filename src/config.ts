@@ -292,7 +292,7 @@ export function parseValues(raw: Json): Config {
 
 /** Reads `a.b` keys from a nested object; the last path segment is the key looked up. */
 function sub(raw: Json, key: string): Json {
-  const value = raw[key];
+  const value = raw[leaf(key)];
   if (value === undefined) return {};
   if (value !== null && typeof value === 'object' && !Array.isArray(value)) return value as Json;
   throw new ConfigError(key, 'an object', HIDDEN_VALUE);
@@ -416,7 +416,7 @@ function passwordConfig(raw: Json): Config['password'] {
 
 function rateLimit(raw: Json, name: string, fallback: RateLimit): RateLimit {
   const limits = sub(raw, 'rate_limits');
-  const own = sub(limits, name);
+  const own = sub(limits, `rate_limits.${name}`);
   return {
     max: int(own, `rate_limits.${name}.max`, fallback.max, 1, 1_000_000),
     windowSeconds: int(own, `rate_limits.${name}.window_seconds`, fallback.windowSeconds, 1, 86_400),
@@ -459,7 +459,7 @@ function optionalStr(raw: Json, key: string): string | undefined {
 function senderConfig(sender: Json): SenderConfig {
   const type = oneOf(sender, 'sender.type', 'console', ['console', 'smtp', 'webhook'] as const);
   if (type === 'smtp') {
-    const smtp = sub(sender, 'smtp');
+    const smtp = sub(sender, 'sender.smtp');
     const port = int(smtp, 'sender.smtp.port', 587, 1, 65535);
     const user = optionalStr(smtp, 'sender.smtp.user');
     const pass = optionalStr(smtp, 'sender.smtp.pass');
@@ -477,7 +477,7 @@ function senderConfig(sender: Json): SenderConfig {
     };
   }
   if (type === 'webhook') {
-    const webhook = sub(sender, 'webhook');
+    const webhook = sub(sender, 'sender.webhook');
     return {
       type,
       webhook: {

@@ -176,6 +176,16 @@ describe('config schema: an unknown key at any depth is refused', () => {
     });
   });
 
+  it('a section that is not an object is named by its full path', () => {
+    for (const [raw, path] of [
+      [{ rate_limits: { login: 5 } }, 'rate_limits.login'],
+      [{ sender: { type: 'smtp', smtp: 'mail.example.com' } }, 'sender.smtp'],
+      [{ sender: { type: 'webhook', webhook: 'https://x.test' } }, 'sender.webhook'],
+    ] as const) {
+      assert.throws(() => parseConfig(raw), (error: unknown) => error instanceof ConfigError && error.message.startsWith(`config ${path}: `));
+    }
+  });
+
   it('a key set to undefined in a config built in code counts as absent, as the parsers read it', () => {
     assert.equal(parseConfig({ store: undefined, sender: { type: 'smtp', smtp: { host: 'h', from: 'f@x.test', user: undefined } } }).sender.type, 'smtp');
   });
