@@ -140,7 +140,8 @@ export function schemaProblems(raw: unknown): { readonly unknown: SchemaProblem 
   if (validate(withoutUndefined(raw))) return { unknown: undefined, shape: undefined };
   const errors = validate.errors ?? [];
   const extra = errors.find((error) => error.keyword === 'additionalProperties');
-  const shape = errors.find((error) => error.keyword === 'type' || error.keyword === 'anyOf');
+  // A failed anyOf also reports why each of its shapes failed; the anyOf itself says what would do.
+  const shape = errors.find((error) => error.keyword === 'anyOf') ?? errors.find((error) => error.keyword === 'type');
   return { unknown: extra === undefined ? undefined : unknownKey(raw, extra), shape: shape === undefined ? undefined : shapeProblem(raw, shape) };
 }
 
@@ -161,7 +162,9 @@ function unknownKey(raw: unknown, error: ErrorObject): SchemaProblem {
 }
 
 function shapeProblem(raw: unknown, error: ErrorObject): SchemaProblem {
-  const types = error.keyword === 'type' ? String((error.params as { type?: unknown }).type).split(',') : ['object', 'array'];
+  const types = error.keyword === 'type'
+    ? String((error.params as { type?: unknown }).type).split(',')
+    : (error.schema as readonly SchemaNode[]).flatMap((shape) => (shape.type === undefined ? [] : [shape.type].flat()));
   const words: Record<string, string> = {
     object: 'an object', array: 'a list', string: 'a string', integer: 'an integer', boolean: 'true or false', null: 'null',
   };

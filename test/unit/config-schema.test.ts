@@ -12,7 +12,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describeRun, type CliRun } from '../support/cli-run.ts';
 import { ConfigError, parseConfig, parseValues } from '../../src/config.ts';
-import { CONFIG_SCHEMA, nearestKey, schemaKeys } from '../../src/config-schema.ts';
+import { CONFIG_SCHEMA, nearestKey, schemaKeys, schemaProblems } from '../../src/config-schema.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'latchkey-config-schema-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -184,6 +184,11 @@ describe('config schema: an unknown key at any depth is refused', () => {
     ] as const) {
       assert.throws(() => parseConfig(raw), (error: unknown) => error instanceof ConfigError && error.message.startsWith(`config ${path}: `));
     }
+  });
+
+  it('a wrong shape where either of two is allowed names both (the schema alone; the parsers speak first)', () => {
+    assert.deepEqual(schemaProblems({ oidc: { token_key: 'x' } }).shape, { kind: 'shape', path: 'oidc.token_key', expected: 'an object or a list' });
+    assert.deepEqual(schemaProblems({ device_policies: { pc: 3 } }).shape, { kind: 'shape', path: 'device_policies.pc', expected: 'a string or an object' });
   });
 
   it('a key set to undefined in a config built in code counts as absent, as the parsers read it', () => {
