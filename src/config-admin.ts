@@ -26,8 +26,6 @@ export function parseServiceKeys(value: unknown): readonly string[] {
 export function parseAuditConfig(value: unknown): AuditConfig {
   const audit = value ?? {};
   if (audit === null || typeof audit !== 'object' || Array.isArray(audit)) throw new ConfigError('audit', 'an object', value);
-  const unknown = Object.keys(audit).find((key) => key !== 'retention_days');
-  if (unknown !== undefined) throw new ConfigError(`audit.${unknown}`, 'a known key (retention_days)', '…');
   const days = (audit as Record<string, unknown>).retention_days ?? 90;
   const number = typeof days === 'string' && /^\d+$/.test(days) ? Number(days) : days;
   if (typeof number !== 'number' || !Number.isInteger(number) || number < 1 || number > 36_500) {

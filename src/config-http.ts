@@ -23,14 +23,10 @@ export interface HttpConfig {
 
 type Json = Record<string, unknown>;
 
-const KNOWN = ['request_timeout_seconds', 'idle_timeout_seconds', 'max_connections'] as const;
-
 export function parseHttpConfig(value: unknown, pollTimeoutSeconds: number): HttpConfig {
   const http = value ?? {};
   if (http === null || typeof http !== 'object' || Array.isArray(http)) throw new ConfigError('http', 'an object', HIDDEN_VALUE);
   const raw = http as Json;
-  const unknown = Object.keys(raw).find((key) => !(KNOWN as readonly string[]).includes(key));
-  if (unknown !== undefined) throw new ConfigError(`http.${unknown}`, `a known key (${KNOWN.join(', ')})`, HIDDEN_VALUE);
   // 120 s by default: an SSO callback may wait that long on a slow IdP (providers' timeout_seconds).
   const idleTimeoutSeconds = int(raw.idle_timeout_seconds, 'http.idle_timeout_seconds', Math.max(120, pollTimeoutSeconds + 30), 1, 3600);
   // A long-poll sends nothing while it waits: an idle timeout shorter than the wait would cut it.

@@ -16,7 +16,6 @@ export interface MetricsConfig {
 export const DEFAULT_METRICS_PORT = 9464;
 /** A shorter key can be guessed over the network, and every guess is a cheap GET. */
 const MIN_BEARER_KEY_LENGTH = 32;
-const KNOWN = ['host', 'port', 'bearer_key'];
 
 /** `LATCHKEY_METRICS_HOST`, `_PORT` (`off` for no listener) and `_BEARER_KEY` override the file's `metrics`. */
 export function metricsFromEnv(fromFile: unknown, env: Readonly<Record<string, string | undefined>>): unknown {
@@ -31,8 +30,6 @@ export function parseMetricsConfig(value: unknown): MetricsConfig {
   const metrics = value ?? {};
   if (metrics === null || typeof metrics !== 'object' || Array.isArray(metrics)) throw new ConfigError('metrics', 'an object', value);
   const raw = metrics as Record<string, unknown>;
-  const unknown = Object.keys(raw).find((key) => !KNOWN.includes(key));
-  if (unknown !== undefined) throw new ConfigError(`metrics.${unknown}`, `a known key (${KNOWN.join(', ')})`, '…');
   const port = listenerPort(raw.port);
   return {
     listener: port === null ? null : { host: listenerHost(raw.host), port },

@@ -60,9 +60,6 @@ export const DEFAULT_OIDC_SCOPES: readonly string[] = ['openid', 'profile', 'ema
 
 export function parseOidcConfig(value: unknown): OidcConfig {
   const raw = object(value, 'oidc');
-  const known = new Set(['providers', 'token_key', 'sync_interval', 'discovery_refresh', 'rate_limit']);
-  const unknown = Object.keys(raw).find((key) => !known.has(key));
-  if (unknown !== undefined) throw new ConfigError(`oidc.${unknown}`, `a known key (${[...known].join(', ')})`, HIDDEN_VALUE);
   const list = raw.providers ?? [];
   if (!Array.isArray(list)) throw new ConfigError('oidc.providers', 'a list of providers', list);
   const providers = list.map((entry, index) => provider(entry, `oidc.providers[${index}]`));
@@ -88,16 +85,8 @@ export function parseOidcConfig(value: unknown): OidcConfig {
   };
 }
 
-const PROVIDER_KEYS = new Set([
-  'id', 'name', 'enabled', 'issuer', 'client_id', 'client_secret', 'redirect_uri', 'scopes', 'link_by_verified_email',
-  'link_by_verified_phone', 'allow_new_users', 'return_to_hosts', 'post_logout_redirect_uri', 'allow_insecure_http',
-  'timeout_seconds',
-]);
-
 function provider(value: unknown, at: string): OidcProviderConfig {
   const raw = object(value, at);
-  const unknown = Object.keys(raw).find((key) => !PROVIDER_KEYS.has(key));
-  if (unknown !== undefined) throw new ConfigError(`${at}.${unknown}`, `a provider key (${[...PROVIDER_KEYS].join(', ')})`, HIDDEN_VALUE);
   const id = str(raw.id, `${at}.id`);
   if (!PROVIDER_ID.test(id)) throw new ConfigError(`${at}.id`, 'lower-case letters, digits, _ and - (up to 64)', id);
   const allowInsecureHttp = bool(raw.allow_insecure_http, `${at}.allow_insecure_http`, false);

@@ -1,6 +1,7 @@
 /**
  * The one typed configuration: defaults < JSON file (`--config FILE` or LATCHKEY_CONFIG) < env.
- * A bad value stops start-up with one line naming the key and what is allowed.
+ * A bad value stops start-up with one line naming the key and what is allowed; a key the schema
+ * (config-schema.ts) does not know, at any depth, with one line naming the nearest known key.
  */
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -13,6 +14,7 @@ import { parseImConfig, type ImConfig } from './config-im.ts';
 import { parseAuditConfig, parseServiceKeys, type AuditConfig } from './config-admin.ts';
 import { parseHttpConfig, parsePublicUrl, type HttpConfig } from './config-http.ts';
 import { metricsFromEnv, parseMetricsConfig, type MetricsConfig } from './config-metrics.ts';
+import { schemaKeys, schemaProblems, type SchemaProblem } from './config-schema.ts';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -143,10 +145,21 @@ export interface Config {
 export const HIDDEN_VALUE: unique symbol = Symbol('hidden config value');
 
 export class ConfigError extends Error {
-  constructor(key: string, allowed: string, value: unknown) {
-    super(`config ${key}: ${shownValue(key, value)} is not allowed; expected ${allowed}`);
+  /** `problem` replaces "VALUE is not allowed; expected ALLOWED" for errors that show no value at all. */
+  constructor(key: string, allowed: string, value: unknown, problem?: string) {
+    super(`config ${key}: ${problem ?? `${shownValue(key, value)} is not allowed; expected ${allowed}`}`);
     this.name = 'ConfigError';
   }
+}
+
+/**
+ * What the schema found, as one line: a key nobody knows is named with the nearest known key (its
+ * value is never shown: a misspelt `client_secret` holds a secret all the same).
+ */
+function schemaError(problem: SchemaProblem): ConfigError {
+  if (problem.kind === 'shape') return new ConfigError(problem.path, problem.expected, HIDDEN_VALUE);
+  const hint = problem.nearest === undefined ? `expected one of ${problem.known.join(', ')}` : `did you mean ${problem.nearest}?`;
+  return new ConfigError(problem.path, '', HIDDEN_VALUE, `unknown key; ${hint}`);
 }
 
 /** Key path segments whose values are secrets: token_key, client_secret, service_keys, pass, manager_token… */
@@ -171,23 +184,10 @@ function shownValue(key: string, value: unknown): string {
 type Env = Readonly<Record<string, string | undefined>>;
 type Json = Record<string, unknown>;
 
-/** Config file keys (snake_case, as in the README table) and their env names. */
-const ENV_KEYS = {
-  host: 'LATCHKEY_HOST',
-  port: 'LATCHKEY_PORT',
-  data_dir: 'LATCHKEY_DATA_DIR',
-  store: 'LATCHKEY_STORE',
-  store_prefix: 'LATCHKEY_STORE_PREFIX',
-  store_tls_ca: 'LATCHKEY_STORE_TLS_CA',
-  store_min_replicas: 'LATCHKEY_STORE_MIN_REPLICAS',
-  db: 'LATCHKEY_DB',
-  trust_proxy: 'LATCHKEY_TRUST_PROXY',
-  session_ttl: 'LATCHKEY_SESSION_TTL',
-  session_idle_timeout: 'LATCHKEY_SESSION_IDLE_TIMEOUT',
-  log_level: 'LATCHKEY_LOG_LEVEL',
-  service_keys: 'LATCHKEY_SERVICE_KEYS',
-  public_url: 'LATCHKEY_PUBLIC_URL',
-} as const;
+/** Top-level config file keys and their env names, from the schema (nested ones: config-metrics.ts). */
+const ENV_KEYS: Readonly<Record<string, string>> = Object.fromEntries(
+  schemaKeys().flatMap(({ path, env }) => (env === undefined || path.includes('.') ? [] : [[path, env]])),
+);
 
 export function loadConfig(options: { env?: Env; file?: string | undefined } = {}): Config {
   const env = options.env ?? process.env;
@@ -219,15 +219,19 @@ function readConfigFile(path: string): Json {
   throw new ConfigError('config', 'a JSON object', path);
 }
 
-/** Top-level keys of the config file; anything else is a typo that would silently do nothing. */
-const KNOWN_KEYS = new Set([
-  ...Object.keys(ENV_KEYS), 'device_policies', 'rate_limits', 'login_throttle', 'password', 'sender', 'code_login', 'qr', 'oidc',
-  'im', 'audit', 'http', 'metrics',
-]);
-
 export function parseConfig(raw: Json): Config {
-  const unknown = Object.keys(raw).find((key) => !KNOWN_KEYS.has(key));
-  if (unknown !== undefined) throw new ConfigError(unknown, `a known key (${[...KNOWN_KEYS].join(', ')})`, HIDDEN_VALUE);
+  // A typo is reported before anything it makes look missing or wrong.
+  const problems = schemaProblems(raw);
+  if (problems.unknown !== undefined) throw schemaError(problems.unknown);
+  const config = parseValues(raw);
+  // The parsers gave their own messages for bad values; what is left is a wrong shape where no parser
+  // looks (smtp settings beside a console sender), which would otherwise sit unnoticed until used.
+  if (problems.shape !== undefined) throw schemaError(problems.shape);
+  return config;
+}
+
+/** The typed parsers alone, without the schema: exported for the test that both know the same keys. */
+export function parseValues(raw: Json): Config {
   const dataDir = str(raw, 'data_dir', './data');
   const defaultSqlite = `sqlite:${join(dataDir, 'latchkey.db')}`;
   const store = storeUrl(raw, 'store', defaultSqlite, STORE_SCHEMES);
@@ -288,7 +292,7 @@ export function parseConfig(raw: Json): Config {
 
 /** Reads `a.b` keys from a nested object; the last path segment is the key looked up. */
 function sub(raw: Json, key: string): Json {
-  const value = raw[key];
+  const value = raw[leaf(key)];
   if (value === undefined) return {};
   if (value !== null && typeof value === 'object' && !Array.isArray(value)) return value as Json;
   throw new ConfigError(key, 'an object', HIDDEN_VALUE);
@@ -412,7 +416,7 @@ function passwordConfig(raw: Json): Config['password'] {
 
 function rateLimit(raw: Json, name: string, fallback: RateLimit): RateLimit {
   const limits = sub(raw, 'rate_limits');
-  const own = sub(limits, name);
+  const own = sub(limits, `rate_limits.${name}`);
   return {
     max: int(own, `rate_limits.${name}.max`, fallback.max, 1, 1_000_000),
     windowSeconds: int(own, `rate_limits.${name}.window_seconds`, fallback.windowSeconds, 1, 86_400),
@@ -455,7 +459,7 @@ function optionalStr(raw: Json, key: string): string | undefined {
 function senderConfig(sender: Json): SenderConfig {
   const type = oneOf(sender, 'sender.type', 'console', ['console', 'smtp', 'webhook'] as const);
   if (type === 'smtp') {
-    const smtp = sub(sender, 'smtp');
+    const smtp = sub(sender, 'sender.smtp');
     const port = int(smtp, 'sender.smtp.port', 587, 1, 65535);
     const user = optionalStr(smtp, 'sender.smtp.user');
     const pass = optionalStr(smtp, 'sender.smtp.pass');
@@ -473,7 +477,7 @@ function senderConfig(sender: Json): SenderConfig {
     };
   }
   if (type === 'webhook') {
-    const webhook = sub(sender, 'webhook');
+    const webhook = sub(sender, 'sender.webhook');
     return {
       type,
       webhook: {
