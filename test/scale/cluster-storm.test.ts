@@ -530,8 +530,12 @@ describe('cluster storm: 3 latchkey nodes, Redis Cluster, PostgreSQL, with fault
     const started = performance.now();
     const faultsRunning: Promise<void>[] = [];
     let issued = 0;
+    // The storm outlasts every fault until something has succeeded after it (a node restarted on a
+    // loaded machine can take longer than a small SCALE_OPS lasts), up to twice the planned ops.
+    const servedAfterEveryFault = () => FAULTS.every(({ name }) => (servedAfter[name] ?? 0) > 0);
+    const stormGoesOn = () => issued < OPS || (issued < 2 * OPS && !servedAfterEveryFault());
     const worker = async () => {
-      while (issued < OPS) {
+      while (stormGoesOn()) {
         issued += 1;
         for (const planned of FAULTS) {
           if (issued === Math.floor(planned.at * OPS)) faultsRunning.push(fault(planned.name, planned.run));
@@ -576,7 +580,7 @@ describe('cluster storm: 3 latchkey nodes, Redis Cluster, PostgreSQL, with fault
   });
 
   it('every operation ran, every answer was one the contract allows, and the nodes serve again after each fault', () => {
-    assert.equal(counts.ops, OPS, 'every planned operation ran');
+    assert.ok(counts.ops >= OPS, `every planned operation ran (${counts.ops} of ${OPS})`);
     assert.deepEqual(violations, [], `seed ${SEED}: ${violations.length} violations`);
     for (const n of nodes) assert.ok(n.alive(), `a latchkey process died:\n${n.output()}`);
     for (const { name } of FAULTS) assert.ok((servedAfter[name] ?? 0) > 0, `nothing succeeded after ${name}`);
