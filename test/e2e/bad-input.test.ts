@@ -164,7 +164,6 @@ describe('bad input on every route', { skip: await skipUnless('postgres') }, () 
 
   async function send(route: RouteUnderTest, outgoing: Outgoing, token: string | null): Promise<Answer> {
     sent += 1;
-    if (process.env.BAD_INPUT_TRACE) console.error(sent, route.method, outgoing.path.slice(0, 80), outgoing.contentType, (outgoing.body ?? "").length);
     const headers: Record<string, string> = { ...outgoing.headers };
     if (token !== null) headers.token = token;
     if (outgoing.contentType !== undefined) headers['content-type'] = outgoing.contentType;
