@@ -115,7 +115,7 @@ const paramFor = (known: readonly string[] | undefined): fc.Arbitrary<string> =>
 const requestFor = (route: RouteUnderTest, world: World): fc.Arbitrary<GeneratedRequest> => fc.record({
   params: fc.record(Object.fromEntries(paramNames(route).map((name) => [name, paramFor(world.known[name])]))),
   query,
-  token: tokenChoice(world.adminPassword !== null),
+  token: tokenChoice(world.hasAdmin),
   contentType,
   body: rawBody,
 }).map((request) => (route.method === 'GET' ? { ...request, body: '' } : request));
@@ -125,8 +125,8 @@ const requestFor = (route: RouteUnderTest, world: World): fc.Arbitrary<Generated
 interface World {
   readonly server: TestServer;
   readonly known: KnownParams;
-  /** Set when the world has an administrator (ADMIN) to take tokens of. */
-  readonly adminPassword: string | null;
+  /** The world has an administrator (ADMIN, PASSWORD) whose tokens the requests may carry. */
+  readonly hasAdmin: boolean;
   stop(): Promise<void>;
 }
 
@@ -139,7 +139,7 @@ const serverOptions = {
 async function bareWorld(): Promise<World> {
   const server = await startTestServer(serverOptions);
   assert.equal((await call(server, 'POST', '/v1/user/register', { username: USERNAME, password: PASSWORD })).status, 201);
-  return { server, known: {}, adminPassword: null, stop: () => server.stop() };
+  return { server, known: {}, hasAdmin: false, stop: () => server.stop() };
 }
 
 /** An SSO provider configured against a real IdP, an administrator, and a plain user the admin routes can name. */
@@ -150,7 +150,7 @@ async function adminSsoWorld(): Promise<World> {
   await createAccount(server.runtime, { username: ADMIN, password: PASSWORD }, 'admin');
   // Not the owner: an admin request may ban whom it names, and the owner's logins must keep working.
   const target = await createAccount(server.runtime, { username: TARGET, password: PASSWORD });
-  return { server, known: { uid: [target.uid], id: [PROVIDER] }, adminPassword: PASSWORD, stop: () => world.stop() };
+  return { server, known: { uid: [target.uid], id: [PROVIDER] }, hasAdmin: true, stop: () => world.stop() };
 }
 
 /**
