@@ -2,7 +2,12 @@
 
 export const flagSchema = { type: 'integer', enum: [0, 1, 2], description: '0 APP, 1 Web, 2 PC' } as const;
 
-const text = (maxLength: number) => ({ type: 'string', maxLength }) as const;
+/**
+ * Free text without control characters: PostgreSQL refuses a NUL in text, so one that reached a
+ * query was a 500 instead of a 400; no device name, id or search needs a control character.
+ */
+export const printableText = (maxLength: number) => ({ type: 'string', maxLength, pattern: '^[^\\p{Cc}]*$' }) as const;
+const text = printableText;
 
 export const deviceSchema = {
   type: 'object',

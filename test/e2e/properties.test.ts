@@ -6,43 +6,25 @@
  * - never a 5xx (a 500 is a bug; no store is down here, so a 503 would be one too);
  * - for a 4xx, the error model `{status, code, msg}` with `status` equal to the HTTP status;
  * and afterwards the server still answers a valid login and a validation.
+ *
+ * Twice: on a bare server, and on one with an SSO provider (a real IdP) where some generated
+ * requests carry an administrator's token and name a real user and the real provider, so that
+ * `/v1/manager/*` and `/v1/auth/oidc/*` are walked past their guards, not only up to them.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
+import { createAccount } from '../../src/flows/password/password-flow.ts';
 import { call, startTestServer, type TestServer } from '../support/server.ts';
+import { PROVIDER, startSsoWorld } from '../support/idp.ts';
+import { fillPath, paramNames, routeKey, routesOf, type RouteUnderTest } from '../support/routes.ts';
 
-interface RouteUnderTest {
-  readonly method: string;
-  /** Fastify's pattern: `/v1/user/sessions/:sid`, `/docs/*`. */
-  readonly path: string;
-}
-
-/**
- * Every route in the router, from `printRoutes()`: one line per tree node, its depth given by the
- * indentation (4 characters a level), its text appended to its parent's, its methods in brackets.
- */
-function parseRouteTree(tree: string): RouteUnderTest[] {
-  const prefixes: string[] = [];
-  const routes: RouteUnderTest[] = [];
-  for (const line of tree.split('\n')) {
-    const match = /^((?:[│ ] {3})*)[├└]── (.*?)(?: \(([A-Z, ]+)\))?$/.exec(line);
-    if (match === null) continue;
-    const depth = (match[1] ?? '').length / 4;
-    const path = (prefixes[depth - 1] ?? '') + (match[2] ?? '');
-    prefixes[depth] = path;
-    prefixes.length = depth + 1;
-    for (const method of (match[3] ?? '').split(',').map((m) => m.trim())) {
-      // HEAD is Fastify's automatic twin of GET; OPTIONS are not routed here.
-      if (method !== '' && method !== 'HEAD') routes.push({ method, path });
-    }
-  }
-  return routes;
-}
-
-const TOTAL_RUNS = 600;
+/** Per world: about ten generated requests per route. */
+const TOTAL_RUNS = 480;
 const PASSWORD = 'property password';
 const USERNAME = 'propertyowner';
+const ADMIN = 'propertyadmin';
+const TARGET = 'propertytarget';
 
 // ----------------------------------------------------------------------------------------------
 // generators
@@ -89,10 +71,12 @@ const rawBody = fc.oneof(
   },
 );
 
-type TokenChoice = { kind: 'none' } | { kind: 'valid'; flag: number; bearer: boolean } | { kind: 'raw'; header: string; value: string };
-const tokenChoice: fc.Arbitrary<TokenChoice> = fc.oneof(
+/** A valid token is the owner's (`valid`) or, where the world has one, the administrator's (`admin`). */
+type TokenChoice = { kind: 'none' } | { kind: 'valid' | 'admin'; flag: number; bearer: boolean } | { kind: 'raw'; header: string; value: string };
+const tokenChoice = (withAdmin: boolean): fc.Arbitrary<TokenChoice> => fc.oneof(
   fc.constant<TokenChoice>({ kind: 'none' }),
   fc.record({ kind: fc.constant('valid' as const), flag: fc.constantFrom(0, 1, 2), bearer: fc.boolean() }),
+  ...(withAdmin ? [{ weight: 2, arbitrary: fc.record({ kind: fc.constant('admin' as const), flag: fc.constantFrom(0, 1, 2), bearer: fc.boolean() }) }] : []),
   fc.record({
     kind: fc.constant('raw' as const),
     header: fc.constantFrom('token', 'authorization'),
@@ -115,111 +99,169 @@ const query = fc.dictionary(
 );
 
 interface GeneratedRequest {
-  readonly params: string[];
+  readonly params: Record<string, string>;
   readonly query: Record<string, string>;
   readonly token: TokenChoice;
   readonly contentType: string | undefined;
   readonly body: string;
 }
 
-const requestFor = (route: RouteUnderTest): fc.Arbitrary<GeneratedRequest> => fc.record({
-  params: fc.array(pathParam, { minLength: 4, maxLength: 4 }),
+/** Real values of path parameters by name (a user's uid, the provider's id): half the time one of them. */
+type KnownParams = Readonly<Record<string, readonly string[]>>;
+
+const paramFor = (known: readonly string[] | undefined): fc.Arbitrary<string> =>
+  known === undefined || known.length === 0 ? pathParam : fc.oneof(fc.constantFrom(...known), pathParam);
+
+const requestFor = (route: RouteUnderTest, world: World): fc.Arbitrary<GeneratedRequest> => fc.record({
+  params: fc.record(Object.fromEntries(paramNames(route).map((name) => [name, paramFor(world.known[name])]))),
   query,
-  token: tokenChoice,
+  token: tokenChoice(world.hasAdmin),
   contentType,
   body: rawBody,
 }).map((request) => (route.method === 'GET' ? { ...request, body: '' } : request));
 
 // ----------------------------------------------------------------------------------------------
 
-function concretePath(route: RouteUnderTest, params: readonly string[]): string {
-  let index = 0;
-  const next = () => params[index++ % params.length] ?? 'x';
-  return route.path.replace(/:[A-Za-z_]+/g, next).replace(/\*$/, next);
+interface World {
+  readonly server: TestServer;
+  readonly known: KnownParams;
+  /** The world has an administrator (ADMIN, PASSWORD) whose tokens the requests may carry. */
+  readonly hasAdmin: boolean;
+  stop(): Promise<void>;
 }
 
-describe('every route, generated input', () => {
-  let server: TestServer;
-  let routes: RouteUnderTest[] = [];
-  const seen = new Map<string, Set<number>>();
+const serverOptions = {
+  qr: { poll_timeout_seconds: 1 },
+  // A wrong password for the owner must not lock the owner out of the valid-token logins.
+  login_throttle: { per_account_ip: 1000, per_account: 100_000 },
+};
 
-  const validToken = async (flag: number): Promise<string> => {
-    const login = await call(server, 'POST', '/v1/user/login', { username: USERNAME, password: PASSWORD, flag });
-    assert.equal(login.status, 200, `setting up a valid token: ${JSON.stringify(login.body)}`);
-    return login.body.token;
-  };
+async function bareWorld(): Promise<World> {
+  const server = await startTestServer(serverOptions);
+  assert.equal((await call(server, 'POST', '/v1/user/register', { username: USERNAME, password: PASSWORD })).status, 201);
+  return { server, known: {}, hasAdmin: false, stop: () => server.stop() };
+}
 
-  before(async () => {
-    server = await startTestServer({
-      qr: { poll_timeout_seconds: 1 },
-      // A wrong password for the owner must not lock the owner out of the valid-token logins.
-      login_throttle: { per_account_ip: 1000, per_account: 100_000 },
+/** An SSO provider configured against a real IdP, an administrator, and a plain user the admin routes can name. */
+async function adminSsoWorld(): Promise<World> {
+  const world = await startSsoWorld({ server: serverOptions });
+  const { server } = world;
+  assert.equal((await call(server, 'POST', '/v1/user/register', { username: USERNAME, password: PASSWORD })).status, 201);
+  await createAccount(server.runtime, { username: ADMIN, password: PASSWORD }, 'admin');
+  // Not the owner: an admin request may ban whom it names, and the owner's logins must keep working.
+  const target = await createAccount(server.runtime, { username: TARGET, password: PASSWORD });
+  return { server, known: { uid: [target.uid], id: [PROVIDER] }, hasAdmin: true, stop: () => world.stop() };
+}
+
+/**
+ * Route families behind a guard, and what a request needs to pass it: an administrator's token, or
+ * the id of a configured provider. Their walk must get past the guard, not only up to it.
+ */
+const GUARDED_FAMILIES: readonly { prefix: string; passes: (generated: GeneratedRequest) => boolean }[] = [
+  { prefix: '/v1/manager/', passes: (generated) => generated.token.kind === 'admin' },
+  { prefix: '/v1/auth/oidc/', passes: (generated) => generated.params.id === PROVIDER },
+];
+
+const WORLDS = [
+  { label: 'a bare server', startWorld: bareWorld, pastGuards: false },
+  { label: 'an admin token and an SSO provider', startWorld: adminSsoWorld, pastGuards: true },
+];
+
+for (const { label, startWorld, pastGuards } of WORLDS) {
+  describe(`every route, generated input, on ${label}`, () => {
+    let world: World;
+    let routes: RouteUnderTest[] = [];
+    const seen = new Map<string, Set<number>>();
+    /** Statuses of the requests to a guarded family that carried what its guard asks for. */
+    const credentialed = new Map<string, number[]>(GUARDED_FAMILIES.map(({ prefix }) => [prefix, []]));
+
+    const validToken = async (flag: number, username = USERNAME): Promise<string> => {
+      const login = await call(world.server, 'POST', '/v1/user/login', { username, password: PASSWORD, flag });
+      assert.equal(login.status, 200, `setting up a valid token: ${JSON.stringify(login.body)}`);
+      return login.body.token;
+    };
+
+    before(async () => {
+      world = await startWorld();
+      routes = routesOf(world.server);
     });
-    assert.equal((await call(server, 'POST', '/v1/user/register', { username: USERNAME, password: PASSWORD })).status, 201);
-    routes = parseRouteTree(server.app.printRoutes({ commonPrefix: false }));
-  });
 
-  after(async () => {
-    await server?.stop();
-    const summary = [...seen].map(([route, statuses]) => `${route} ${[...statuses].sort().join(',')}`);
-    console.log(`statuses seen per route:\n  ${summary.join('\n  ')}`);
-  });
+    after(async () => {
+      await world?.stop();
+      const summary = [...seen].map(([route, statuses]) => `${route} ${[...statuses].sort().join(',')}`);
+      console.log(`statuses seen per route on ${label}:\n  ${summary.join('\n  ')}`);
+    });
 
-  it('the route list read from the router holds the API (so no route escapes the properties)', () => {
-    const listed = new Set(routes.map((route) => `${route.method} ${route.path}`));
-    for (const known of ['POST /v1/user/login', 'GET /v1/user/current', 'DELETE /v1/user/sessions/:sid', 'POST /v1/user/login_authcode/:auth_code', 'GET /v1/user/loginstatus', 'GET /readyz']) {
-      assert.ok(listed.has(known), `${known} missing from ${[...listed].join(', ')}`);
-    }
-  });
+    it('the route list read from the router holds the API (so no route escapes the properties)', () => {
+      const listed = new Set(routes.map((route) => `${route.method} ${route.path}`));
+      for (const known of ['POST /v1/user/login', 'GET /v1/user/current', 'DELETE /v1/user/sessions/:sid', 'POST /v1/user/login_authcode/:auth_code', 'GET /v1/user/loginstatus', 'GET /readyz']) {
+        assert.ok(listed.has(known), `${known} missing from ${[...listed].join(', ')}`);
+      }
+    });
 
-  it('no 5xx, the error model on every 4xx, for every route', async () => {
-    const runsPerRoute = Math.max(6, Math.ceil(TOTAL_RUNS / routes.length));
-    for (const route of routes) {
-      const statuses = new Set<number>();
-      seen.set(`${route.method} ${route.path}`, statuses);
-      await fc.assert(
-        fc.asyncProperty(requestFor(route), async (generated) => {
-          const headers: Record<string, string> = {};
-          if (generated.contentType !== undefined && generated.body !== '') headers['content-type'] = generated.contentType;
-          const token = generated.token;
-          if (token.kind === 'raw') headers[token.header] = token.value;
-          if (token.kind === 'valid') {
-            const value = await validToken(token.flag);
-            if (token.bearer) headers.authorization = `Bearer ${value}`;
-            else headers.token = value;
-          }
-          const search = new URLSearchParams(generated.query).toString();
-          const url = `${server.url}${concretePath(route, generated.params)}${search === '' ? '' : `?${search}`}`;
-          const response = await fetch(url, {
-            method: route.method,
-            headers,
-            body: route.method === 'GET' || generated.body === '' ? undefined : generated.body,
-            redirect: 'manual',
-            signal: AbortSignal.timeout(10_000),
-          });
-          const text = await response.text();
-          statuses.add(response.status);
-          const where = `${route.method} ${url.slice(0, 200)} → ${response.status} ${text.slice(0, 300)}`;
-          assert.ok(response.status < 500, where);
-          if (response.status >= 400) {
-            const body: unknown = JSON.parse(text);
-            assert.ok(body !== null && typeof body === 'object', where);
-            const { status, code, msg } = body as Record<string, unknown>;
-            assert.equal(status, response.status, where);
-            assert.ok(typeof code === 'string' && /^[a-z_]+$/.test(code), where);
-            assert.equal(typeof msg, 'string', where);
-          }
-        }),
-        { numRuns: runsPerRoute, endOnFailure: true },
-      );
-    }
-  });
+    it('no 5xx, the error model on every 4xx, for every route', async () => {
+      const { server } = world;
+      const runsPerRoute = Math.max(6, Math.ceil(TOTAL_RUNS / routes.length));
+      for (const route of routes) {
+        const statuses = new Set<number>();
+        seen.set(routeKey(route), statuses);
+        await fc.assert(
+          fc.asyncProperty(requestFor(route, world), async (generated) => {
+            const headers: Record<string, string> = {};
+            if (generated.contentType !== undefined && generated.body !== '') headers['content-type'] = generated.contentType;
+            const token = generated.token;
+            if (token.kind === 'raw') headers[token.header] = token.value;
+            if (token.kind === 'valid' || token.kind === 'admin') {
+              const value = await validToken(token.flag, token.kind === 'admin' ? ADMIN : USERNAME);
+              if (token.bearer) headers.authorization = `Bearer ${value}`;
+              else headers.token = value;
+            }
+            const search = new URLSearchParams(generated.query).toString();
+            const url = `${server.url}${fillPath(route, (name) => generated.params[name] ?? 'x')}${search === '' ? '' : `?${search}`}`;
+            const response = await fetch(url, {
+              method: route.method,
+              headers,
+              body: route.method === 'GET' || generated.body === '' ? undefined : generated.body,
+              redirect: 'manual',
+              signal: AbortSignal.timeout(10_000),
+            });
+            const text = await response.text();
+            statuses.add(response.status);
+            for (const { prefix, passes } of GUARDED_FAMILIES) {
+              if (route.path.startsWith(prefix) && passes(generated)) credentialed.get(prefix)?.push(response.status);
+            }
+            const where = `${route.method} ${url.slice(0, 200)} → ${response.status} ${text.slice(0, 300)}`;
+            assert.ok(response.status < 500, where);
+            if (response.status >= 400) {
+              const body: unknown = JSON.parse(text);
+              assert.ok(body !== null && typeof body === 'object', where);
+              const { status, code, msg } = body as Record<string, unknown>;
+              assert.equal(status, response.status, where);
+              assert.ok(typeof code === 'string' && /^[a-z_]+$/.test(code), where);
+              assert.equal(typeof msg, 'string', where);
+            }
+          }),
+          { numRuns: runsPerRoute, endOnFailure: true },
+        );
+      }
+    });
 
-  it('the server is still up and answers valid requests', async () => {
-    assert.equal((await call(server, 'GET', '/healthz')).status, 200);
-    const token = await validToken(1);
-    const current = await call(server, 'GET', '/v1/user/current', undefined, token);
-    assert.equal(current.status, 200, JSON.stringify(current.body));
-    assert.equal(current.body.username, USERNAME);
+    it('requests to the guarded route families got past their guards', { skip: !pastGuards }, () => {
+      for (const { prefix } of GUARDED_FAMILIES) {
+        const answered = credentialed.get(prefix) ?? [];
+        assert.ok(answered.length > 0, `no request to ${prefix}* carried what its guard asks for`);
+        // 401, 403 and 404 are what a guard answers (no session, not an admin, no such provider).
+        assert.ok(answered.some((status) => ![401, 403, 404].includes(status)), `${prefix}*: only ${[...new Set(answered)].join(',')}`);
+      }
+    });
+
+    it('the server is still up and answers valid requests', async () => {
+      const { server } = world;
+      assert.equal((await call(server, 'GET', '/healthz')).status, 200);
+      const token = await validToken(1);
+      const current = await call(server, 'GET', '/v1/user/current', undefined, token);
+      assert.equal(current.status, 200, JSON.stringify(current.body));
+      assert.equal(current.body.username, USERNAME);
+    });
   });
-});
+}

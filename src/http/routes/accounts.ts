@@ -117,7 +117,8 @@ export function accountRoutes(app: FastifyInstance, runtime: Runtime): void {
         additionalProperties: false,
         required: ['username', 'password', 'flag'],
         properties: {
-          username: { type: 'string', minLength: 1, maxLength: 254 },
+          // A username, an email or a zone-phone: none has a control character (a NUL was a 500 on PostgreSQL).
+          username: { type: 'string', minLength: 1, maxLength: 254, pattern: '^[^\\p{Cc}]+$' },
           password: passwordSchema,
           flag: flagSchema,
           device: deviceSchema,

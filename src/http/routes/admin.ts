@@ -5,7 +5,7 @@ import { setAccountStatus } from '../../core/accounts.ts';
 import { forbidden, invalidRequest, notFound } from '../../core/errors.ts';
 import { authenticate, sessionOf } from '../auth.ts';
 import { auditContext } from '../context.ts';
-import { sessionSchema } from '../schemas.ts';
+import { printableText, sessionSchema } from '../schemas.ts';
 
 const digits = (description: string) => ({ type: 'string', pattern: '^[0-9]{1,15}$', description }) as const;
 /** latchkey uids are hex; imported octo-server uids are short words. */
@@ -79,7 +79,7 @@ export function adminRoutes(app: FastifyInstance, runtime: Runtime): void {
         type: 'object',
         additionalProperties: false,
         properties: {
-          query: { type: 'string', maxLength: 100 },
+          query: printableText(100),
           page: digits('1-based, default 1'),
           page_size: digits(`1–${MAX_PAGE_SIZE}, default 20`),
         },

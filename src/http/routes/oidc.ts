@@ -10,14 +10,15 @@ import { receiveBackchannelLogout } from '../../flows/oidc/backchannel.ts';
 import { readBindingCookies } from '../../flows/oidc/binding.ts';
 import { authenticate, sessionOf } from '../auth.ts';
 import { auditContext } from '../context.ts';
-import { loginResponseSchema } from '../schemas.ts';
+import { loginResponseSchema, printableText } from '../schemas.ts';
 
 const paramsSchema = {
   type: 'object',
   required: ['id'],
   properties: { id: { type: 'string', pattern: '^[a-z0-9][a-z0-9_-]{0,63}$' } },
 } as const;
-const deviceText = { type: 'string', maxLength: 128 } as const;
+/** Kept until the login is exchanged, then written to the account database: no NUL (a 500 then on PostgreSQL). */
+const deviceText = printableText(128);
 const secret43 = { type: 'string', pattern: '^[A-Za-z0-9_-]{43}$' } as const;
 const FORM_LIMIT = 16 * 1024;
 

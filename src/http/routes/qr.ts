@@ -7,11 +7,12 @@ import { PollSlots } from '../../flows/qr/poll-slots.ts';
 import { QR_STATUSES, type QrStatus, type RequesterFlag } from '../../flows/qr/record.ts';
 import { authenticate, sessionOf } from '../auth.ts';
 import { auditContext } from '../context.ts';
-import { loginResponseSchema } from '../schemas.ts';
+import { loginResponseSchema, printableText } from '../schemas.ts';
 
 const uuidSchema = { type: 'string', pattern: '^[0-9a-f]{32}$' } as const;
 const secretSchema = { type: 'string', pattern: '^[A-Za-z0-9_-]{43}$' } as const;
-const deviceText = { type: 'string', maxLength: 128 } as const;
+/** Kept until the login is exchanged, then written to the account database: no NUL (a 500 then on PostgreSQL). */
+const deviceText = printableText(128);
 const qrStatusSchema = { type: 'string', enum: QR_STATUSES } as const;
 
 interface LoginUuidQuery {

@@ -3,9 +3,9 @@ import type { Runtime } from '../../runtime.ts';
 import { notFound } from '../../core/errors.ts';
 import { authenticate, sessionOf } from '../auth.ts';
 import { auditContext } from '../context.ts';
-import { sessionSchema, sidParamSchema } from '../schemas.ts';
+import { printableText, sessionSchema, sidParamSchema } from '../schemas.ts';
 
-const deviceParamSchema = { type: 'string', minLength: 1, maxLength: 128 } as const;
+const deviceParamSchema = { ...printableText(128), minLength: 1 } as const;
 
 export function sessionRoutes(app: FastifyInstance, runtime: Runtime): void {
   const requireSession = authenticate(runtime.sessions, runtime.metrics);
