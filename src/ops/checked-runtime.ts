@@ -42,18 +42,32 @@ export async function openCheckedRuntime(
   overrides: RuntimeOverrides = {},
   waiting: WaitOptions = { wait: false },
 ): Promise<CheckedRuntime> {
-  const runtime = await retrying(waiting, () => createRuntime(config, log, overrides).catch((error: unknown) => {
-    throw unreachableDatabase(error, config);
-  }));
+  const runtime = await retrying(waiting, () => openAnswering(config, log, overrides));
   try {
-    // The Redis client reconnects by itself: the same runtime is asked again, not rebuilt.
-    await retrying(waiting, () => requireAnswer(runtime.kv, config));
     const deploymentId = await verifyDeployment(runtime.kv, runtime.accountDb, mode, config);
     return { runtime, deploymentId };
   } catch (error) {
     await runtime.close();
     throw error instanceof StoreUnavailableError ? new StoreUnreachableAtStartError(`a store stopped answering at start: ${error.message}`) : error;
   }
+}
+
+/**
+ * The store is asked first, before the runtime is built (worker threads, senders, SSO clients):
+ * a refusal then comes in the time it takes to connect, not to start everything and stop it again.
+ */
+async function openAnswering(config: Config, log: AuditLogger & SenderLogger, overrides: RuntimeOverrides): Promise<Runtime> {
+  const kv = overrides.kv ?? (await openKv(config.store, overrides.clock ?? systemClock, config.storePrefix, config.storeTlsCa, config.storeMinReplicas));
+  try {
+    await requireAnswer(kv, config);
+  } catch (error) {
+    if (overrides.kv === undefined) await kv.close();
+    throw error;
+  }
+  // createRuntime closes the Kv itself when the account database fails.
+  return createRuntime(config, log, { ...overrides, kv }).catch((error: unknown) => {
+    throw unreachableDatabase(error, config);
+  });
 }
 
 async function retrying<T>(waiting: WaitOptions, open: () => Promise<T>): Promise<T> {
