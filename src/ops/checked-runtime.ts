@@ -82,9 +82,9 @@ async function retrying<T>(waiting: WaitOptions, open: () => Promise<T>): Promis
   }
 }
 
-/** The account database is opened (and migrated) inside createRuntime; a Kv TLS refusal passes as it is. */
+/** The Kv is open and answering by now: a store that fails inside createRuntime is the account database. */
 function unreachableDatabase(error: unknown, config: Config): unknown {
-  if (!(error instanceof StoreUnavailableError) || error.message.startsWith('Redis Kv')) return error;
+  if (!(error instanceof StoreUnavailableError)) return error;
   const cause = error.cause instanceof Error ? error.cause.message : error.message;
   return new StoreUnreachableAtStartError(`the account database ${maskUrl(config.db)} does not answer (${cause})`);
 }
