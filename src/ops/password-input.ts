@@ -57,8 +57,9 @@ const BACKSPACE = new Set(['\u007f', '\b']);
 
 /** Reads a line from the terminal with echo off; the prompt goes to stderr, stdout stays for results. */
 function prompt(stdin: ReadStream, question: string): Promise<string> {
-  process.stderr.write(question);
+  // Echo off before the prompt shows: whatever is typed once the prompt is visible must not echo.
   stdin.setRawMode(true);
+  process.stderr.write(question);
   stdin.setEncoding('utf8');
   stdin.resume();
   return new Promise((resolve, reject) => {
