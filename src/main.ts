@@ -1,13 +1,15 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from './config.ts';
-import { createRuntime, type Runtime, type RuntimeOverrides } from './runtime.ts';
+import type { Runtime, RuntimeOverrides } from './runtime.ts';
 import { buildApp } from './http/app.ts';
 import { createLogger } from './logger.ts';
 import { startImQuitWorker } from './ops/im-quit-worker.ts';
 import { startAuditPruner } from './ops/audit-pruner.ts';
 import { startMetricsListener, type MetricsListener } from './ops/metrics-listener.ts';
 import { startDevicePruner } from './ops/device-pruner.ts';
+import { openCheckedRuntime } from './ops/checked-runtime.ts';
+import { keepDeploymentId, maskUrl } from './ops/deployment-id.ts';
 
 export interface Server {
   readonly app: FastifyInstance;
@@ -18,13 +20,25 @@ export interface Server {
   close(): Promise<void>;
 }
 
-/** Builds and starts one latchkey node. */
+export interface StartOptions {
+  /** While a store does not answer, keep trying (one log line per attempt) instead of failing. */
+  readonly wait?: boolean;
+}
+
+/**
+ * Builds and starts one latchkey node. Rejects, before listening, when a store does not answer or
+ * the store and the account database belong to different deployments (ops/checked-runtime.ts).
+ */
 export async function startServer(
   config: Config,
   logger: Logger = createLogger(config.logLevel),
   overrides: RuntimeOverrides = {},
+  options: StartOptions = {},
 ): Promise<Server> {
-  const runtime = await createRuntime(config, logger, overrides);
+  const { runtime, deploymentId } = await openCheckedRuntime(config, logger, 'serve', overrides, {
+    wait: options.wait === true,
+    onRetry: (attempt, reason) => logger.warn({ attempt }, `${reason}; trying again (--wait)`),
+  });
   const app = await buildApp(runtime, logger);
   let metrics: MetricsListener | null = null;
   try {
@@ -43,6 +57,7 @@ export async function startServer(
     ...(runtime.imEnabled ? [startImQuitWorker(runtime.sessions, runtime.metrics, config.im.quitRetry.intervalMs, logger)] : []),
     startAuditPruner(runtime, config.audit.retentionDays, logger),
     startDevicePruner(runtime, logger),
+    keepDeploymentId(runtime.kv, deploymentId, logger),
   ];
   let closing: Promise<void> | null = null;
   return {
@@ -58,10 +73,10 @@ export async function startServer(
 const DRAIN_SECONDS = 30;
 
 /** `latchkey serve`: runs until SIGTERM or SIGINT, then drains for up to 30 s and exits. */
-export async function serve(config: Config): Promise<void> {
+export async function serve(config: Config, options: StartOptions = {}): Promise<void> {
   const logger = createLogger(config.logLevel);
-  const server = await startServer(config, logger);
-  logger.info({ url: server.url, metrics_url: server.metricsUrl, store: redactUrl(config.store), db: redactUrl(config.db) }, 'latchkey listening');
+  const server = await startServer(config, logger, {}, options);
+  logger.info({ url: server.url, metrics_url: server.metricsUrl, store: maskUrl(config.store), db: maskUrl(config.db) }, 'latchkey listening');
   const stop = (signal: string) => {
     logger.info({ signal }, 'shutting down');
     // A request that hangs (a store that never answers) must not keep the node up forever.
@@ -79,9 +94,4 @@ export async function serve(config: Config): Promise<void> {
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
-}
-
-/** Store URLs may carry passwords; logs get them without. */
-function redactUrl(url: string): string {
-  return url.replace(/\/\/[^@/]*@/, '//***@');
 }

@@ -80,6 +80,8 @@ export async function createRuntime(config: Config, log: AuditLogger & SenderLog
     random,
     kv,
     accounts,
+    /** The account database itself, for what the repo does not cover (the deployment id, ops/deployment-id.ts). */
+    accountDb: accountStore.db,
     sessions,
     /** Whether logins hand out IM tokens (an IM bridge is configured, docs/design.md §3.4). */
     imEnabled: imBridge !== null,

@@ -14,6 +14,7 @@ export async function auditTail(config: Config, uid: string | undefined, limitTe
   const { openAccountStore } = await import('../adapters/db/open.ts');
   const store = await openAccountStore(config.db);
   try {
+    await (await import('./checked-runtime.ts')).requireSameDeployment(config, store.db);
     const events = await store.repo.queryAudit({ ...(uid === undefined ? {} : { uid }), limit });
     // The query pages newest first; a tail reads oldest first, the newest at the bottom.
     process.stdout.write(events.reverse().map(formatEvent).join(''));

@@ -7,6 +7,7 @@ import { openAccountStore } from '../adapters/db/open.ts';
 import { openOctoUserSource } from '../adapters/octo-mysql/octo-user-source.ts';
 import { createPasswordHasher } from '../core/passwords.ts';
 import { systemClock } from '../ports/clock.ts';
+import { requireSameDeployment } from './checked-runtime.ts';
 import { formatImportReport, importOctoUsers } from './import-octo.ts';
 
 /** Exit status: 0 when every row was imported or skipped by design, 2 when some conflicted. */
@@ -15,6 +16,8 @@ export async function importCommand(config: Config, from: string, dryRun: boolea
   try {
     const store = await openAccountStore(config.db);
     try {
+      // Like every command: no writing into the account database of another deployment than the store's.
+      await requireSameDeployment(config, store.db);
       const hasher = createPasswordHasher(config.password);
       try {
         const report = await importOctoUsers({ accounts: store.repo, hasher, clock: systemClock }, source.rows(), { dryRun });

@@ -40,8 +40,9 @@ describe('latchkey --help', { concurrency: PARALLEL_RUNS }, () => {
   const commands: readonly (readonly [args: readonly string[], usage: RegExp])[] = [
     [['serve'], /latchkey serve \[--config FILE\]/],
     [['migrate'], /latchkey migrate \[--config FILE\]/],
-    [['user'], /latchkey user create --username U --password P \[--admin\]/],
-    [['user', 'create'], /latchkey user create --username U --password P \[--admin\]/],
+    [['user'], /latchkey user create --username U \[--password-stdin\] \[--admin\]/],
+    [['user', 'create'], /latchkey user create --username U \[--password-stdin\] \[--admin\]/],
+    [['user', 'find'], /latchkey user find QUERY/],
     [['user', 'ban'], /latchkey user ban UID/],
     [['user', 'unban'], /latchkey user unban UID/],
     [['sessions'], /latchkey sessions revoke-all UID/],
@@ -72,16 +73,29 @@ describe('latchkey --help', { concurrency: PARALLEL_RUNS }, () => {
 });
 
 describe('latchkey refuses what it does not know', { concurrency: PARALLEL_RUNS }, () => {
-  it('an unknown command exits non-zero and names it', async () => {
+  it('an unknown command is answered in one line naming it, with the usage hint, exit 2', async () => {
     const run = await runCli(['frobnicate']);
-    assert.notEqual(run.code, 0, describeRun(run));
-    assert.match(run.stderr, /unknown command frobnicate/);
+    assert.equal(run.code, 2, describeRun(run));
+    assert.equal(run.stdout, '');
+    assert.equal(run.stderr, 'latchkey: unknown command frobnicate; see `latchkey --help`\n');
   });
 
-  it('an unknown option exits non-zero and names it', async () => {
-    const run = await runCli(['serve', '--frobnicate']);
-    assert.notEqual(run.code, 0, describeRun(run));
-    assert.match(run.stderr, /--frobnicate/);
+  it('an unknown option is answered in one line naming it, with the usage hint, exit 2', async () => {
+    for (const args of [['serve', '--frobnicate'], ['user', 'ban', 'x', '--forcce'], ['--verison']]) {
+      const run = await runCli(args);
+      assert.equal(run.code, 2, describeRun(run));
+      assert.equal(run.stdout, '');
+      assert.equal(run.stderr.trimEnd().split('\n').length, 1, run.stderr);
+      assert.match(run.stderr, new RegExp(`^latchkey: Unknown option '${args.at(-1)}'; see \`latchkey --help\`\n$`));
+    }
+  });
+
+  it('--version prints the version of package.json and exits 0, reading no configuration', async () => {
+    const manifest = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string };
+    const run = await runCli(['--version'], { LATCHKEY_PORT: 'abc' });
+    assert.equal(run.code, 0, describeRun(run));
+    assert.equal(run.stdout, `latchkey ${manifest.version}\n`);
+    assert.equal(run.stderr, '');
   });
 
   it('no command at all exits non-zero with the usage', async () => {
@@ -194,8 +208,15 @@ describe('operator commands against a running server sharing the SQLite file', (
     return run.stdout.trim();
   }
 
+  async function cliWithStdin(input: string, ...args: string[]): Promise<string> {
+    const run = await runCli(args, env, undefined, input);
+    assert.equal(run.stderr, '', 'no warning when the password comes from stdin');
+    assert.equal(run.code, 0, describeRun(run));
+    return run.stdout.trim();
+  }
+
   async function createUser(username: string, ...extra: string[]): Promise<string> {
-    const uid = await cli('user', 'create', '--username', username, '--password', PASSWORD, ...extra);
+    const uid = await cliWithStdin(`${PASSWORD}\n`, 'user', 'create', '--username', username, '--password-stdin', ...extra);
     assert.match(uid, /^[0-9a-f]{32}$/, 'user create prints the new uid');
     return uid;
   }
@@ -229,7 +250,7 @@ describe('operator commands against a running server sharing the SQLite file', (
 
   it('user create refuses a username that is taken', async () => {
     await createUser('dave');
-    const run = await runCli(['user', 'create', '--username', 'dave', '--password', PASSWORD], env);
+    const run = await runCli(['user', 'create', '--username', 'dave', '--password-stdin'], env, undefined, PASSWORD);
     assert.equal(run.code, 1, describeRun(run));
     assert.equal(run.stderr.trimEnd().split('\n').length, 1, run.stderr);
   });
@@ -274,6 +295,39 @@ describe('operator commands against a running server sharing the SQLite file', (
       assert.equal(run.code, 1, describeRun(run));
       assert.equal(run.stderr.trimEnd().split('\n').length, 1, run.stderr);
     }
+  });
+
+  it('user find prints uid, username and status of the accounts matching a username, email or phone', async () => {
+    const uid = await createUser('frank', '--email', 'frank@example.test');
+    await cli('user', 'ban', uid);
+    for (const query of ['frank', 'FRANK@example.test']) {
+      assert.equal(await cli('user', 'find', query), `${uid}\tfrank\tbanned`);
+    }
+    const none = await runCli(['user', 'find', 'nobody-has-this'], env);
+    assert.equal(none.code, 1, describeRun(none));
+    assert.equal(none.stdout, '');
+    assert.match(none.stderr, /^latchkey: no account matches "nobody-has-this"\n$/);
+    const missing = await runCli(['user', 'find'], env);
+    assert.equal(missing.code, 1, describeRun(missing));
+    assert.match(missing.stderr, /missing QUERY/);
+  });
+
+  it('a password on the command line still works, with a one-line warning that it is visible in the process list', async () => {
+    const run = await runCli(['user', 'create', '--username', 'gina', '--password', PASSWORD], env);
+    assert.equal(run.code, 0, describeRun(run));
+    assert.match(run.stdout, /^[0-9a-f]{32}\n$/);
+    assert.equal(run.stderr, 'latchkey: warning: --password is visible to other local users in the process list and stays in shell history; use --password-stdin or the prompt\n');
+    assert.equal((await login('gina', 1, 'gina-browser')).status, 200);
+  });
+
+  it('without --password, user create reads no argv password: no terminal and no --password-stdin is refused in one line', async () => {
+    const run = await runCli(['user', 'create', '--username', 'hank'], env);
+    assert.equal(run.code, 1, describeRun(run));
+    assert.equal(run.stderr, 'latchkey: no password: pipe it in with --password-stdin, or run in a terminal to be asked\n');
+    const empty = await runCli(['user', 'create', '--username', 'hank', '--password-stdin'], env, undefined, '\n');
+    assert.equal(empty.code, 1, describeRun(empty));
+    assert.match(empty.stderr, /stdin held no password/);
+    assert.equal((await runCli(['user', 'find', 'hank'], env)).code, 1, 'no account was made');
   });
 
   it('user ban without a UID exits non-zero naming what is missing', async () => {

@@ -12,10 +12,13 @@ export interface CliRun {
   readonly stderr: string;
 }
 
-export function runLatchkeyCli(args: readonly string[], env: Record<string, string> = {}, script = CLI): Promise<CliRun> {
+/** `input`, when given, is written to the CLI's stdin (then closed): `--password-stdin`. */
+export function runLatchkeyCli(args: readonly string[], env: Record<string, string> = {}, script = CLI, input?: string): Promise<CliRun> {
   const inherited: NodeJS.ProcessEnv = {};
   for (const [key, value] of Object.entries(process.env)) if (!key.startsWith('LATCHKEY_')) inherited[key] = value;
-  const child = spawn(process.execPath, [script, ...args], { cwd: REPO_ROOT, env: { ...inherited, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [script, ...args], { cwd: REPO_ROOT, env: { ...inherited, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+  // Closed at once without input: what `< /dev/null` gives, never a terminal.
+  child.stdin.end(input ?? '');
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));

@@ -4,6 +4,7 @@
  * differ (auto-increment ids) the step asks which dialect it runs on. Never edit a released step:
  * add the next one.
  */
+import { randomBytes } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import type { Migration, MigrationProvider } from 'kysely/migration';
 import { usernameKey } from '../../core/usernames.ts';
@@ -19,6 +20,7 @@ export function accountMigrations(dialect: SqlDialect): MigrationProvider {
     '0004_oidc_identities': oidcIdentities,
     '0005_verified_addresses': verifiedAddresses,
     '0006_normalized_keys': normalizedKeys,
+    '0007_deployment_meta': deploymentMeta,
   };
   return { getMigrations: async () => migrations };
 }
@@ -226,3 +228,28 @@ async function rekeyEmail(db: Kysely<unknown>, row: KeyedRow): Promise<void> {
   if (holder.rows.length > 0) return;
   await sql`update users set email_lower = ${key} where uid = ${row.uid}`.execute(db);
 }
+
+/**
+ * The deployment id (src/ops/deployment-id.ts): written once, here, so every node and every CLI run
+ * reads the same one, and the session store is checked against it before anything acts on sessions.
+ * Drawn from node:crypto rather than the Random port: a migration runs once per database, outside
+ * any runtime, and no test needs to choose the value.
+ * A database that already holds accounts has been served with some store before ids existed: it is
+ * marked paired, so the CLI does not adopt whatever store it is pointed at; the next `serve` pairs
+ * the store it runs on.
+ */
+const deploymentMeta: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema
+      .createTable('latchkey_meta')
+      .addColumn('name', 'text', (c) => c.primaryKey())
+      .addColumn('value', 'text', (c) => c.notNull())
+      .execute();
+    await sql`insert into latchkey_meta (name, value) values ('deployment_id', ${randomBytes(16).toString('hex')})`.execute(db);
+    await sql`insert into latchkey_meta (name, value)
+      select 'store_paired', 'before deployment ids' where exists (select 1 from users)`.execute(db);
+  },
+  async down(db: Kysely<unknown>) {
+    await db.schema.dropTable('latchkey_meta').execute();
+  },
+};
