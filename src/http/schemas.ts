@@ -18,6 +18,14 @@ export const deviceSchema = {
 /** Letters first, so a username never looks like an email or a `zone-phone`. */
 export const usernameSchema = { type: 'string', minLength: 2, maxLength: 32, pattern: '^\\p{L}[\\p{L}\\p{N}_.-]*$' } as const;
 export const passwordSchema = { type: 'string', minLength: 1, maxLength: 512 } as const;
+/**
+ * A password being set. The schema stays as loose as a presented one (the policy answers with its
+ * own message, naming the field); the description tells the OpenAPI reader what the policy enforces.
+ */
+export const newPasswordSchema = {
+  ...passwordSchema,
+  description: '8 to 128 characters, any composition; not one of the most common passwords, nor the username, name, email or service name with only digits or symbols around it',
+} as const;
 export const emailSchema = { type: 'string', maxLength: 254, pattern: '^[^\\s@\\p{Cc}]+@[^\\s@\\p{Cc}]+\\.[^\\s@\\p{Cc}]+$' } as const;
 export const zoneSchema = { type: 'string', pattern: '^\\d{1,6}$' } as const;
 export const phoneSchema = { type: 'string', pattern: '^\\d{4,20}$' } as const;

@@ -10,7 +10,7 @@ import { verifyAddress, type VerifyAddressDeps } from '../../flows/code/verify-a
 import { authenticate, sessionOf } from '../auth.ts';
 import { auditContext, loginContext, type DeviceBody } from '../context.ts';
 import {
-  deviceSchema, emailSchema, flagSchema, loginResponseSchema, nameSchema, okSchema, passwordSchema,
+  deviceSchema, emailSchema, flagSchema, loginResponseSchema, nameSchema, okSchema, newPasswordSchema, passwordSchema,
   phoneSchema, usernameSchema, zoneSchema,
 } from '../schemas.ts';
 
@@ -95,7 +95,7 @@ export function accountRoutes(app: FastifyInstance, runtime: Runtime): void {
         additionalProperties: false,
         required: ['username', 'password'],
         properties: {
-          username: usernameSchema, password: passwordSchema, name: nameSchema, email: emailSchema,
+          username: usernameSchema, password: newPasswordSchema, name: nameSchema, email: emailSchema,
           zone: zoneSchema, phone: phoneSchema, flag: flagSchema, device: deviceSchema,
         },
       },
@@ -191,7 +191,7 @@ export function accountRoutes(app: FastifyInstance, runtime: Runtime): void {
         type: 'object',
         additionalProperties: false,
         required: ['password', 'new_password'],
-        properties: { password: passwordSchema, new_password: passwordSchema, revoke_other_sessions: { type: 'boolean' } },
+        properties: { password: passwordSchema, new_password: newPasswordSchema, revoke_other_sessions: { type: 'boolean' } },
       },
       response: { 200: okSchema },
     },

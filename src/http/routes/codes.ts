@@ -12,7 +12,7 @@ import { sendCode } from '../../flows/code/send-code.ts';
 import { codeLogin } from '../../flows/code/code-login.ts';
 import { resetPassword } from '../../flows/code/password-reset.ts';
 import { auditContext, loginContext, type DeviceBody } from '../context.ts';
-import { deviceSchema, emailSchema, flagSchema, loginResponseSchema, okSchema, passwordSchema } from '../schemas.ts';
+import { deviceSchema, emailSchema, flagSchema, loginResponseSchema, newPasswordSchema, okSchema } from '../schemas.ts';
 
 interface Addressed {
   channel: CodeChannel;
@@ -113,7 +113,7 @@ export function codeRoutes(app: FastifyInstance, runtime: Runtime): void {
     schema: {
       tags: ['codes'],
       summary: 'Set a new password with a reset_password code; every session of the account ends',
-      body: addressedBody(['code', 'new_password'], { code: codeSchema, new_password: passwordSchema }),
+      body: addressedBody(['code', 'new_password'], { code: codeSchema, new_password: newPasswordSchema }),
       response: { 200: okSchema },
     },
   }, async (request) => {
