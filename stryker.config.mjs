@@ -5,6 +5,8 @@ import { GROUPS } from './test/mutation/targets.ts';
 const name = process.env.LATCHKEY_MUTANTS_GROUP ?? 'return-to';
 const group = GROUPS.find((g) => g.name === name);
 if (group === undefined) throw new Error(`unknown mutation group ${name}`);
+// LATCHKEY_MUTANTS_TESTS (space-separated) replaces the group's tests: to see what a test adds.
+const tests = process.env.LATCHKEY_MUTANTS_TESTS?.split(' ').filter(Boolean) ?? [...group.tests];
 
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {
@@ -12,7 +14,7 @@ export default {
   plugins: ['@stryker-mutator/tap-runner'],
   mutate: [...group.mutate],
   tap: {
-    testFiles: [...group.tests],
+    testFiles: tests,
     // node --test in this process (no isolation), so Stryker's hook sees the instrumented code;
     // the servers a test spawns get the active mutant through the environment.
     nodeArgs: ['--test', '--test-isolation=none', '--test-concurrency=1', '--test-reporter=tap', '--test-timeout=300000'],

@@ -89,10 +89,16 @@ async function runMutant(copy: string, mutant: CiMutant): Promise<Outcome> {
     const result = await runTests(copy, mutant.tests);
     const seconds = (performance.now() - started) / 1000;
     if (result.timedOut) return { mutant, killed: false, seconds, note: `timed out after ${MUTANT_TIMEOUT_MS / 1000} s` };
-    return { mutant, killed: result.status !== 0, seconds, note: result.status === 0 ? 'named tests passed' : 'named tests failed' };
+    return { mutant, killed: result.status !== 0, seconds, note: result.status === 0 ? 'named tests passed' : firstFailure(result.output) };
   } finally {
     writeFileSync(path, original);
   }
+}
+
+/** The first failure line of the test output, so a kill by a crash is told from a kill by an assertion. */
+function firstFailure(output: string): string {
+  const line = output.split('\n').map((l) => l.trim()).find((l) => /Error|AssertionError|expected|actual/.test(l));
+  return `named tests failed${line === undefined ? '' : `: ${line.slice(0, 160)}`}`;
 }
 
 function table(outcomes: readonly Outcome[]): string {

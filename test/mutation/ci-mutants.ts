@@ -54,7 +54,7 @@ export const CI_MUTANTS: readonly CiMutant[] = [
       "await Promise.all(displaced.map((sid) => this.#endAndRelease(session.uid, sid, session.device_flag, 'replaced')));",
       'await Promise.resolve(displaced);',
     ]],
-    tests: ['test/unit/exclusive-slot-failure.test.ts'],
+    tests: ['test/unit/mutant-slot-cas.test.ts'],
     breaks: 'a login that takes the APP slot does not end the session it displaced: two live APP sessions in the store (what the cluster storm collects)',
   },
   // --- sessions ---

@@ -28,6 +28,8 @@ export const GROUPS: readonly MutationGroup[] = [
     name: 'sessions',
     mutate: ['src/core/sessions/*.ts', '!src/core/sessions/token.ts'],
     tests: [
+      'test/unit/mutant-logout-final.test.ts',
+      'test/unit/mutant-slot-cas.test.ts',
       'test/unit/session-record.test.ts',
       'test/unit/exclusive-slot-failure.test.ts',
       'test/unit/last-seen-race.test.ts',
@@ -43,13 +45,13 @@ export const GROUPS: readonly MutationGroup[] = [
   {
     name: 'accounts',
     mutate: ['src/core/accounts.ts'],
-    tests: ['test/security/hardening-last-admin.test.ts', 'test/e2e/admin.e2e.test.ts', 'test/e2e/ban-two-nodes.test.ts'],
+    tests: ['test/security/mutant-ban-order.test.ts', 'test/security/hardening-last-admin.test.ts', 'test/e2e/admin.e2e.test.ts', 'test/e2e/ban-two-nodes.test.ts'],
     target: 0.8,
   },
   {
     name: 'code-store',
     mutate: ['src/flows/code/code-store.ts'],
-    tests: ['test/security/codes-guesses.test.ts', 'test/security/codes-lockout.test.ts', 'test/e2e/codes.e2e.test.ts'],
+    tests: ['test/unit/mutant-code-once.test.ts', 'test/security/codes-guesses.test.ts', 'test/security/codes-lockout.test.ts', 'test/e2e/codes.e2e.test.ts'],
     target: 0.9,
   },
   {
@@ -69,6 +71,7 @@ export const GROUPS: readonly MutationGroup[] = [
     name: 'qr',
     mutate: ['src/flows/qr/*.ts'],
     tests: [
+      'test/unit/mutant-one-winner.test.ts',
       'test/security/qr-approver.test.ts',
       'test/security/qr-grant.test.ts',
       'test/security/qr-poll-caps.test.ts',
@@ -98,7 +101,7 @@ export const GROUPS: readonly MutationGroup[] = [
   {
     name: 'handoff',
     mutate: ['src/flows/oidc/handoff.ts'],
-    tests: ['test/e2e/oidc-attacks.test.ts', 'test/security/oidc-binding-cookie.test.ts'],
+    tests: ['test/unit/mutant-one-winner.test.ts', 'test/e2e/oidc-attacks.test.ts', 'test/security/oidc-binding-cookie.test.ts'],
     target: 0.8,
   },
 ];

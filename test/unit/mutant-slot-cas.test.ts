@@ -35,7 +35,7 @@ describe('exclusive slot: an existing APP session plus two concurrent APP logins
     const [b, c] = await Promise.all([sessions.issue(appLogin('b')), sessions.issue(appLogin('c'))]);
     const live = [];
     for (const issued of [existing, b, c]) if ((await sessions.validate(issued.token)) !== null) live.push(issued.session.sid);
-    assert.equal(live.length, 1, `live APP sessions: ${live.length} (two concurrent logins both survived)`);
+    assert.equal(live.length, 1, `live APP sessions: ${live.length}; exclusive means one`);
     assert.equal(await memory.get(deviceSlotKey('u1', APP)), live[0]);
   });
 
