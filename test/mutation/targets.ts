@@ -45,7 +45,7 @@ export const GROUPS: readonly MutationGroup[] = [
   {
     name: 'accounts',
     mutate: ['src/core/accounts.ts'],
-    tests: ['test/security/mutant-ban-order.test.ts', 'test/security/hardening-last-admin.test.ts', 'test/e2e/admin.e2e.test.ts', 'test/e2e/ban-two-nodes.test.ts'],
+    tests: ['test/security/mutant-accounts.test.ts', 'test/security/mutant-ban-order.test.ts', 'test/security/hardening-last-admin.test.ts', 'test/e2e/admin.e2e.test.ts', 'test/e2e/ban-two-nodes.test.ts'],
     target: 0.8,
   },
   {
@@ -101,7 +101,7 @@ export const GROUPS: readonly MutationGroup[] = [
   {
     name: 'handoff',
     mutate: ['src/flows/oidc/handoff.ts'],
-    tests: ['test/unit/mutant-one-winner.test.ts', 'test/e2e/oidc-attacks.test.ts', 'test/security/oidc-binding-cookie.test.ts'],
+    tests: ['test/unit/mutant-handoff.test.ts', 'test/unit/mutant-one-winner.test.ts', 'test/e2e/oidc-attacks.test.ts', 'test/security/oidc-binding-cookie.test.ts'],
     target: 0.8,
   },
 ];
