@@ -60,10 +60,12 @@ describe('account status and role changes (core/accounts.ts)', () => {
     assert.deepEqual(w.ended, ['ban']);
   });
 
-  it('promotes a user to admin even when no active admin exists yet', async () => {
+  it('promotes a user to admin even when no active admin exists yet, and re-promotes the only admin', async () => {
     const w = await world([['first', 'user']]);
     await setRole(w.deps, 'first', 'admin');
     assert.equal((await w.repo.findByUid('first'))?.role, 'admin');
+    // Making the last admin an admin again is no removal of access: it must not meet the last-admin rule.
+    await setRole(w.deps, 'first', 'admin');
   });
 
   it('refuses to ban or demote the last admin, naming the uid field', async () => {
