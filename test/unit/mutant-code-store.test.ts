@@ -40,6 +40,7 @@ describe('one-time code store', () => {
     assert.equal(await w.store.attempt('login', to, '000042'), 'ok');
     const second = await w.store.issue('login', to);
     w.advance(CODE_TTL_MS);
+    assert.equal(await w.kv.get(codeKey('login', to)), null, 'the first code\'s record had no TTL');
     assert.equal(await w.store.attempt('login', to, second.code), 'missing');
   });
 
@@ -128,5 +129,29 @@ describe('one-time code store', () => {
     await w.kv.set(codeKey('login', to), 'not json');
     const issued = await w.store.issue('login', to);
     assert.equal(await w.store.attempt('login', to, issued.code), 'ok', 'a corrupt record blocked a new code');
+  });
+
+  it('never keeps a key past the newest code\'s five minutes, whatever changed it', async () => {
+    const w = world([600001, 600002]);
+    const a = await w.store.issue('login', to);
+    await w.store.issue('login', to);
+    w.advance(60_000);
+    await w.store.attempt('login', to, '000000');
+    await w.store.withdraw('login', to, a.nonce);
+    w.advance(CODE_TTL_MS - 60_000);
+    assert.equal(await w.kv.get(codeKey('login', to)), null, 'the code record outlived its codes');
+  });
+
+  it('answers a record with a malformed code (bad nonce or hash, valid expiry) as no code, never by throwing', async () => {
+    const w = world([1]);
+    const x = 5_000_000 + CODE_TTL_MS;
+    for (const code of [{ n: 1, h: 'AAAA', x }, { n: 'n', h: 2, x }, { n: 'n', h: 'AAAA', x: String(x) }]) {
+      await w.kv.set(codeKey('login', to), JSON.stringify({ c: [code], t: 0 }));
+      assert.equal(await w.store.attempt('login', to, '000001'), 'missing', JSON.stringify(code));
+    }
+    await w.kv.set(codeKey('login', to), JSON.stringify({ c: [{ n: 'n', h: 'AAAA', x }], t: 0 }));
+    assert.equal(await w.store.attempt('login', to, '000001'), 'wrong', 'a short hash was not a plain mismatch');
+    await w.kv.set(codeKey('login', to), JSON.stringify({ c: [{ n: 'n', h: 'AAAA', x }], t: 'x' }));
+    assert.equal(await w.store.attempt('login', to, '000001'), 'missing', 'a record without a try count was used');
   });
 });
