@@ -18,7 +18,7 @@ export function createMetrics() {
       labelNames: ['result'] as const,
       registers: [registry],
     }),
-    // No label or count here may depend on whether an account has the address (issue 12, hole 4):
+    // No label or count here may depend on whether an account has the address (docs/security.md §2, item 4):
     // a "sent" / "suppressed" split was an account oracle for anyone who could scrape twice.
     codesSent: new Counter({
       name: 'latchkey_code_sent_total',

@@ -12,7 +12,7 @@
  *    here a wrong guess only gets its answer once its increment landed on the value it compared
  *    against, so at most five wrong answers are ever given per record; the fifth deletes it.
  *
- * Why several live codes (issue 12, hole 7): a new send used to replace the code in the owner's
+ * Why several live codes (docs/security.md §2, item 7): a new send used to replace the code in the owner's
  * inbox, so a stranger sending codes to your address made the one you were typing useless. A send
  * now adds a code and keeps the newer earlier ones; it adds no tries, so more codes never buy more
  * guesses: the record allows five wrong guesses in all until it is used, burnt or expired.

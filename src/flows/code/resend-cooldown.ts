@@ -8,7 +8,7 @@ export const RESEND_COOLDOWN_SECONDS = 60;
 /**
  * One code per destination per minute for each requester (IP, or IPv6 /64), whatever the purpose:
  * someone who knows a victim's number cannot turn latchkey into an SMS bomb, and each resend costs a
- * minute. Keyed by requester too (issue 12, hole 7): a stranger's send must not start the owner's
+ * minute. Keyed by requester too (docs/security.md §2, item 7): a stranger's send must not start the owner's
  * cooldown. The send limits bound what many requesters together can do. SET NX makes it hold across
  * nodes without a read-then-write race.
  */

@@ -55,8 +55,8 @@ export async function sendCode(
 const answer = (): SendCodeAnswer => ({ status: 200, resend_after: RESEND_COOLDOWN_SECONDS });
 
 /**
- * The limits, cheapest refusal first. Keyed so that one requester cannot use up another's (issue 12,
- * hole 7): the cooldown and `code_send_to` count per (destination, requester); only the higher
+ * The limits, cheapest refusal first. Keyed so that one requester cannot use up another's (docs/security.md §2,
+ * item 7): the cooldown and `code_send_to` count per (destination, requester); only the higher
  * `code_send_to_all` ceiling, which bounds what a destination can cost in SMS, is shared.
  */
 async function reserveSend(deps: CodeFlowDeps, destination: Destination, requester: string): Promise<string> {

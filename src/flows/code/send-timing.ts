@@ -7,7 +7,7 @@ const realDelay: Delay = (ms) => new Promise((resolve) => setTimeout(resolve, ms
 export type DeliveryOutcome = 'delivered' | 'failed' | 'late';
 
 /**
- * code/send answers `answerMs` after the request arrived, for every destination (issue 12, hole 8).
+ * code/send answers `answerMs` after the request arrived, for every destination (docs/security.md §2, item 8).
  * Only addresses with an account get a real delivery; answering when it ends told anyone which
  * addresses those were (and imitating a delivery's time had nothing to imitate after a restart).
  *
