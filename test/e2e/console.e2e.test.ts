@@ -223,7 +223,7 @@ describe('GET /v1/user/audit', () => {
   it('lists the caller\'s own events, newest first, marking this session\'s', async () => {
     const answer = await call(server, 'GET', '/v1/user/audit', undefined, aliceToken);
     assert.equal(answer.status, 200);
-    const events = answer.body as Array<{ id: number; type: string; result: string; reason: string | null; current: boolean; at: number; ip: string }>;
+    const events = answer.body.events as Array<{ id: number; type: string; result: string; reason: string | null; current: boolean; at: number; ip: string }>;
     assert.deepEqual(events.map((e) => `${e.type}:${e.result}:${e.reason}`), [
       'login:ok:password', 'login:fail:invalid_credentials', 'login:ok:register', 'register:ok:null',
     ]);
@@ -236,7 +236,7 @@ describe('GET /v1/user/audit', () => {
   it('takes a limit of 1 to 100 and refuses the rest as invalid_request', async () => {
     const one = await call(server, 'GET', '/v1/user/audit?limit=1', undefined, aliceToken);
     assert.equal(one.status, 200);
-    assert.equal(one.body.length, 1);
+    assert.equal(one.body.events.length, 1);
     for (const limit of ['0', '101', 'abc', '-1', '1.5']) {
       const refused = await call(server, 'GET', `/v1/user/audit?limit=${limit}`, undefined, aliceToken);
       assert.equal(refused.status, 400, limit);

@@ -41,9 +41,9 @@ describe('failed code attempts are audited under the account', () => {
 
     const audit = await call(server, 'GET', '/v1/user/audit?limit=100', undefined, owner.body.token);
     assert.equal(audit.status, 200);
-    const failed = audit.body.filter((e: { type: string; result: string; reason: string }) =>
+    const failed = audit.body.events.filter((e: { type: string; result: string; reason: string }) =>
       e.result === 'fail' && e.reason === 'code:invalid_credentials');
-    assert.equal(failed.filter((e: { type: string }) => e.type === 'login').length, 3, JSON.stringify(audit.body));
+    assert.equal(failed.filter((e: { type: string }) => e.type === 'login').length, 3, JSON.stringify(audit.body.events));
     assert.equal(failed.filter((e: { type: string }) => e.type === 'password_reset').length, 1);
   });
 });

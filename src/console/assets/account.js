@@ -88,8 +88,8 @@ function activityItem(event) {
 }
 
 async function showActivity() {
-  /** @type {AuditView[]} */
-  const events = await api('GET', `/v1/user/audit?limit=${ACTIVITY_LIMIT}`);
+  /** @type {{events: AuditView[]}} */
+  const { events } = await api('GET', `/v1/user/audit?limit=${ACTIVITY_LIMIT}`);
   const list = byId('activity', HTMLUListElement);
   list.replaceChildren(...events.map(activityItem));
   if (events.length === 0) list.append(h('li', { class: 'empty' }, 'Nothing yet.'));

@@ -40,14 +40,15 @@ export function userAuditRoutes(app: FastifyInstance, runtime: Runtime): void {
         // Query values are strings (no type coercion): digits here, the range below.
         properties: { limit: { type: 'string', pattern: '^[0-9]{1,4}$', description: `1–${MAX_LIMIT}, default ${DEFAULT_LIMIT}` } },
       },
-      response: { 200: { type: 'array', items: eventSchema } },
+      response: { 200: { type: 'object', required: ['events'], properties: { events: { type: 'array', items: eventSchema } } } },
     },
   }, async (request) => {
     const session = sessionOf(request);
     const limit = request.query.limit === undefined ? DEFAULT_LIMIT : Number(request.query.limit);
     if (limit < 1 || limit > MAX_LIMIT) throw invalidRequest('querystring.limit', `limit must be between 1 and ${MAX_LIMIT}`);
     const events = await runtime.accounts.queryAudit({ uid: session.uid, limit });
-    return events.map((event) => ({
+    // `{events}` as the HTTP contract has it, so fields can be added beside the list later.
+    return { events: events.map((event) => ({
       id: event.id,
       type: event.type,
       result: event.result,
@@ -56,6 +57,6 @@ export function userAuditRoutes(app: FastifyInstance, runtime: Runtime): void {
       user_agent: event.userAgent,
       at: event.at,
       current: event.sid === session.sid,
-    }));
+    })) };
   });
 }
