@@ -2,7 +2,7 @@ import type { AccountRepo } from '../ports/accounts.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { Kv } from '../ports/kv.ts';
 import type { Metrics } from './metrics.ts';
-import { runPeriodically, type PeriodicLogger, type PeriodicTask } from './periodic.ts';
+import { runSoonAndPeriodically, type PeriodicLogger, type PeriodicTask } from './periodic.ts';
 
 const PRUNE_INTERVAL_MS = 3600_000;
 /** Held for one interval by the node that pruned; the others skip that interval. */
@@ -28,22 +28,7 @@ export async function pruneAudit(deps: AuditPruneDeps, retentionDays: number, lo
 
 /** Runs pruneAudit once at start (a node that restarts often still prunes) and hourly after. */
 export function startAuditPruner(deps: AuditPruneDeps, retentionDays: number, log: PeriodicLogger): PeriodicTask {
-  let firstRun: Promise<void> = Promise.resolve();
-  const first = setTimeout(() => {
-    firstRun = pruneAudit(deps, retentionDays).then(
-      () => undefined,
-      (error: unknown) => log.warn({ err: error }, 'audit pruning failed'),
-    );
-  }, 1000);
-  first.unref();
-  const periodic = runPeriodically('audit-prune', PRUNE_INTERVAL_MS, async () => {
+  return runSoonAndPeriodically('audit-prune', 1000, PRUNE_INTERVAL_MS, async () => {
     await pruneAudit(deps, retentionDays);
   }, log);
-  return {
-    async stop() {
-      clearTimeout(first);
-      await firstRun;
-      await periodic.stop();
-    },
-  };
 }

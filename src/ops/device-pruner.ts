@@ -14,7 +14,7 @@ import type { AccountRepo, Device } from '../ports/accounts.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { Kv } from '../ports/kv.ts';
 import type { SessionService } from '../core/sessions/service.ts';
-import { runPeriodically, type PeriodicLogger, type PeriodicTask } from './periodic.ts';
+import { runSoonAndPeriodically, type PeriodicLogger, type PeriodicTask } from './periodic.ts';
 
 export const DEVICE_HISTORY = 10;
 export const DEVICE_IDLE_DAYS = 30;
@@ -69,22 +69,7 @@ function idleBeyondHistory(devices: readonly Device[], live: ReadonlySet<string>
 
 /** Runs pruneDevices shortly after start and hourly after, like the audit pruner. */
 export function startDevicePruner(deps: DevicePruneDeps, log: PeriodicLogger): PeriodicTask {
-  let firstRun: Promise<void> = Promise.resolve();
-  const first = setTimeout(() => {
-    firstRun = pruneDevices(deps).then(
-      () => undefined,
-      (error: unknown) => log.warn({ err: error }, 'device pruning failed'),
-    );
-  }, 1000);
-  first.unref();
-  const periodic = runPeriodically('device-prune', PRUNE_INTERVAL_MS, async () => {
+  return runSoonAndPeriodically('device-prune', 1000, PRUNE_INTERVAL_MS, async () => {
     await pruneDevices(deps);
   }, log);
-  return {
-    async stop() {
-      clearTimeout(first);
-      await firstRun;
-      await periodic.stop();
-    },
-  };
 }

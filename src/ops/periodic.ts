@@ -32,3 +32,25 @@ export function runPeriodically(name: string, intervalMs: number, task: () => Pr
     },
   };
 }
+
+/**
+ * runPeriodically, with a first run `firstAfterMs` after start: a node that restarts more often
+ * than the interval still does the work. stop() also waits for that first run.
+ */
+export function runSoonAndPeriodically(
+  name: string, firstAfterMs: number, intervalMs: number, task: () => Promise<void>, log: PeriodicLogger,
+): PeriodicTask {
+  let firstRun: Promise<void> = Promise.resolve();
+  const first = setTimeout(() => {
+    firstRun = task().catch((error: unknown) => log.warn({ err: error, task: name }, 'periodic task failed; it runs again at the next interval'));
+  }, firstAfterMs);
+  first.unref();
+  const periodic = runPeriodically(name, intervalMs, task, log);
+  return {
+    async stop() {
+      clearTimeout(first);
+      await firstRun;
+      await periodic.stop();
+    },
+  };
+}

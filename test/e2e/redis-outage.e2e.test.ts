@@ -10,7 +10,7 @@ import { skipUnlessRedisServer, startLatchkey, startRedisServer, type LatchkeyPr
  * process serves again once Redis is back.
  */
 
-/** docs/design.md §5 / API.md: the store is down, the client may retry. */
+/** docs/design.md §5: the store is down, the client may retry. */
 const FAIL_FAST_MS = 2000;
 const RECOVERY_MS = 5000;
 const PASSWORD = 'outage password';

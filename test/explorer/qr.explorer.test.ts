@@ -58,7 +58,7 @@ async function blindTransitions(): Promise<ApprovalModule> {
 
 type ExchangeModule = typeof import('../../src/flows/qr/exchange.ts');
 
-/** octo-server's exchange (spec §7.2): read the record, check it, delete it. Two readers both pass. */
+/** octo-server's exchange: read the record, check it, delete it. Two readers both pass. */
 const readThenDeleteExchange = async (): Promise<ExchangeModule['exchangeAuthCode']> => (await loadMutant<ExchangeModule>(srcFile('flows/qr/exchange.ts'), [
   ['  const { record } = await transition(deps.kv, deps.clock, input.uuid, (current, now) => {',
     '  const { record } = await readThenDelete(deps.kv, deps.clock, input.uuid, (current, now) => {'],

@@ -16,7 +16,7 @@ export interface SendCodeAnswer {
  * POST /v1/user/code/send. The answer, the store writes, the cooldown, the limits and the metrics
  * are the same whether or not an account exists, and so is the time taken (the answer is due a fixed
  * time after the request, send-timing.ts): octo-server's code routes told anyone which numbers and
- * emails had accounts (research spec §7 item 9). A login or reset code for an address without an
+ * emails had accounts. A login or reset code for an address without an
  * account is made and stored like any other, just never delivered.
  */
 export async function sendCode(

@@ -64,7 +64,7 @@ export async function scanLoginRequest(deps: QrFlowDeps, scanner: Session, uuid:
  * same compare-and-set that moves the record to `authed`, so a poller that sees `authed` can always
  * collect the code, and of two concurrent approvals only the winner's nonce exists. The code is
  * never returned here: only the poll secret's holder can derive it (octo-server gave it to the app
- * and to anyone polling, spec §7.2).
+ * and to anyone polling).
  */
 export async function answerLoginRequest(
   deps: QrFlowDeps,

@@ -1,6 +1,6 @@
 /**
  * The secrets of a QR login. The uuid is public (it is in the QR image, anyone looking at the
- * screen has it); the poll secret and the auth code are what octo-server lacked (spec §7.2:
+ * screen has it); the poll secret and the auth code are what octo-server lacked (there,
  * whoever saw the QR could poll and take the login), so they are long and random, and neither is
  * ever stored: the poll secret only as its hash, the auth code not at all (deriveAuthCode).
  */
