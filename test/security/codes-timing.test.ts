@@ -45,7 +45,12 @@ async function timed(server: Server, addresses: readonly string[]): Promise<numb
   return took;
 }
 
-const mean = (values: readonly number[]): number => values.reduce((a, b) => a + b, 0) / values.length;
+/** The middle value: one stall of a loaded machine (a sample at twice the time) does not move it. */
+const median = (values: readonly number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+};
 
 describe('code/send takes the same time whether or not the address has an account', () => {
   let server: Server;
@@ -73,9 +78,10 @@ describe('code/send takes the same time whether or not the address has an accoun
     assert.equal(sender.sent.length, 6, 'only the known addresses got a code');
     const report = `known ${knownTimes.map(Math.round).join(',')} / unknown ${unknownTimes.map(Math.round).join(',')} ms`;
     for (const ms of [...knownTimes, ...unknownTimes]) assert.ok(ms >= ANSWER_MS - 5, `every answer waits for the fixed time: ${report}`);
-    // A shared 2-core machine adds noise of tens of ms; the leak was the sender's whole time (150 ms).
-    assert.ok(Math.abs(mean(knownTimes) - mean(unknownFirst)) < 60, `means differ right after the start: ${report}`);
-    assert.ok(Math.abs(mean(knownTimes) - mean(unknownAfter)) < 60, `means differ: ${report}`);
+    // A shared 2-core machine adds noise of tens of ms and now and then one stall of hundreds; the leak
+    // was the sender's whole time (150 ms) on every known answer, which moves the median too.
+    assert.ok(Math.abs(median(knownTimes) - median(unknownFirst)) < 60, `medians differ right after the start: ${report}`);
+    assert.ok(Math.abs(median(knownTimes) - median(unknownAfter)) < 60, `medians differ: ${report}`);
   });
 
   it('a delivery that fails within the answer time is still 503 with the code withdrawn, answered at the same time', async () => {
