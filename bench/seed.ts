@@ -7,7 +7,7 @@
 import type { Kv } from '../src/ports/kv.ts';
 import { cryptoRandom } from '../src/ports/random.ts';
 import { systemClock } from '../src/ports/clock.ts';
-import { openKv } from '../src/runtime.ts';
+import { openKv } from '../src/runtime/runtime.ts';
 import { sessionKey, userSessionsKey } from '../src/core/sessions/keys.ts';
 import { encodeIndexEntry, type SessionRecord } from '../src/core/sessions/record.ts';
 import { newSessionToken } from '../src/core/sessions/token.ts';

@@ -3,7 +3,7 @@
  */
 import { parseArgs } from 'node:util';
 import { loadConfig, type Config } from './config.ts';
-import type { Runtime } from './runtime.ts';
+import type { Runtime } from './runtime/runtime.ts';
 import { createLogger } from './logger.ts';
 import { createAccount } from './flows/password/password-flow.ts';
 import { setAccountStatus, setRole } from './core/accounts.ts';

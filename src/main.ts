@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from './config.ts';
-import type { Runtime, RuntimeOverrides } from './runtime.ts';
+import type { Runtime, RuntimeOverrides } from './runtime/runtime.ts';
 import { buildApp } from './http/app.ts';
 import { createLogger } from './logger.ts';
 import { startImQuitWorker } from './ops/im-quit-worker.ts';

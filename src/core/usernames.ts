@@ -4,23 +4,9 @@
  * `аlice` with a Cyrillic `а` was a fourth.
  */
 
-/**
- * The form a username is stored and shown in: NFKC, so fullwidth letters, ligatures and
- * decomposed accents become the ordinary characters they look like.
- */
-export function normalizeUsername(username: string): string {
-  return username.normalize('NFKC');
-}
-
-/**
- * The key usernames are unique by and looked up by, on write and on lookup alike: NFKC, then a
- * case fold, then NFKC again (lower-casing can leave a string that is no longer NFKC, e.g. `İ`).
- * `toLowerCase`, never `toLocaleLowerCase`: under a Turkish locale `I` would fold to `ı` and the
- * same name would get a different key on a differently configured node.
- */
-export function usernameKey(username: string): string {
-  return username.normalize('NFKC').toLowerCase().normalize('NFKC');
-}
+// The stored form and the unique key are the account store's contract (ports/accounts.ts): the
+// repository keys by them on write and lookup, and callers compare by the same.
+export { normalizeUsername, usernameKey } from '../ports/accounts.ts';
 
 /**
  * Scripts whose letters pass for one another (Latin `a`, Cyrillic `а`, Greek `α`; Latin `o`,

@@ -2,7 +2,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { Logger } from 'pino';
-import type { Runtime } from '../runtime.ts';
+import type { Runtime } from '../runtime/runtime.ts';
 import type { HttpConfig } from '../config-http.ts';
 import { installErrorHandling, rejectMalformedRequest } from './errors.ts';
 import { accountRoutes } from './routes/accounts.ts';

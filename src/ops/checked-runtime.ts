@@ -7,7 +7,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config.ts';
 import type { Kysely } from 'kysely';
-import { createRuntime, openKv, type Runtime, type RuntimeOverrides } from '../runtime.ts';
+import { createRuntime, openKv, type Runtime, type RuntimeOverrides } from '../runtime/runtime.ts';
 import { systemClock } from '../ports/clock.ts';
 import type { Kv } from '../ports/kv.ts';
 import type { Database } from '../adapters/db/schema.ts';

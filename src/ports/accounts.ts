@@ -1,5 +1,23 @@
 /** The account database (users, devices, audit events), behind Kysely on SQLite or PostgreSQL. */
 
+/**
+ * The form a username is stored and shown in: NFKC, so fullwidth letters, ligatures and
+ * decomposed accents become the ordinary characters they look like.
+ */
+export function normalizeUsername(username: string): string {
+  return username.normalize('NFKC');
+}
+
+/**
+ * The key usernames are unique by and looked up by, on write and on lookup alike: NFKC, then a
+ * case fold, then NFKC again (lower-casing can leave a string that is no longer NFKC, e.g. `İ`).
+ * `toLowerCase`, never `toLocaleLowerCase`: under a Turkish locale `I` would fold to `ı` and the
+ * same name would get a different key on a differently configured node.
+ */
+export function usernameKey(username: string): string {
+  return username.normalize('NFKC').toLowerCase().normalize('NFKC');
+}
+
 export type Role = 'user' | 'admin';
 export type AccountStatus = 'active' | 'banned';
 
@@ -103,6 +121,7 @@ export interface AccountRepo {
   createUser(user: NewUser, now: number): Promise<User>;
   findByUid(uid: string): Promise<User | null>;
   /** Case-insensitive, and compatibility-normalised (NFKC): `ａｌｉｃｅ` finds `alice`. */
+  /** By `usernameKey(username)`, so every spelling that folds to the same key finds the account. */
   findByUsername(username: string): Promise<User | null>;
   /** Case-insensitive. The holder of the address, verified or not: callers check `emailVerified`. */
   findByEmail(email: string): Promise<User | null>;

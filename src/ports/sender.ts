@@ -13,6 +13,8 @@ export interface CodeMessage {
   readonly channel: CodeChannel;
   /** Normalized: a lower-cased email, or `zone-phone` digits. */
   readonly to: string;
+  /** `to` masked for logs (`al***@example.test`): enough to recognise, not enough to contact. */
+  readonly masked: string;
   readonly code: string;
   readonly purpose: CodePurpose;
 }

@@ -2,7 +2,6 @@ import { appendFile, mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Clock } from '../../ports/clock.ts';
 import { SenderError, type CodeMessage, type Sender, type SenderLogger } from '../../ports/sender.ts';
-import { maskDestination } from '../../core/destinations.ts';
 
 export interface ConsoleSenderOptions {
   /** `<data_dir>/outbox.jsonl`: one JSON line per code, for local use and tests. */
@@ -20,7 +19,8 @@ export function createConsoleSender(options: ConsoleSenderOptions): Sender {
   return {
     channels: ['sms', 'email'],
     async send(message: CodeMessage): Promise<void> {
-      const line = `${JSON.stringify({ at: clock.now(), ...message })}\n`;
+      const { masked: _masked, ...written } = message;
+      const line = `${JSON.stringify({ at: clock.now(), ...written })}\n`;
       try {
         await mkdir(dirname(outboxPath), { recursive: true });
         await appendFile(outboxPath, line, { mode: 0o600 });
@@ -28,7 +28,7 @@ export function createConsoleSender(options: ConsoleSenderOptions): Sender {
         throw new SenderError(`outbox not writable (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
       }
       log.info(
-        { channel: message.channel, purpose: message.purpose, to: maskDestination(message), outbox: outboxPath },
+        { channel: message.channel, purpose: message.purpose, to: message.masked, outbox: outboxPath },
         'one-time code written to the outbox (console sender)',
       );
     },

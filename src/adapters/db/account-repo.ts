@@ -4,7 +4,7 @@
  * unique keys, never by a read-then-write here, so concurrent sign-ups cannot both win.
  */
 import { PostgresAdapter, sql, type Expression, type Kysely, type Selectable, type SqlBool } from 'kysely';
-import { usernameKey } from '../../core/usernames.ts';
+import { usernameKey } from '../../ports/accounts.ts';
 import type {
   Address, AccountRepo, AccountStatus, AuditEvent, AuditQuery, Device, NewUser, Role, StoredAuditEvent, User, UserQuery,
 } from '../../ports/accounts.ts';

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import type { Migration, MigrationProvider } from 'kysely/migration';
-import { usernameKey } from '../../core/usernames.ts';
+import { usernameKey } from '../../ports/accounts.ts';
 import { USERS_EMAIL_UNIQUE, USERS_PHONE_UNIQUE, USERS_USERNAME_UNIQUE } from './schema.ts';
 
 export type SqlDialect = 'sqlite' | 'postgres';
@@ -171,7 +171,7 @@ const verifiedAddresses: Migration = {
 };
 
 /**
- * Usernames are keyed by NFKC + case fold (core/usernames.ts) and emails by NFC + lower-case
+ * Usernames are keyed by NFKC + case fold (usernameKey, ports/accounts.ts) and emails by NFC + lower-case
  * (account-repo.ts) instead of a plain lower-case, so existing keys are recomputed here, in
  * JavaScript (neither database has NFKC), a page at a time.
  * Most names (ASCII) keep their key. Two existing accounts whose names are lookalikes of each other

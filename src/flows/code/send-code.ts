@@ -82,7 +82,7 @@ interface Sent {
 async function deliverCode(deps: CodeFlowDeps, sent: Sent): Promise<'delivered' | 'failed'> {
   const { purpose, destination, issued } = sent;
   try {
-    await deps.sender.send({ channel: destination.channel, to: destination.to, code: issued.code, purpose });
+    await deps.sender.send({ channel: destination.channel, to: destination.to, masked: maskDestination(destination), code: issued.code, purpose });
   } catch (error) {
     deps.metrics.codeDeliveryFailed.inc({ channel: destination.channel });
     deps.log.warn({ channel: destination.channel, purpose, to: maskDestination(destination), error: safeDescription(error) }, 'one-time code not delivered');

@@ -1,11 +1,10 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { normalizeUsername } from '../../core/usernames.ts';
-import type { Runtime } from '../../runtime.ts';
+import type { Runtime } from '../../runtime/runtime.ts';
 import type { DeviceFlag } from '../../core/sessions/policy.ts';
 import { changePassword, passwordLogin, register } from '../../flows/password/password-flow.ts';
 import { notFound } from '../../core/errors.ts';
 import { CODE_CHANNELS, type CodeChannel } from '../../ports/sender.ts';
-import { CodeStore } from '../../flows/code/code-store.ts';
 import { verifyAddress, type VerifyAddressDeps } from '../../flows/code/verify-address.ts';
 import { authenticate, sessionOf } from '../auth.ts';
 import { auditContext, loginContext, type DeviceBody } from '../context.ts';
@@ -153,7 +152,7 @@ export function accountRoutes(app: FastifyInstance, runtime: Runtime): void {
   });
 
   const verifyDeps: VerifyAddressDeps = {
-    accounts: runtime.accounts, codes: new CodeStore(runtime.kv, runtime.clock, runtime.random), audit: runtime.audit, clock: runtime.clock,
+    accounts: runtime.accounts, codes: runtime.codes, audit: runtime.audit, clock: runtime.clock,
   };
   app.post<{ Body: VerifyAddressBody }>('/v1/user/verify_address', {
     onRequest: requireSession,

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Runtime } from '../../runtime.ts';
+import type { Runtime } from '../../runtime/runtime.ts';
 import type { AccountStatus, StoredAuditEvent, User } from '../../ports/accounts.ts';
 import { setAccountStatus } from '../../core/accounts.ts';
 import { forbidden, invalidRequest, notFound } from '../../core/errors.ts';

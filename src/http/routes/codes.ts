@@ -1,12 +1,9 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { Runtime } from '../../runtime.ts';
+import type { Runtime } from '../../runtime/runtime.ts';
 import type { CodeChannel, CodePurpose } from '../../ports/sender.ts';
 import { CODE_CHANNELS, CODE_PURPOSES } from '../../ports/sender.ts';
 import type { DeviceFlag } from '../../core/sessions/policy.ts';
 import { normalizeDestination } from '../../core/destinations.ts';
-import { CodeStore } from '../../flows/code/code-store.ts';
-import { ResendCooldown } from '../../flows/code/resend-cooldown.ts';
-import { SendTiming } from '../../flows/code/send-timing.ts';
 import type { CodeFlowDeps } from '../../flows/code/deps.ts';
 import { sendCode } from '../../flows/code/send-code.ts';
 import { codeLogin } from '../../flows/code/code-login.ts';
@@ -56,15 +53,15 @@ async function trimDestination(request: FastifyRequest): Promise<void> {
 }
 
 export function codeRoutes(app: FastifyInstance, runtime: Runtime): void {
-  const { kv, random, clock, config } = runtime;
+  const { random, clock, config } = runtime;
   const deps: CodeFlowDeps = {
     accounts: runtime.accounts,
     sessions: runtime.sessions,
     hasher: runtime.hasher,
     sender: runtime.sender,
-    codes: new CodeStore(kv, clock, random),
-    cooldown: new ResendCooldown(kv, random),
-    timing: new SendTiming(clock, config.codeLogin.sendAnswerMs),
+    codes: runtime.codes,
+    cooldown: runtime.codeCooldown,
+    timing: runtime.codeSendTiming,
     limiter: runtime.limiter,
     audit: runtime.audit,
     metrics: runtime.metrics,

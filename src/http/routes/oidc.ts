@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Runtime } from '../../runtime.ts';
+import type { Runtime } from '../../runtime/runtime.ts';
 import type { DeviceFlag } from '../../core/sessions/policy.ts';
 import { invalidRequest } from '../../core/errors.ts';
 import { startAuthorization } from '../../flows/oidc/authorize.ts';

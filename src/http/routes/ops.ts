@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { Runtime } from '../../runtime.ts';
+import type { Runtime } from '../../runtime/runtime.ts';
 
 /** Liveness, readiness (both stores answer) and, only to a holder of the metrics bearer key, Prometheus metrics. */
 export function opsRoutes(app: FastifyInstance, runtime: Runtime): void {

@@ -1,9 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Runtime } from '../../runtime.ts';
+import type { Runtime } from '../../runtime/runtime.ts';
 import { createLoginRequest, pollLoginStatus } from '../../flows/qr/request.ts';
 import { answerLoginRequest, scanLoginRequest } from '../../flows/qr/approval.ts';
 import { exchangeAuthCode } from '../../flows/qr/exchange.ts';
-import { PollSlots } from '../../flows/qr/poll-slots.ts';
 import { QR_STATUSES, type QrStatus, type RequesterFlag } from '../../flows/qr/record.ts';
 import { authenticate, sessionOf } from '../auth.ts';
 import { auditContext } from '../context.ts';
@@ -52,8 +51,7 @@ export function qrRoutes(app: FastifyInstance, runtime: Runtime): void {
   // Waiting polls answer at once when the node shuts down, instead of holding it up to 25 s.
   const shutdown = new AbortController();
   app.addHook('preClose', async () => shutdown.abort());
-  // Held polls are this node's sockets, so they are counted on this node.
-  const pollSlots = new PollSlots({ perIp: runtime.config.qr.maxPollsPerIp, perRequest: runtime.config.qr.maxPollsPerRequest });
+  const pollSlots = runtime.qrPollSlots;
 
   app.get<{ Querystring: LoginUuidQuery }>('/v1/user/loginuuid', {
     onRequest: noStore,

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import type { Runtime } from '../../runtime.ts';
+import type { Runtime } from '../../runtime/runtime.ts';
 import { unauthorized } from '../../core/errors.ts';
 import { SERVICE_KEY_HEADER, serviceKeyCheck } from '../service-key.ts';
 

@@ -2,25 +2,30 @@
  * Builds the running parts of latchkey from the config: stores, the session core, guards and
  * flows' dependencies. Everything with a connection is closed by `close()`.
  */
-import type { Kv } from './ports/kv.ts';
-import type { AccountRepo } from './ports/accounts.ts';
-import { systemClock, type Clock } from './ports/clock.ts';
-import { cryptoRandom, type Random } from './ports/random.ts';
-import type { Config } from './config.ts';
-import { SqliteKv } from './adapters/sqlite/sqlite-kv.ts';
-import { RedisKv } from './adapters/redis/redis-kv.ts';
-import { openAccountStore } from './adapters/db/open.ts';
-import { SessionService } from './core/sessions/service.ts';
-import { createPasswordHasher } from './core/passwords.ts';
-import { LoginThrottle, RateLimiter, type Delay } from './core/guards.ts';
-import { AuditTrail, type AuditLogger } from './ops/audit.ts';
-import { createMetrics } from './ops/metrics.ts';
-import { ProfileCache } from './core/profile-cache.ts';
-import type { Sender, SenderLogger } from './ports/sender.ts';
-import { openSender } from './adapters/open-sender.ts';
-import { createOidc } from './flows/oidc/oidc-runtime.ts';
-import type { ImBridge } from './ports/im-bridge.ts';
-import { openImBridge } from './adapters/wukongim/open-im-bridge.ts';
+import type { Kv } from '../ports/kv.ts';
+import type { AccountRepo } from '../ports/accounts.ts';
+import { systemClock, type Clock } from '../ports/clock.ts';
+import { cryptoRandom, type Random } from '../ports/random.ts';
+import type { Config } from '../config.ts';
+import { SqliteKv } from '../adapters/sqlite/sqlite-kv.ts';
+import { RedisKv } from '../adapters/redis/redis-kv.ts';
+import { openAccountStore } from '../adapters/db/open.ts';
+import { KyselyIdentityRepo } from '../adapters/db/identity-repo.ts';
+import { SessionService } from '../core/sessions/service.ts';
+import { createPasswordHasher } from '../core/passwords.ts';
+import { LoginThrottle, RateLimiter, type Delay } from '../core/guards.ts';
+import { AuditTrail, type AuditLogger } from '../ops/audit.ts';
+import { createMetrics } from '../ops/metrics.ts';
+import { ProfileCache } from '../core/profile-cache.ts';
+import type { Sender, SenderLogger } from '../ports/sender.ts';
+import { openSender } from '../adapters/open-sender.ts';
+import { createOidc } from './oidc.ts';
+import { CodeStore } from '../flows/code/code-store.ts';
+import { ResendCooldown } from '../flows/code/resend-cooldown.ts';
+import { SendTiming } from '../flows/code/send-timing.ts';
+import { PollSlots } from '../flows/qr/poll-slots.ts';
+import type { ImBridge } from '../ports/im-bridge.ts';
+import { openImBridge } from '../adapters/wukongim/open-im-bridge.ts';
 
 export interface RuntimeOverrides {
   readonly clock?: Clock;
@@ -73,7 +78,7 @@ export async function createRuntime(config: Config, log: AuditLogger & SenderLog
   });
   const audit = new AuditTrail(accounts, clock, log);
   const hasher = createPasswordHasher(config.password);
-  const oidc = createOidc(config, { kv, clock, random, sessions, accounts, audit, metrics, db: accountStore.db, registry: metrics.registry }, log);
+  const oidc = createOidc(config, { kv, clock, random, sessions, accounts, audit, metrics, identities: new KyselyIdentityRepo(accountStore.db), registry: metrics.registry }, log);
   return {
     config,
     clock,
@@ -92,6 +97,12 @@ export async function createRuntime(config: Config, log: AuditLogger & SenderLog
     throttle: new LoginThrottle(kv, { ...config.loginThrottle, ipv6Prefix: config.rateLimits.ipv6Prefix }, overrides.throttleDelay),
     audit,
     sender,
+    /** One-time codes: the store, the resend cooldown and the fixed answer time of code/send. */
+    codes: new CodeStore(kv, clock, random),
+    codeCooldown: new ResendCooldown(kv, random),
+    codeSendTiming: new SendTiming(clock, config.codeLogin.sendAnswerMs),
+    /** Held QR polls are this node's sockets, so they are counted on this node. */
+    qrPollSlots: new PollSlots({ perIp: config.qr.maxPollsPerIp, perRequest: config.qr.maxPollsPerRequest }),
     oidc,
     async close(): Promise<void> {
       oidc.close();

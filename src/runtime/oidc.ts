@@ -3,22 +3,18 @@
  * sync worker. Discovery and the worker start with `start()` (the HTTP server calls it), so CLI
  * commands that build a runtime never reach out to an IdP.
  */
-import type { Kysely } from 'kysely';
-import type { Config } from '../../config.ts';
-import type { Database } from '../../adapters/db/schema.ts';
-import { KyselyIdentityRepo } from '../../adapters/db/identity-repo.ts';
+import type { Config } from '../config.ts';
 import type { Registry } from 'prom-client';
-import type { OidcDeps, OidcLogger } from './deps.ts';
-import { ProviderDirectory, type Discover } from './discovery.ts';
-import { TokenCipher } from './token-cipher.ts';
-import { BindingCookies } from './binding.ts';
-import { createOidcMetrics } from './metrics.ts';
-import { SyncWorker } from './sync-worker.ts';
-import { forgetSession } from './session-links.ts';
-import type { Session } from '../../core/sessions/record.ts';
+import type { OidcDeps, OidcLogger } from '../flows/oidc/deps.ts';
+import { ProviderDirectory, type Discover } from '../flows/oidc/discovery.ts';
+import { TokenCipher } from '../flows/oidc/token-cipher.ts';
+import { BindingCookies } from '../flows/oidc/binding.ts';
+import { createOidcMetrics } from '../flows/oidc/metrics.ts';
+import { SyncWorker } from '../flows/oidc/sync-worker.ts';
+import { forgetSession } from '../flows/oidc/session-links.ts';
+import type { Session } from '../core/sessions/record.ts';
 
-export interface OidcParts extends Omit<OidcDeps, 'identities' | 'cipher' | 'bindingCookies' | 'directory' | 'oidcMetrics' | 'oidcConfig' | 'sessionTtlMs' | 'log'> {
-  readonly db: Kysely<Database>;
+export interface OidcParts extends Omit<OidcDeps, 'cipher' | 'bindingCookies' | 'directory' | 'oidcMetrics' | 'oidcConfig' | 'sessionTtlMs' | 'log'> {
   readonly registry: Registry;
   readonly discover?: Discover;
 }
@@ -32,7 +28,7 @@ export interface Oidc extends OidcDeps {
 }
 
 export function createOidc(config: Pick<Config, 'oidc' | 'sessionTtlSeconds'>, parts: OidcParts, log: OidcLogger): Oidc {
-  const { db, registry, discover, ...shared } = parts;
+  const { registry, discover, ...shared } = parts;
   const directory = new ProviderDirectory(config.oidc.providers, {
     refreshMs: config.oidc.discoveryRefreshSeconds * 1000,
     log,
@@ -40,7 +36,6 @@ export function createOidc(config: Pick<Config, 'oidc' | 'sessionTtlSeconds'>, p
   });
   const deps: OidcDeps = {
     ...shared,
-    identities: new KyselyIdentityRepo(db),
     cipher: new TokenCipher(config.oidc.tokenKeys, shared.random),
     bindingCookies: new BindingCookies(config.oidc.tokenKeys, shared.clock, shared.random),
     directory,
