@@ -7,7 +7,9 @@
  * Baseline for logins/s: argon2id verifications per second in this process, as many at once as
  * the server's thread pool runs (4): the ceiling of any password login on this machine.
  */
-import { createPasswordHasher, OWASP_ARGON2, type PasswordHasher } from '../../src/core/passwords.ts';
+import { createPasswordHasher } from '../../src/runtime/password-hasher.ts';
+import { OWASP_ARGON2 } from '../../src/adapters/passwords/argon2-hasher.ts';
+import type { PasswordHasher } from '../../src/ports/password-hasher.ts';
 import { assertAllSucceeded, generateLoad, type LoadOptions, type LoadResult } from '../load.ts';
 import { measure, measureLoad, type Measured } from '../measure.ts';
 import { fixed, formatRows, noiseWarnings } from '../report.ts';

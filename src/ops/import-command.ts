@@ -5,7 +5,7 @@
 import type { Config } from '../config.ts';
 import { openAccountStore } from '../adapters/db/open.ts';
 import { openOctoUserSource } from '../adapters/octo-mysql/octo-user-source.ts';
-import { createPasswordHasher } from '../core/passwords.ts';
+import { createPasswordHasher } from '../runtime/password-hasher.ts';
 import { systemClock } from '../ports/clock.ts';
 import { requireSameDeployment } from './checked-runtime.ts';
 import { formatImportReport, importOctoUsers } from './import-octo.ts';

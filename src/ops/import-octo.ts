@@ -17,7 +17,8 @@
 import type { AccountRepo, NewUser, Role, UniqueField, User } from '../ports/accounts.ts';
 import { UniqueViolation } from '../ports/accounts.ts';
 import type { Clock } from '../ports/clock.ts';
-import { LEGACY_MD5, type PasswordHasher } from '../core/passwords.ts';
+import { LEGACY_MD5 } from '../adapters/passwords/argon2-hasher.ts';
+import type { PasswordHasher } from '../ports/password-hasher.ts';
 import { usernameKey } from '../core/usernames.ts';
 import type { OctoUserRow } from '../adapters/octo-mysql/octo-user-source.ts';
 

@@ -12,7 +12,7 @@ import { RedisKv } from '../adapters/redis/redis-kv.ts';
 import { openAccountStore } from '../adapters/db/open.ts';
 import { KyselyIdentityRepo } from '../adapters/db/identity-repo.ts';
 import { SessionService } from '../core/sessions/service.ts';
-import { createPasswordHasher } from '../core/passwords.ts';
+import { createPasswordHasher } from './password-hasher.ts';
 import { LoginThrottle, RateLimiter, type Delay } from '../core/guards.ts';
 import { AuditTrail, type AuditLogger } from '../ops/audit.ts';
 import { createMetrics } from '../ops/metrics.ts';

@@ -17,7 +17,7 @@ import type { LoginThrottle } from '../../src/core/guards.ts';
 import { createLoginRequest } from '../../src/flows/qr/request.ts';
 import { deriveAuthCode } from '../../src/flows/qr/secrets.ts';
 import { readQrRecord } from '../../src/flows/qr/transition.ts';
-import type { PasswordHasher } from '../../src/core/passwords.ts';
+import type { PasswordHasher } from '../../src/ports/password-hasher.ts';
 import type { Destination } from '../../src/core/destinations.ts';
 import { LatchkeyError } from '../../src/core/errors.ts';
 import type { Session } from '../../src/core/sessions/record.ts';

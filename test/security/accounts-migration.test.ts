@@ -13,7 +13,7 @@ import pg from 'pg';
 import { accountMigrations, type SqlDialect } from '../../src/adapters/db/migrations.ts';
 import { openAccountStore } from '../../src/adapters/db/open.ts';
 import { importOctoUsers } from '../../src/ops/import-octo.ts';
-import type { PasswordHasher } from '../../src/core/passwords.ts';
+import type { PasswordHasher } from '../../src/ports/password-hasher.ts';
 import type { OctoUserRow } from '../../src/adapters/octo-mysql/octo-user-source.ts';
 import { kyselyNodeSqlite, openNodeSqlite } from '../../src/adapters/sqlite/kysely-node-sqlite.ts';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.ts';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { createPasswordHasher } from '../../src/core/passwords.ts';
+import { createPasswordHasher } from '../../src/runtime/password-hasher.ts';
 
 /** octo-server's legacy format (research/octo-auth-spec.md §6.3): hex(MD5(hex(MD5(password)))). */
 function octoLegacyHash(password: string): string {

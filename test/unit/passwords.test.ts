@@ -4,7 +4,9 @@ import { performance } from 'node:perf_hooks';
 import { after, describe, it } from 'node:test';
 import { hash as argon2Hash } from '@node-rs/argon2';
 import { hash as bcryptHash } from 'bcryptjs';
-import { checkPasswordPolicy, createPasswordHasher, type PasswordHasher } from '../../src/core/passwords.ts';
+import { checkPasswordPolicy } from '../../src/core/passwords.ts';
+import { createPasswordHasher } from '../../src/runtime/password-hasher.ts';
+import type { PasswordHasher } from '../../src/ports/password-hasher.ts';
 import { LatchkeyError } from '../../src/core/errors.ts';
 
 async function elapsedMs(work: () => Promise<unknown>): Promise<number> {

@@ -4,7 +4,7 @@ import type { Random } from '../../ports/random.ts';
 import type { CodeChannel, Sender, SenderLogger } from '../../ports/sender.ts';
 import type { RateLimit } from '../../config.ts';
 import type { SessionService } from '../../core/sessions/service.ts';
-import type { PasswordHasher } from '../../core/passwords.ts';
+import type { PasswordHasher } from '../../ports/password-hasher.ts';
 import type { RateLimiter } from '../../core/guards.ts';
 import { phoneParts, type Destination } from '../../core/destinations.ts';
 import type { AuditTrail } from '../../ops/audit.ts';

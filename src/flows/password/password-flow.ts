@@ -5,7 +5,7 @@ import type { Clock } from '../../ports/clock.ts';
 import type { SessionService } from '../../core/sessions/service.ts';
 import type { Session } from '../../core/sessions/record.ts';
 import { accountSubject, unknownSubject, type LoginThrottle, type ThrottleSubject } from '../../core/guards.ts';
-import type { PasswordHasher, PasswordVerdict } from '../../core/passwords.ts';
+import type { PasswordHasher, PasswordVerdict } from '../../ports/password-hasher.ts';
 import { checkPasswordPolicy } from '../../core/passwords.ts';
 import { normalizeUsername, usernameProblem } from '../../core/usernames.ts';
 import { LatchkeyError, accountDisabled, invalidCredentials, invalidRequest } from '../../core/errors.ts';

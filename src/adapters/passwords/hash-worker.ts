@@ -1,5 +1,5 @@
 /**
- * A password hashing thread: passwords.ts runs a pool of them (password.concurrency threads).
+ * A password hashing thread: argon2-hasher.ts runs a pool of them (password.concurrency threads).
  *
  * Each thread first lowers its own scheduling priority. On Linux the nice value belongs to a
  * thread, not to the process, so the event loop keeps its priority: while logins hash, token
