@@ -5,7 +5,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { isSidShaped, newSessionToken, sidOf, sidOfPresentedToken } from '../../src/core/sessions/token.ts';
+import { newSessionToken, sidOf, sidOfPresentedToken } from '../../src/core/sessions/token.ts';
 
 const fixedRandom = { bytes: (n: number) => Buffer.alloc(n, 7), int: () => 0 };
 
@@ -22,10 +22,8 @@ describe('session token', () => {
     const good = 'A'.repeat(21) + '-_' + 'z9'.repeat(10);
     assert.equal(good.length, 43);
     assert.equal(sidOfPresentedToken(good), sidOf(good));
-    assert.equal(isSidShaped(good), true);
     for (const bad of ['', good.slice(1), good + 'A', `x${good}`, `${good.slice(1)}=`, `${good.slice(1)}+`, `${good.slice(1)}/`, ` ${good.slice(1)}`, `${good.slice(0, 42)}\n`]) {
       assert.equal(sidOfPresentedToken(bad), null, JSON.stringify(bad));
-      assert.equal(isSidShaped(bad), false, JSON.stringify(bad));
     }
   });
 });

@@ -1,7 +1,6 @@
 /** Device flags are WuKongIM's: APP = 0, Web = 1, PC = 2. Anything else is refused at the edge. */
 export const DEVICE_FLAGS = [0, 1, 2] as const;
 export type DeviceFlag = (typeof DEVICE_FLAGS)[number];
-export const deviceFlagName: Record<DeviceFlag, string> = { 0: 'app', 1: 'web', 2: 'pc' };
 
 export function isDeviceFlag(value: unknown): value is DeviceFlag {
   return value === 0 || value === 1 || value === 2;

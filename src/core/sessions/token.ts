@@ -23,8 +23,3 @@ export function sidOf(token: string): string {
 export function sidOfPresentedToken(token: string): string | null {
   return TOKEN_SHAPE.test(token) ? sidOf(token) : null;
 }
-
-/** A sid has the same shape as a token (43 base64url characters). */
-export function isSidShaped(value: string): boolean {
-  return TOKEN_SHAPE.test(value);
-}

@@ -36,7 +36,7 @@ export async function resolveAccount(deps: Deps, config: OidcProviderConfig, iss
     : null;
   if (byPhone !== null) return link(deps, byPhone, issuer, claims.sub, 'linked_phone');
 
-  if (!config.allowNewUsers) throw new SsoFailure('account_not_found', 'no_account', 'no linked account and new users are not allowed');
+  if (!config.allowNewUsers) throw new SsoFailure({ code: 'account_not_found', result: 'no_account', reason: 'no linked account and new users are not allowed' });
   return create(deps, config, issuer, claims);
 }
 
@@ -53,13 +53,13 @@ async function findLinked(deps: Deps, issuer: string, sub: string): Promise<{ us
   const identity = await deps.identities.findBySubject(issuer, sub);
   if (identity === null) return null;
   const user = await deps.accounts.findByUid(identity.uid);
-  if (user === null) throw new SsoFailure('account_not_found', 'no_account', 'identity links a missing account');
+  if (user === null) throw new SsoFailure({ code: 'account_not_found', result: 'no_account', reason: 'identity links a missing account' });
   return { user, identity };
 }
 
 async function link(deps: Deps, user: User, issuer: string, sub: string, how: ResolvedAccount['how']): Promise<ResolvedAccount> {
   // A banned account is not handed a new way in (octo-server linked disabled users, spec §7 item 12).
-  if (user.status !== 'active') throw new SsoFailure('account_disabled', 'account_disabled', 'linking target is disabled', user.uid);
+  if (user.status !== 'active') throw new SsoFailure({ code: 'account_disabled', result: 'account_disabled', reason: 'linking target is disabled', uid: user.uid });
   try {
     const identity = await deps.identities.link({ id: newId(deps), issuer, subject: sub, uid: user.uid }, deps.clock.now());
     return { user, identity, how };
@@ -92,7 +92,7 @@ async function create(deps: Deps, config: OidcProviderConfig, issuer: string, cl
       else username = generatedUsername(deps);
     }
   }
-  throw new SsoFailure('server_error', 'other_fail', 'could not find a free username');
+  throw new SsoFailure({ code: 'server_error', result: 'other_fail', reason: 'could not find a free username' });
 }
 
 async function releaseClaim(deps: Deps, email: string): Promise<void> {
@@ -110,7 +110,7 @@ function ssoUsername(preferred: string | null): string | null {
 /** The account a concurrent login linked first. */
 async function winner(deps: Deps, issuer: string, sub: string): Promise<{ user: User; identity: Identity }> {
   const found = await findLinked(deps, issuer, sub);
-  if (found === null) throw new SsoFailure('server_error', 'other_fail', 'identity taken but not found');
+  if (found === null) throw new SsoFailure({ code: 'server_error', result: 'other_fail', reason: 'identity taken but not found' });
   return found;
 }
 

@@ -59,7 +59,7 @@ export async function completeCallback(
 
 async function signIn(deps: OidcDeps, providerId: string, state: AuthorizationState, stateValue: string, query: URLSearchParams) {
   const provider = await deps.directory.get(providerId).catch((error: unknown) => {
-    throw error instanceof LatchkeyError ? new SsoFailure('idp_unavailable', 'idp_unavailable', 'discovery failed') : error;
+    throw error instanceof LatchkeyError ? new SsoFailure({ code: 'idp_unavailable', result: 'idp_unavailable', reason: 'discovery failed' }) : error;
   });
   const currentUrl = new URL(provider.config.redirectUri);
   currentUrl.search = query.toString();
@@ -72,13 +72,13 @@ async function signIn(deps: OidcDeps, providerId: string, state: AuthorizationSt
     throw grantFailure(error);
   });
   const idToken = tokens.claims();
-  if (idToken === undefined || tokens.id_token === undefined) throw new SsoFailure('login_failed', 'token_fail', 'no id_token');
+  if (idToken === undefined || tokens.id_token === undefined) throw new SsoFailure({ code: 'login_failed', result: 'token_fail', reason: 'no id_token' });
   const claims = await withUserInfo(provider.client, tokens.access_token, claimsFrom(idToken), (error) => {
     deps.log.warn({ err: error, provider: providerId }, 'oidc userinfo ignored');
   });
   const resolved = await resolveAccount(deps, provider.config, idToken.iss, claims);
   if (resolved.user.status !== 'active') {
-    throw new SsoFailure('account_disabled', 'account_disabled', 'account_disabled', resolved.user.uid);
+    throw new SsoFailure({ code: 'account_disabled', result: 'account_disabled', reason: 'account_disabled', uid: resolved.user.uid });
   }
   const refreshTokenId = newId(deps);
   const idTokenHandle = newId(deps);
@@ -102,24 +102,24 @@ async function signIn(deps: OidcDeps, providerId: string, state: AuthorizationSt
 
 function grantFailure(error: unknown): SsoFailure {
   if (error instanceof client.AuthorizationResponseError) {
-    return new SsoFailure('access_denied', 'idp_error', `idp_error:${error.error}`.slice(0, 80));
+    return new SsoFailure({ code: 'access_denied', result: 'idp_error', reason: `idp_error:${error.error}`.slice(0, 80) });
   }
   if (error instanceof client.ResponseBodyError) {
-    return new SsoFailure('login_failed', 'token_fail', `token_endpoint:${error.error}`.slice(0, 80));
+    return new SsoFailure({ code: 'login_failed', result: 'token_fail', reason: `token_endpoint:${error.error}`.slice(0, 80) });
   }
-  if (isNetworkError(error)) return new SsoFailure('idp_unavailable', 'idp_unavailable', 'idp_unreachable');
+  if (isNetworkError(error)) return new SsoFailure({ code: 'idp_unavailable', result: 'idp_unavailable', reason: 'idp_unreachable' });
   const code = error instanceof Error && 'code' in error ? String(error.code) : 'unknown';
   // e.g. OAUTH_JWT_CLAIM_COMPARISON_FAILED for a wrong nonce, OAUTH_INVALID_RESPONSE for a bad signature.
-  return new SsoFailure('login_failed', 'token_fail', `token_invalid:${code}:${error instanceof Error ? error.message : ''}`);
+  return new SsoFailure({ code: 'login_failed', result: 'token_fail', reason: `token_invalid:${code}:${error instanceof Error ? error.message : ''}` });
 }
 
 function asFailure(error: unknown): SsoFailure {
   if (error instanceof SsoFailure) return error;
-  if (error instanceof StoreUnavailableError) return new SsoFailure('server_error', 'store_fail', 'store_unavailable');
+  if (error instanceof StoreUnavailableError) return new SsoFailure({ code: 'server_error', result: 'store_fail', reason: 'store_unavailable' });
   if (error instanceof LatchkeyError && error.code === 'account_disabled') {
-    return new SsoFailure('account_disabled', 'account_disabled', 'account_disabled');
+    return new SsoFailure({ code: 'account_disabled', result: 'account_disabled', reason: 'account_disabled' });
   }
-  return new SsoFailure('server_error', 'other_fail', error instanceof Error ? `error:${error.name}` : 'error');
+  return new SsoFailure({ code: 'server_error', result: 'other_fail', reason: error instanceof Error ? `error:${error.name}` : 'error' });
 }
 
 const newId = (deps: Pick<OidcDeps, 'random'>): string => deps.random.bytes(16).toString('hex');

@@ -12,12 +12,12 @@ export class SsoFailure extends Error {
   readonly result: (typeof CALLBACK_RESULTS)[number];
   readonly uid: string | null;
 
-  constructor(code: SsoErrorCode, result: (typeof CALLBACK_RESULTS)[number], reason: string, uid: string | null = null) {
-    super(reason);
+  constructor(failure: { code: SsoErrorCode; result: (typeof CALLBACK_RESULTS)[number]; reason: string; uid?: string | null }) {
+    super(failure.reason);
     this.name = 'SsoFailure';
-    this.code = code;
-    this.result = result;
-    this.uid = uid;
+    this.code = failure.code;
+    this.result = failure.result;
+    this.uid = failure.uid ?? null;
   }
 }
 
