@@ -14,7 +14,7 @@
  */
 import type { ImBridge, ImDeviceFlag, ImTokenUpdate } from '../../src/ports/im-bridge.ts';
 import type { Kv } from '../../src/ports/kv.ts';
-import { ScheduledKv, type Access, type Rider } from './scheduled-kv.ts';
+import { ScheduledKv, type Access, type SameStepWork } from './scheduled-kv.ts';
 
 const FLAGS: readonly ImDeviceFlag[] = [0, 1, 2];
 
@@ -62,7 +62,7 @@ export class ImServerModel {
 
   /** The bridge one protocol uses: when `kv` is scheduled, so are its calls (see the timings). */
   bridgeFor(kv: Kv, caller: string): ImBridge {
-    if (kv instanceof ScheduledKv && this.timing === 'with-commit') kv.carry(() => this.#rider(caller));
+    if (kv instanceof ScheduledKv && this.timing === 'with-commit') kv.attachToEachCall(() => this.#sameStepWork(caller));
     const send = async (label: string, footprint: readonly Access[], land: () => void): Promise<void> => {
       if (!(kv instanceof ScheduledKv)) return land();
       if (this.timing === 'any') return kv.schedule(label, footprint, async () => land());
@@ -89,7 +89,7 @@ export class ImServerModel {
    * Every store call the caller makes while IM calls wait carries them (a step of several calls in
    * flight at once, such as a ban's per-flag commits): the first of those to run lands them.
    */
-  #rider(caller: string): Rider | null {
+  #sameStepWork(caller: string): SameStepWork | null {
     const waiting = this.#waiting.get(caller);
     if (waiting === undefined) return null;
     return {

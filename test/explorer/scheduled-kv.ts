@@ -67,7 +67,7 @@ export class PendingCalls {
  * Work that travels with a protocol's next scheduled call and takes effect in the same step, just
  * before it (e.g. calls to another service the explorer does not schedule on their own).
  */
-export interface Rider {
+export interface SameStepWork {
   readonly label: string;
   readonly footprint: readonly Access[];
   run(): void;
@@ -80,7 +80,7 @@ export class ScheduledKv implements Kv {
   readonly #rank: number;
   readonly #pending: PendingCalls;
   #calls = 0;
-  #rider: (() => Rider | null) | null = null;
+  #sameStepWork: (() => SameStepWork | null) | null = null;
 
   constructor(store: Kv, protocol: string, rank: number, pending: PendingCalls) {
     this.#store = store;
@@ -170,8 +170,8 @@ export class ScheduledKv implements Kv {
   }
 
   /** Asked at every call: work to run in the same step, just before the call (null: none). */
-  carry(rider: () => Rider | null): void {
-    this.#rider = rider;
+  attachToEachCall(work: () => SameStepWork | null): void {
+    this.#sameStepWork = work;
   }
 
   /**
@@ -183,16 +183,16 @@ export class ScheduledKv implements Kv {
   }
 
   #call<T>(label: string, operation: () => Promise<T>, footprint: readonly Access[]): Promise<T> {
-    const rider = this.#rider?.() ?? null;
+    const work = this.#sameStepWork?.() ?? null;
     return new Promise<T>((resolve, reject) => {
       this.#pending.add({
         protocol: this.#protocol,
         id: `${this.#protocol}#${this.#calls++}`,
-        footprint: rider === null ? footprint : [...footprint, ...rider.footprint],
+        footprint: work === null ? footprint : [...footprint, ...work.footprint],
         rank: this.#rank,
-        label: rider === null ? label : `${rider.label}, then ${label}`,
+        label: work === null ? label : `${work.label}, then ${label}`,
         run: () => {
-          rider?.run();
+          work?.run();
           operation().then(resolve, reject);
         },
       });

@@ -45,7 +45,8 @@ interface ReleaseMode {
   readonly dirty: boolean;
 }
 
-const RELEASE: ReleaseMode = { owedOnly: false, unheld: false, dirty: false };
+/** A release with no special case: not only owed tokens, held ones too, and nothing known dirty. */
+const PLAIN_RELEASE: ReleaseMode = { owedOnly: false, unheld: false, dirty: false };
 
 /** What one attempt of a release does: IM calls, then the value it commits (null: delete). */
 interface ReleasePlan {
@@ -119,7 +120,7 @@ export class ImTokens {
    * reuses it) and the retry queue re-sends the device_quit; the outcome is then 'failed'.
    */
   release(uid: string, flag: DeviceFlag): Promise<ImOutcome> {
-    return this.#release(uid, flag, RELEASE);
+    return this.#release(uid, flag, PLAIN_RELEASE);
   }
 
   /**
@@ -128,12 +129,12 @@ export class ImTokens {
    * have rotated one in while this login was indexed) is removed.
    */
   releaseUnheld(uid: string, flag: DeviceFlag): Promise<ImOutcome> {
-    return this.#release(uid, flag, { ...RELEASE, unheld: true });
+    return this.#release(uid, flag, { ...PLAIN_RELEASE, unheld: true });
   }
 
   /** For the retry worker: settles (uid, flag) if a device_quit is still owed. True when nothing is owed any more. */
   async settleOwed(uid: string, flag: DeviceFlag): Promise<boolean> {
-    return (await this.#release(uid, flag, { ...RELEASE, owedOnly: true })) === 'ok';
+    return (await this.#release(uid, flag, { ...PLAIN_RELEASE, owedOnly: true })) === 'ok';
   }
 
   /**
@@ -155,15 +156,15 @@ export class ImTokens {
     const outcomes = await Promise.all(DEVICE_FLAGS.map(async (flag, i) => {
       const raw = raws[i] ?? null;
       // Sessions that logged in meanwhile (not a ban's: those are refused or swept) keep a token.
-      const plan = await this.#planRelease(uid, flag, parseImTokenValue(raw), { ...RELEASE, dirty: true });
+      const plan = await this.#planRelease(uid, flag, parseImTokenValue(raw), { ...PLAIN_RELEASE, dirty: true });
       try {
         if (plan !== null && plan.push !== null) await bridge.updateToken({ uid, token: plan.push, flag, level: this.#level(flag) });
       } catch (error) {
         if (!(error instanceof ImUnavailableError || error instanceof ImBannedError)) throw error;
-        return this.#release(uid, flag, { ...RELEASE, dirty: true });
+        return this.#release(uid, flag, { ...PLAIN_RELEASE, dirty: true });
       }
       if (plan === null || (await this.#commit(imTokenKey(uid, flag), raw, plan.next))) return 'ok';
-      return this.#release(uid, flag, { ...RELEASE, dirty: true });
+      return this.#release(uid, flag, { ...PLAIN_RELEASE, dirty: true });
     }));
     return outcomes.includes('failed') ? 'failed' : 'ok';
   }
@@ -269,7 +270,7 @@ export class ImTokens {
 
   /** For releaseAll when the IM server is down: mark every flag's device_quit owed, deciding again if the value moved. */
   async #oweOrRelease(uid: string, flag: DeviceFlag, raw: string | null): Promise<void> {
-    if (!(await this.#owe(uid, flag, raw, parseImTokenValue(raw)))) await this.#release(uid, flag, { ...RELEASE, dirty: true });
+    if (!(await this.#owe(uid, flag, raw, parseImTokenValue(raw)))) await this.#release(uid, flag, { ...PLAIN_RELEASE, dirty: true });
   }
 
   #exclusive(flag: DeviceFlag): boolean {
