@@ -2,7 +2,7 @@
  * `latchkey <command>`: serve, migrate, and the operator's commands on users and sessions.
  */
 import { parseArgs } from 'node:util';
-import { loadConfig, type Config } from './config.ts';
+import { loadConfig, type Config } from './config/config.ts';
 import type { Runtime } from './runtime/runtime.ts';
 import { createLogger } from './logger.ts';
 import { createAccount } from './flows/password/password-flow.ts';

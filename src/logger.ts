@@ -1,5 +1,5 @@
 import { pino, type Logger } from 'pino';
-import type { LogLevel } from './config.ts';
+import type { LogLevel } from './config/config.ts';
 
 /** Structured logs that never carry tokens, codes or passwords (STYLE.md). */
 export function createLogger(level: LogLevel): Logger {

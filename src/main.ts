@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import type { Config } from './config.ts';
+import type { Config } from './config/config.ts';
 import type { Runtime, RuntimeOverrides } from './runtime/runtime.ts';
 import { buildApp } from './http/app.ts';
 import { createLogger } from './logger.ts';

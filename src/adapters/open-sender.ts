@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import type { Config } from '../config.ts';
+import type { Config } from '../config/config.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { Sender, SenderLogger } from '../ports/sender.ts';
 import { createConsoleSender } from './console/console-sender.ts';

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { Kv } from '../ports/kv.ts';
-import type { RateLimit } from '../config.ts';
+import type { RateLimit } from '../config/config.ts';
 import { rateLimited } from './errors.ts';
 
 /** IPv6 clients are counted per /64 unless configured otherwise (`rate_limits.ipv6_prefix`). */

@@ -3,7 +3,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { Logger } from 'pino';
 import type { Runtime } from '../runtime/runtime.ts';
-import type { HttpConfig } from '../config-http.ts';
+import type { HttpConfig } from '../config/http.ts';
 import { installErrorHandling, rejectMalformedRequest } from './errors.ts';
 import { accountRoutes } from './routes/accounts.ts';
 import { sessionRoutes } from './routes/sessions.ts';

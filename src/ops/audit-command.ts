@@ -1,5 +1,5 @@
 /** `latchkey audit tail`: the latest audit events, straight from the account database. */
-import type { Config } from '../config.ts';
+import type { Config } from '../config/config.ts';
 import type { StoredAuditEvent } from '../ports/accounts.ts';
 import { LatchkeyError } from '../core/errors.ts';
 

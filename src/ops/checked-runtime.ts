@@ -5,7 +5,7 @@
  * tries again with one log line per attempt).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Config } from '../config.ts';
+import type { Config } from '../config/config.ts';
 import type { Kysely } from 'kysely';
 import { createRuntime, openKv, type Runtime, type RuntimeOverrides } from '../runtime/runtime.ts';
 import { systemClock } from '../ports/clock.ts';

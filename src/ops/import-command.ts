@@ -2,7 +2,7 @@
  * The `latchkey import` command: wires the octo-server source, the account store and the hasher
  * to importOctoUsers. Only the account database is opened: an import touches no session.
  */
-import type { Config } from '../config.ts';
+import type { Config } from '../config/config.ts';
 import { openAccountStore } from '../adapters/db/open.ts';
 import { openOctoUserSource } from '../adapters/octo-mysql/octo-user-source.ts';
 import { createPasswordHasher } from '../runtime/password-hasher.ts';

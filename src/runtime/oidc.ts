@@ -3,7 +3,7 @@
  * sync worker. Discovery and the worker start with `start()` (the HTTP server calls it), so CLI
  * commands that build a runtime never reach out to an IdP.
  */
-import type { Config } from '../config.ts';
+import type { Config } from '../config/config.ts';
 import type { Registry } from 'prom-client';
 import type { OidcDeps, OidcLogger } from '../flows/oidc/deps.ts';
 import { ProviderDirectory, type Discover } from '../flows/oidc/discovery.ts';

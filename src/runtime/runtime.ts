@@ -6,7 +6,7 @@ import type { Kv } from '../ports/kv.ts';
 import type { AccountRepo } from '../ports/accounts.ts';
 import { systemClock, type Clock } from '../ports/clock.ts';
 import { cryptoRandom, type Random } from '../ports/random.ts';
-import type { Config } from '../config.ts';
+import type { Config } from '../config/config.ts';
 import { SqliteKv } from '../adapters/sqlite/sqlite-kv.ts';
 import { RedisKv } from '../adapters/redis/redis-kv.ts';
 import { openAccountStore } from '../adapters/db/open.ts';

@@ -4,7 +4,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConfigError, loadConfig, parseConfig } from '../../src/config.ts';
+import { ConfigError, loadConfig, parseConfig } from '../../src/config/config.ts';
 import { call, startTestServer, type TestServer } from '../support/server.ts';
 import { startCodeTestServer, type CodeTestServer } from '../support/codes.ts';
 

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { describeRun, runLatchkeyCli } from '../support/cli-run.ts';
-import { ConfigError, parseConfig } from '../../src/config.ts';
+import { ConfigError, parseConfig } from '../../src/config/config.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'latchkey-hardening-config-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

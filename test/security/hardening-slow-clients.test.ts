@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { parseConfig } from '../../src/config.ts';
+import { parseConfig } from '../../src/config/config.ts';
 import { startTestServer, testDefaults, type TestServer } from '../support/server.ts';
 import { loginRequest, poll } from '../support/qr-clients.ts';
 

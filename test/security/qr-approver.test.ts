@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { setAccountStatus } from '../../src/core/accounts.ts';
 import { MemoryKv } from '../../src/adapters/memory/memory-kv.ts';
 import type { SetOptions } from '../../src/ports/kv.ts';
-import { parseConfig } from '../../src/config.ts';
+import { parseConfig } from '../../src/config/config.ts';
 import { startServer, type Server } from '../../src/main.ts';
 import { createLogger } from '../../src/logger.ts';
 

@@ -6,7 +6,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { get } from 'node:http';
-import { ConfigError, parseConfig } from '../../src/config.ts';
+import { ConfigError, parseConfig } from '../../src/config/config.ts';
 import { startTestServer, testDefaults, type TestServer } from '../support/server.ts';
 import { loginRequest, poll, registerApp, scan, settle, type Polled } from '../support/qr-clients.ts';
 

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConfigError, parseConfig } from '../../src/config.ts';
+import { ConfigError, parseConfig } from '../../src/config/config.ts';
 
 describe('one-time code configuration', () => {
   it('defaults: console sender, email registration on, SMS registration off, send limits', () => {

@@ -11,8 +11,8 @@ import { after, describe, it } from 'node:test';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describeRun, type CliRun } from '../support/cli-run.ts';
-import { ConfigError, parseConfig, parseValues } from '../../src/config.ts';
-import { CONFIG_SCHEMA, nearestKey, schemaKeys, schemaProblems } from '../../src/config-schema.ts';
+import { ConfigError, parseConfig, parseValues } from '../../src/config/config.ts';
+import { CONFIG_SCHEMA, nearestKey, schemaKeys, schemaProblems } from '../../src/config/schema.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'latchkey-config-schema-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

@@ -4,7 +4,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { rootCertificates } from 'node:tls';
-import { ConfigError, loadConfig, parseConfig, type Config } from '../../src/config.ts';
+import { ConfigError, loadConfig, parseConfig, type Config } from '../../src/config/config.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'latchkey-config-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ConfigError, loadConfig, parseConfig } from '../../src/config.ts';
+import { ConfigError, loadConfig, parseConfig } from '../../src/config/config.ts';
 
 function refused(raw: Record<string, unknown>, key: RegExp): void {
   assert.throws(() => parseConfig(raw), (error: unknown) => {

@@ -58,6 +58,42 @@ function forbiddenEdges(files: ReadonlyMap<string, string>): Edge[] {
   return bad;
 }
 
+/** The files of each import cycle (a file that, through its imports, imports itself). */
+function importCycles(files: ReadonlyMap<string, string>): string[][] {
+  const edges = new Map([...files].map(([from, source]) => [
+    from,
+    relativeImports(source).map((specifier) => normalize(join(dirname(from), specifier))).filter((to) => files.has(to)),
+  ]));
+  // Tarjan's strongly connected components; a component of two or more files is a cycle.
+  const index = new Map<string, number>();
+  const low = new Map<string, number>();
+  const stack: string[] = [];
+  const cycles: string[][] = [];
+  const visit = (file: string): void => {
+    index.set(file, index.size);
+    low.set(file, index.get(file)!);
+    stack.push(file);
+    for (const next of edges.get(file) ?? []) {
+      if (!index.has(next)) {
+        visit(next);
+        low.set(file, Math.min(low.get(file)!, low.get(next)!));
+      } else if (stack.includes(next)) {
+        low.set(file, Math.min(low.get(file)!, index.get(next)!));
+      }
+    }
+    if (low.get(file) !== index.get(file)) return;
+    const component: string[] = [];
+    let member: string | undefined;
+    do {
+      member = stack.pop()!;
+      component.push(member);
+    } while (member !== file);
+    if (component.length > 1) cycles.push(component.sort());
+  };
+  for (const file of files.keys()) if (!index.has(file)) visit(file);
+  return cycles;
+}
+
 function readSources(): Map<string, string> {
   const root = join(import.meta.dirname, '..', '..');
   return new Map(sourceFiles(join(root, 'src')).map((path) => [relative(root, path), readFileSync(path, 'utf8')]));
@@ -69,6 +105,23 @@ describe('layers', () => {
     assert.ok(sources.size > 100, `walked ${sources.size} files`);
     const bad = forbiddenEdges(sources).map(({ from, to }) => `${from} -> ${to}`);
     assert.deepEqual(bad, []);
+  });
+
+  it('no import cycle: the configuration and every other folder read from the bottom up', () => {
+    assert.deepEqual(importCycles(readSources()), []);
+  });
+
+  it('the cycle finder sees a cycle through several files, and none in a chain', () => {
+    const files = new Map([
+      ['src/config/config.ts', "import { a } from './oidc.ts';\nimport { e } from './errors.ts';"],
+      ['src/config/oidc.ts', "import { ConfigError } from './config.ts';"],
+      ['src/config/errors.ts', ''],
+      ['src/x/a.ts', "import { b } from './b.ts';"],
+      ['src/x/b.ts', "import { c } from '../y/c.ts';"],
+      ['src/y/c.ts', "import type { A } from '../x/a.ts';"],
+      ['src/z/chain.ts', "import { e } from '../config/errors.ts';"],
+    ]);
+    assert.deepEqual(importCycles(files), [['src/config/config.ts', 'src/config/oidc.ts'], ['src/x/a.ts', 'src/x/b.ts', 'src/y/c.ts']]);
   });
 
   it('the walker sees every kind of import (its broken variants are caught)', () => {

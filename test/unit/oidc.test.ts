@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { ConfigError, parseConfig } from '../../src/config.ts';
+import { ConfigError, parseConfig } from '../../src/config/config.ts';
 import { TokenCipher, refreshTokenAad } from '../../src/flows/oidc/token-cipher.ts';
 import { validateReturnTo, withParameter } from '../../src/flows/oidc/return-to.ts';
 import { cryptoRandom } from '../../src/ports/random.ts';

@@ -1,5 +1,5 @@
 import nodemailer from 'nodemailer';
-import type { SmtpConfig } from '../../config.ts';
+import type { SmtpConfig } from '../../config/config.ts';
 import { SenderError, type CodeMessage, type CodePurpose, type Sender } from '../../ports/sender.ts';
 
 const SUBJECTS: Record<CodePurpose, string> = {

@@ -1,4 +1,4 @@
-import type { WebhookConfig } from '../../config.ts';
+import type { WebhookConfig } from '../../config/config.ts';
 import { SenderError, type CodeMessage, type Sender } from '../../ports/sender.ts';
 
 /**

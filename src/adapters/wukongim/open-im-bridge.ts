@@ -1,4 +1,4 @@
-import type { ImConfig } from '../../config-im.ts';
+import type { ImConfig } from '../../config/im.ts';
 import type { ImBridge } from '../../ports/im-bridge.ts';
 import { WukongImBridge } from './wukongim-bridge.ts';
 

@@ -1,4 +1,4 @@
-import type { WukongImConfig } from '../../config-im.ts';
+import type { WukongImConfig } from '../../config/im.ts';
 import { ImBannedError, ImUnavailableError, type ImBridge, type ImDeviceFlag, type ImTokenUpdate } from '../../ports/im-bridge.ts';
 
 /** WuKongIM's `UpdateTokenStatusBan`: the user's person channel is banned. */

@@ -2,7 +2,7 @@ import type { AccountRepo, Address, User } from '../../ports/accounts.ts';
 import type { Clock } from '../../ports/clock.ts';
 import type { Random } from '../../ports/random.ts';
 import type { CodeChannel, Sender, SenderLogger } from '../../ports/sender.ts';
-import type { RateLimit } from '../../config.ts';
+import type { RateLimit } from '../../config/config.ts';
 import type { SessionService } from '../../core/sessions/service.ts';
 import type { PasswordHasher } from '../../ports/password-hasher.ts';
 import type { RateLimiter } from '../../core/guards.ts';

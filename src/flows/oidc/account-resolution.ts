@@ -5,7 +5,7 @@
  * unique (issuer, sub) key decides races: a link or creation that loses re-reads the winner, and
  * a creation is one transaction with its identity, so the loser leaves no ghost user behind.
  */
-import type { OidcProviderConfig } from '../../config-oidc.ts';
+import type { OidcProviderConfig } from '../../config/oidc.ts';
 import { normalizeUsername, usernameProblem } from '../../core/usernames.ts';
 import { UniqueViolation, type NewUser, type User } from '../../ports/accounts.ts';
 import { IdentityTaken, type Identity } from '../../ports/identities.ts';

@@ -5,7 +5,7 @@
  * such rows per window are written across all nodes; every one is counted in the metrics anyway.
  */
 import type { Kv } from '../../ports/kv.ts';
-import type { OidcConfig } from '../../config-oidc.ts';
+import type { OidcConfig } from '../../config/oidc.ts';
 
 const BUDGET_KEY = 'oidc:outsider_audit';
 

@@ -14,7 +14,7 @@
 import { createHash, createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
 import type { Clock } from '../../ports/clock.ts';
 import type { Random } from '../../ports/random.ts';
-import type { TokenKey } from '../../config-oidc.ts';
+import type { TokenKey } from '../../config/oidc.ts';
 
 export type Binding =
   | { readonly kind: 'cookie'; readonly hash: string }

@@ -1,6 +1,6 @@
 import type { Kv } from '../../ports/kv.ts';
 import type { IdentityRepo } from '../../ports/identities.ts';
-import type { OidcConfig } from '../../config-oidc.ts';
+import type { OidcConfig } from '../../config/oidc.ts';
 import type { PasswordFlowDeps } from '../password/password-flow.ts';
 import type { ProviderDirectory } from './discovery.ts';
 import type { TokenCipher } from './token-cipher.ts';

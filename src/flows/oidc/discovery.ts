@@ -6,7 +6,7 @@
  */
 import * as client from 'openid-client';
 import { createRemoteJWKSet, type JWTVerifyGetKey } from 'jose';
-import type { OidcProviderConfig } from '../../config-oidc.ts';
+import type { OidcProviderConfig } from '../../config/oidc.ts';
 import { LatchkeyError, notFound } from '../../core/errors.ts';
 
 export interface DiscoveredProvider {

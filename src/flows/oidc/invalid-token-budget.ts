@@ -8,7 +8,7 @@
  */
 import { rateLimited } from '../../core/errors.ts';
 import type { Kv } from '../../ports/kv.ts';
-import type { OidcConfig } from '../../config-oidc.ts';
+import type { OidcConfig } from '../../config/oidc.ts';
 
 type Limit = OidcConfig['rateLimit'];
 

@@ -10,7 +10,7 @@
  * and it must parse back to itself.
  */
 import { invalidRequest } from '../../core/errors.ts';
-import { isLoopback } from '../../config-oidc.ts';
+import { isLoopback } from '../../config/oidc.ts';
 
 const MAX_LENGTH = 2048;
 // Control characters, whitespace and backslashes: every one has been used to make a browser and a

@@ -4,7 +4,7 @@
  * identity row does not open (octo-server had neither, spec §7 item 15).
  */
 import { createCipheriv, createDecipheriv } from 'node:crypto';
-import type { TokenKey } from '../../config-oidc.ts';
+import type { TokenKey } from '../../config/oidc.ts';
 import type { Random } from '../../ports/random.ts';
 
 const VERSION = 'v1';

@@ -1,7 +1,7 @@
 import type { Kv } from '../../ports/kv.ts';
 import type { Clock } from '../../ports/clock.ts';
 import type { Random } from '../../ports/random.ts';
-import type { Config } from '../../config.ts';
+import type { Config } from '../../config/config.ts';
 import type { PasswordFlowDeps } from '../password/password-flow.ts';
 
 /** What the QR flow needs from the runtime (a Runtime satisfies it). */

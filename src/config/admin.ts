@@ -2,7 +2,7 @@
  * The `service_keys` and `audit` sections of the config: the keys other backends present at
  * `POST /v1/auth/verify`, and how long the audit trail is kept. Validated at start.
  */
-import { ConfigError } from './config.ts';
+import { ConfigError } from './errors.ts';
 
 export interface AuditConfig {
   /** Audit events older than this are pruned (by every node, idempotently). */

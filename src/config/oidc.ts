@@ -4,7 +4,7 @@
  * Validated here, at start, so a typo stops the server instead of breaking the first login.
  */
 import { isIP } from 'node:net';
-import { ConfigError, HIDDEN_VALUE } from './config.ts';
+import { ConfigError, HIDDEN_VALUE } from './errors.ts';
 
 export interface OidcProviderConfig {
   /** In the routes: `/v1/auth/oidc/<id>/…`. */

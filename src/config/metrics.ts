@@ -3,7 +3,7 @@
  * busy each flow is, which is nobody's business outside the operator's network, so by default they
  * are served only on a listener of their own on the loopback address, never on the public API port.
  */
-import { ConfigError } from './config.ts';
+import { ConfigError } from './errors.ts';
 
 export interface MetricsConfig {
   /** The metrics-only listener; null turns it off. Port 0 picks any free port (tests). */

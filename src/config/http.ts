@@ -3,7 +3,7 @@
  * so slow clients cannot hold the node) and `public_url` (the address browsers use, which decides
  * whether cookies are Secure). Validated at start.
  */
-import { ConfigError, HIDDEN_VALUE } from './config.ts';
+import { ConfigError, HIDDEN_VALUE } from './errors.ts';
 
 export interface HttpConfig {
   /**

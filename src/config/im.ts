@@ -2,7 +2,7 @@
  * The `im` section of the config (README, "IM bridge"): which IM server latchkey keeps in step with
  * its sessions (docs/design.md §3.4), and how the device_quit calls it missed are retried. Validated at start.
  */
-import { ConfigError, HIDDEN_VALUE } from './config.ts';
+import { ConfigError, HIDDEN_VALUE } from './errors.ts';
 
 export interface WukongImConfig {
   /** WuKongIM's HTTP API, e.g. `http://127.0.0.1:5001`. */
@@ -51,7 +51,7 @@ export function parseImConfig(value: unknown): ImConfig {
   };
 }
 
-/** Unknown keys were refused by the schema (config-schema.ts) before this runs. */
+/** Unknown keys were refused by the schema (schema.ts) before this runs. */
 function object(value: unknown, key: string): Json {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new ConfigError(key, 'an object', HIDDEN_VALUE);
   return value as Json;

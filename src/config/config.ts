@@ -1,21 +1,24 @@
 /**
  * The one typed configuration: defaults < JSON file (`--config FILE` or LATCHKEY_CONFIG) < env.
  * A bad value stops start-up with one line naming the key and what is allowed; a key the schema
- * (config-schema.ts) does not know, at any depth, with one line naming the nearest known key.
+ * (schema.ts) does not know, at any depth, with one line naming the nearest known key.
  */
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
-import { defaultDevicePolicies, type DevicePolicies, type DevicePolicy } from './core/sessions/policy.ts';
-import { defaultHashQueue } from './core/passwords.ts';
-import { defaultHashConcurrency } from './adapters/passwords/argon2-hasher.ts';
-import { parseOidcConfig, type OidcConfig } from './config-oidc.ts';
-import { parseImConfig, type ImConfig } from './config-im.ts';
-import { parseAuditConfig, parseServiceKeys, type AuditConfig } from './config-admin.ts';
-import { parseHttpConfig, parsePublicUrl, type HttpConfig } from './config-http.ts';
-import { metricsFromEnv, parseMetricsConfig, type MetricsConfig } from './config-metrics.ts';
-import { schemaKeys, schemaProblems, type SchemaProblem } from './config-schema.ts';
+import { defaultDevicePolicies, type DevicePolicies, type DevicePolicy } from '../core/sessions/policy.ts';
+import { defaultHashQueue } from '../core/passwords.ts';
+import { defaultHashConcurrency } from '../adapters/passwords/argon2-hasher.ts';
+import { parseOidcConfig, type OidcConfig } from './oidc.ts';
+import { parseImConfig, type ImConfig } from './im.ts';
+import { parseAuditConfig, parseServiceKeys, type AuditConfig } from './admin.ts';
+import { parseHttpConfig, parsePublicUrl, type HttpConfig } from './http.ts';
+import { metricsFromEnv, parseMetricsConfig, type MetricsConfig } from './metrics.ts';
+import { schemaKeys, schemaProblems, type SchemaProblem } from './schema.ts';
+import { ConfigError, HIDDEN_VALUE } from './errors.ts';
+
+export { ConfigError, HIDDEN_VALUE } from './errors.ts';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -124,33 +127,19 @@ export interface Config {
     /** Long-polls one login request may have held at once on one node; past it 429. */
     readonly maxPollsPerRequest: number;
   };
-  /** OpenID Connect providers (config-oidc.ts). */
+  /** OpenID Connect providers (oidc.ts). */
   readonly oidc: OidcConfig;
-  /** The IM server kept in step with sessions (config-im.ts, docs/design.md §3.4). */
+  /** The IM server kept in step with sessions (im.ts, docs/design.md §3.4). */
   readonly im: ImConfig;
-  /** Keys other backends present at POST /v1/auth/verify (config-admin.ts); empty: the route is off. */
+  /** Keys other backends present at POST /v1/auth/verify (admin.ts); empty: the route is off. */
   readonly serviceKeys: readonly string[];
   readonly audit: AuditConfig;
-  /** Timeouts and a connection cap against slow clients (config-http.ts). */
+  /** Timeouts and a connection cap against slow clients (http.ts). */
   readonly http: HttpConfig;
   /** The origin browsers use (`https://…` makes cookies Secure and `__Host-`), or undefined: judged per request. */
   readonly publicUrl: string | undefined;
-  /** Where GET /metrics is served (config-metrics.ts): its own loopback listener, and/or behind a bearer key. */
+  /** Where GET /metrics is served (metrics.ts): its own loopback listener, and/or behind a bearer key. */
   readonly metrics: MetricsConfig;
-}
-
-/**
- * Passed as the value of a ConfigError where the value must not be shown: a key nobody knows (a
- * misspelt `client_secret` holds a secret all the same) or a place where an object was expected.
- */
-export const HIDDEN_VALUE: unique symbol = Symbol('hidden config value');
-
-export class ConfigError extends Error {
-  /** `problem` replaces "VALUE is not allowed; expected ALLOWED" for errors that show no value at all. */
-  constructor(key: string, allowed: string, value: unknown, problem?: string) {
-    super(`config ${key}: ${problem ?? `${shownValue(key, value)} is not allowed; expected ${allowed}`}`);
-    this.name = 'ConfigError';
-  }
 }
 
 /**
@@ -163,29 +152,10 @@ function schemaError(problem: SchemaProblem): ConfigError {
   return new ConfigError(problem.path, '', HIDDEN_VALUE, `unknown key; ${hint}`);
 }
 
-/** Key path segments whose values are secrets: token_key, client_secret, service_keys, pass, manager_token… */
-const SECRET_SEGMENT = /(^|_)(secret|secrets|pass|password|passphrase|token|tokens|key|keys|bearer)$/i;
-const MAX_SHOWN = 120;
-/** What the existing messages always said in a secret's place. */
-const HIDDEN_SHOWN_AS = '"***"';
-
-/**
- * A config error ends up in logs and journals, so a secret is never echoed (whatever the check that
- * failed), an object is never dumped (it may hold one), and a URL is shown without its password.
- */
-function shownValue(key: string, value: unknown): string {
-  const secret = key.split('.').some((segment) => SECRET_SEGMENT.test(segment.replace(/\[\d+\]$/, '')));
-  const nested = value !== null && typeof value === 'object' && !(Array.isArray(value) && value.every((item) => item === null || typeof item !== 'object'));
-  if (value === HIDDEN_VALUE || secret || nested) return HIDDEN_SHOWN_AS;
-  const text = JSON.stringify(value) ?? String(value);
-  const withoutCredentials = text.replace(/\/\/[^/@\s"]*@/g, '//***@');
-  return withoutCredentials.length > MAX_SHOWN ? `${withoutCredentials.slice(0, MAX_SHOWN)}…` : withoutCredentials;
-}
-
 type Env = Readonly<Record<string, string | undefined>>;
 type Json = Record<string, unknown>;
 
-/** Top-level config file keys and their env names, from the schema (nested ones: config-metrics.ts). */
+/** Top-level config file keys and their env names, from the schema (nested ones: metrics.ts). */
 const ENV_KEYS: Readonly<Record<string, string>> = Object.fromEntries(
   schemaKeys().flatMap(({ path, env }) => (env === undefined || path.includes('.') ? [] : [[path, env]])),
 );
@@ -233,12 +203,12 @@ export function parseConfig(raw: Json): Config {
 
 /** The typed parsers alone, without the schema: exported for the test that both know the same keys. */
 export function parseValues(raw: Json): Config {
-  const dataDir = str(raw, 'data_dir', './data');
+  const dataDir = nonEmptyString(raw, 'data_dir', './data');
   const defaultSqlite = `sqlite:${join(dataDir, 'latchkey.db')}`;
   const store = storeUrl(raw, 'store', defaultSqlite, STORE_SCHEMES);
   return {
-    host: str(raw, 'host', '127.0.0.1'),
-    port: int(raw, 'port', 8080, 0, 65535),
+    host: nonEmptyString(raw, 'host', '127.0.0.1'),
+    port: integerIn(raw, 'port', 8080, 0, 65535),
     dataDir,
     store,
     storeTlsCa: storeTlsCa(raw.store_tls_ca, store),
@@ -246,7 +216,7 @@ export function parseValues(raw: Json): Config {
     storeMinReplicas: storeMinReplicas(raw, store),
     db: storeUrl(raw, 'db', defaultSqlite, ['sqlite:', 'postgres://', 'postgresql://']),
     trustProxy: trustProxy(raw.trust_proxy),
-    sessionTtlSeconds: int(raw, 'session_ttl', 30 * 24 * 3600, 60, 400 * 24 * 3600),
+    sessionTtlSeconds: integerIn(raw, 'session_ttl', 30 * 24 * 3600, 60, 400 * 24 * 3600),
     sessionIdleTimeoutSeconds: idleTimeout(raw),
     logLevel: oneOf(raw, 'log_level', 'info', LOG_LEVELS),
     devicePolicies: devicePolicies(raw.device_policies),
@@ -258,59 +228,60 @@ export function parseValues(raw: Json): Config {
       codeSendToAll: rateLimit(raw, 'code_send_to_all', { max: 10, windowSeconds: 3600 }),
       qrCreate: rateLimit(raw, 'qr_create', { max: 30, windowSeconds: 60 }),
       qrExchange: rateLimit(raw, 'qr_exchange', { max: 30, windowSeconds: 60 }),
-      ipv6Prefix: int(sub(raw, 'rate_limits'), 'rate_limits.ipv6_prefix', 64, 1, 128),
+      ipv6Prefix: integerIn(section(raw, 'rate_limits'), 'rate_limits.ipv6_prefix', 64, 1, 128),
     },
     loginThrottle: {
-      perAccountIp: int(sub(raw, 'login_throttle'), 'login_throttle.per_account_ip', 5, 1, 1000),
-      perAccount: int(sub(raw, 'login_throttle'), 'login_throttle.per_account', 50, 1, 100_000),
-      windowSeconds: int(sub(raw, 'login_throttle'), 'login_throttle.window_seconds', 900, 1, 86_400),
-      lockSeconds: int(sub(raw, 'login_throttle'), 'login_throttle.lock_seconds', 900, 1, 86_400),
+      perAccountIp: integerIn(section(raw, 'login_throttle'), 'login_throttle.per_account_ip', 5, 1, 1000),
+      perAccount: integerIn(section(raw, 'login_throttle'), 'login_throttle.per_account', 50, 1, 100_000),
+      windowSeconds: integerIn(section(raw, 'login_throttle'), 'login_throttle.window_seconds', 900, 1, 86_400),
+      lockSeconds: integerIn(section(raw, 'login_throttle'), 'login_throttle.lock_seconds', 900, 1, 86_400),
     },
-    password: passwordConfig(sub(raw, 'password')),
-    sender: senderConfig(sub(raw, 'sender')),
+    password: passwordConfig(section(raw, 'password')),
+    sender: senderConfig(section(raw, 'sender')),
     codeLogin: {
-      registerByEmail: bool(sub(raw, 'code_login'), 'code_login.register_by_email', true),
+      registerByEmail: bool(section(raw, 'code_login'), 'code_login.register_by_email', true),
       // Carriers recycle phone numbers: by default a number alone does not create an account.
-      registerBySms: bool(sub(raw, 'code_login'), 'code_login.register_by_sms', false),
-      sendAnswerMs: int(sub(raw, 'code_login'), 'code_login.send_answer_ms', 1000, 0, 10_000),
+      registerBySms: bool(section(raw, 'code_login'), 'code_login.register_by_sms', false),
+      sendAnswerMs: integerIn(section(raw, 'code_login'), 'code_login.send_answer_ms', 1000, 0, 10_000),
     },
     qr: {
-      requestTtlSeconds: int(sub(raw, 'qr'), 'qr.request_ttl_seconds', 120, 1, 3600),
-      pollTimeoutSeconds: int(sub(raw, 'qr'), 'qr.poll_timeout_seconds', 25, 1, 120),
-      authCodeTtlSeconds: int(sub(raw, 'qr'), 'qr.auth_code_ttl_seconds', 60, 1, 600),
-      maxPollsPerIp: int(sub(raw, 'qr'), 'qr.max_polls_per_ip', 20, 1, 100_000),
-      maxPollsPerRequest: int(sub(raw, 'qr'), 'qr.max_polls_per_request', 3, 1, 100),
+      requestTtlSeconds: integerIn(section(raw, 'qr'), 'qr.request_ttl_seconds', 120, 1, 3600),
+      pollTimeoutSeconds: integerIn(section(raw, 'qr'), 'qr.poll_timeout_seconds', 25, 1, 120),
+      authCodeTtlSeconds: integerIn(section(raw, 'qr'), 'qr.auth_code_ttl_seconds', 60, 1, 600),
+      maxPollsPerIp: integerIn(section(raw, 'qr'), 'qr.max_polls_per_ip', 20, 1, 100_000),
+      maxPollsPerRequest: integerIn(section(raw, 'qr'), 'qr.max_polls_per_request', 3, 1, 100),
     },
     oidc: parseOidcConfig(raw.oidc ?? {}),
     im: parseImConfig(raw.im),
     serviceKeys: parseServiceKeys(raw.service_keys),
     audit: parseAuditConfig(raw.audit),
-    http: parseHttpConfig(raw.http, int(sub(raw, 'qr'), 'qr.poll_timeout_seconds', 25, 1, 120)),
+    http: parseHttpConfig(raw.http, integerIn(section(raw, 'qr'), 'qr.poll_timeout_seconds', 25, 1, 120)),
     publicUrl: parsePublicUrl(raw.public_url),
     metrics: parseMetricsConfig(raw.metrics),
   };
 }
 
 /** Reads `a.b` keys from a nested object; the last path segment is the key looked up. */
-function sub(raw: Json, key: string): Json {
-  const value = raw[leaf(key)];
+function section(raw: Json, key: string): Json {
+  const value = raw[lastSegment(key)];
   if (value === undefined) return {};
   if (value !== null && typeof value === 'object' && !Array.isArray(value)) return value as Json;
   throw new ConfigError(key, 'an object', HIDDEN_VALUE);
 }
 
-function leaf(key: string): string {
+/** `a.b.c` → `c`: the key looked up in the object the path leads to. */
+function lastSegment(key: string): string {
   return key.slice(key.lastIndexOf('.') + 1);
 }
 
-function str(raw: Json, key: string, fallback: string): string {
-  const value = raw[leaf(key)] ?? fallback;
+function nonEmptyString(raw: Json, key: string, fallback: string): string {
+  const value = raw[lastSegment(key)] ?? fallback;
   if (typeof value !== 'string' || value === '') throw new ConfigError(key, 'a non-empty string', value);
   return value;
 }
 
-function int(raw: Json, key: string, fallback: number, min: number, max: number): number {
-  const value = raw[leaf(key)] ?? fallback;
+function integerIn(raw: Json, key: string, fallback: number, min: number, max: number): number {
+  const value = raw[lastSegment(key)] ?? fallback;
   const number = typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value) : value;
   if (typeof number !== 'number' || !Number.isInteger(number) || number < min || number > max) {
     throw new ConfigError(key, `an integer from ${min} to ${max}`, value);
@@ -320,19 +291,19 @@ function int(raw: Json, key: string, fallback: number, min: number, max: number)
 
 /** 0 (off) or at least 5 minutes: last-seen stamps are written once a minute, so less would end busy sessions. */
 function idleTimeout(raw: Json): number {
-  const seconds = int(raw, 'session_idle_timeout', 0, 0, 400 * 24 * 3600);
+  const seconds = integerIn(raw, 'session_idle_timeout', 0, 0, 400 * 24 * 3600);
   if (seconds !== 0 && seconds < 300) throw new ConfigError('session_idle_timeout', '0 (off) or from 300 to 34560000', seconds);
   return seconds;
 }
 
 function oneOf<T extends string>(raw: Json, key: string, fallback: T, allowed: readonly T[]): T {
-  const value = raw[leaf(key)] ?? fallback;
+  const value = raw[lastSegment(key)] ?? fallback;
   if (!allowed.includes(value as T)) throw new ConfigError(key, `one of ${allowed.join(', ')}`, value);
   return value as T;
 }
 
 function storeUrl(raw: Json, key: string, fallback: string, schemes: readonly string[]): string {
-  const value = str(raw, key, fallback);
+  const value = nonEmptyString(raw, key, fallback);
   if (!schemes.some((scheme) => value.startsWith(scheme))) {
     throw new ConfigError(key, `a URL starting with ${schemes.join(' or ')}`, value);
   }
@@ -348,7 +319,7 @@ const STORE_SCHEMES = [
 
 /** The CA file is read here, so a wrong path or a file without a certificate stops start-up. */
 function storeMinReplicas(raw: Json, store: string): number {
-  const replicas = int(raw, 'store_min_replicas', 0, 0, 5);
+  const replicas = integerIn(raw, 'store_min_replicas', 0, 0, 5);
   if (replicas > 0 && store.startsWith('sqlite:')) {
     throw new ConfigError('store_min_replicas', '0 unless store is a Redis URL (SQLite has no replicas)', replicas);
   }
@@ -405,22 +376,22 @@ function isProxyAddress(entry: unknown): boolean {
 }
 
 function passwordConfig(raw: Json): Config['password'] {
-  const concurrency = int(raw, 'password.concurrency', defaultHashConcurrency(), 1, 64);
+  const concurrency = integerIn(raw, 'password.concurrency', defaultHashConcurrency(), 1, 64);
   return {
-    memoryCost: int(raw, 'password.memory_cost', 19_456, 1024, 1_048_576),
-    timeCost: int(raw, 'password.time_cost', 2, 1, 20),
-    parallelism: int(raw, 'password.parallelism', 1, 1, 16),
+    memoryCost: integerIn(raw, 'password.memory_cost', 19_456, 1024, 1_048_576),
+    timeCost: integerIn(raw, 'password.time_cost', 2, 1, 20),
+    parallelism: integerIn(raw, 'password.parallelism', 1, 1, 16),
     concurrency,
-    maxQueue: int(raw, 'password.max_queue', defaultHashQueue(concurrency), 1, 1_000_000),
+    maxQueue: integerIn(raw, 'password.max_queue', defaultHashQueue(concurrency), 1, 1_000_000),
   };
 }
 
 function rateLimit(raw: Json, name: string, fallback: RateLimit): RateLimit {
-  const limits = sub(raw, 'rate_limits');
-  const own = sub(limits, `rate_limits.${name}`);
+  const limits = section(raw, 'rate_limits');
+  const own = section(limits, `rate_limits.${name}`);
   return {
-    max: int(own, `rate_limits.${name}.max`, fallback.max, 1, 1_000_000),
-    windowSeconds: int(own, `rate_limits.${name}.window_seconds`, fallback.windowSeconds, 1, 86_400),
+    max: integerIn(own, `rate_limits.${name}.max`, fallback.max, 1, 1_000_000),
+    windowSeconds: integerIn(own, `rate_limits.${name}.window_seconds`, fallback.windowSeconds, 1, 86_400),
   };
 }
 
@@ -435,7 +406,7 @@ function devicePolicies(value: unknown): DevicePolicies {
     if (policy === undefined) return fallback;
     if (policy === 'exclusive') return { mode: 'exclusive' };
     if (typeof policy === 'object' && policy !== null && (policy as Json).mode === 'multi') {
-      return { mode: 'multi', cap: int(policy as Json, `device_policies.${name}.cap`, 10, 1, 1000) };
+      return { mode: 'multi', cap: integerIn(policy as Json, `device_policies.${name}.cap`, 10, 1, 1000) };
     }
     throw new ConfigError(`device_policies.${name}`, '"exclusive" or {"mode":"multi","cap":N}', policy);
   };
@@ -447,43 +418,43 @@ function devicePolicies(value: unknown): DevicePolicies {
 }
 
 function bool(raw: Json, key: string, fallback: boolean): boolean {
-  const value = raw[leaf(key)] ?? fallback;
+  const value = raw[lastSegment(key)] ?? fallback;
   if (value === true || value === 'true') return true;
   if (value === false || value === 'false') return false;
   throw new ConfigError(key, 'true or false', value);
 }
 
 function optionalStr(raw: Json, key: string): string | undefined {
-  return raw[leaf(key)] === undefined ? undefined : str(raw, key, '');
+  return raw[lastSegment(key)] === undefined ? undefined : nonEmptyString(raw, key, '');
 }
 
 function senderConfig(sender: Json): SenderConfig {
   const type = oneOf(sender, 'sender.type', 'console', ['console', 'smtp', 'webhook'] as const);
   if (type === 'smtp') {
-    const smtp = sub(sender, 'sender.smtp');
-    const port = int(smtp, 'sender.smtp.port', 587, 1, 65535);
+    const smtp = section(sender, 'sender.smtp');
+    const port = integerIn(smtp, 'sender.smtp.port', 587, 1, 65535);
     const user = optionalStr(smtp, 'sender.smtp.user');
     const pass = optionalStr(smtp, 'sender.smtp.pass');
     if ((user === undefined) !== (pass === undefined)) throw new ConfigError('sender.smtp.pass', 'user and pass together or neither', '***');
     return {
       type,
       smtp: {
-        host: str(smtp, 'sender.smtp.host', ''),
+        host: nonEmptyString(smtp, 'sender.smtp.host', ''),
         port,
         secure: bool(smtp, 'sender.smtp.secure', port === 465),
         user,
         pass,
-        from: str(smtp, 'sender.smtp.from', ''),
+        from: nonEmptyString(smtp, 'sender.smtp.from', ''),
       },
     };
   }
   if (type === 'webhook') {
-    const webhook = sub(sender, 'sender.webhook');
+    const webhook = section(sender, 'sender.webhook');
     return {
       type,
       webhook: {
         url: storeUrl(webhook, 'sender.webhook.url', '', ['https://', 'http://']),
-        timeoutMs: int(webhook, 'sender.webhook.timeout_ms', 5000, 100, 60_000),
+        timeoutMs: integerIn(webhook, 'sender.webhook.timeout_ms', 5000, 100, 60_000),
         channels: codeChannels(webhook.channels),
       },
     };
