@@ -19,7 +19,8 @@
  * a cross-site form cannot send, so a login CSRF (signing the victim into the attacker's account)
  * is refused for the same reason as any other.
  */
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac } from 'node:crypto';
+import { sameSecret } from '../core/constant-time.ts';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Clock } from '../ports/clock.ts';
 
@@ -72,12 +73,6 @@ export function readCookie(header: string | undefined, name: string): string | n
     if (at > 0 && pair.slice(0, at).trim() === name) return pair.slice(at + 1).trim();
   }
   return null;
-}
-
-function sameSecret(presented: string, expected: string): boolean {
-  const a = Buffer.from(presented);
-  const b = Buffer.from(expected);
-  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 /** Requests whose session came from the cookie, so their answers may clear it. */

@@ -9,7 +9,7 @@ import type {
   Address, AccountRepo, AccountStatus, AuditEvent, AuditQuery, Device, NewUser, Role, StoredAuditEvent, User, UserQuery,
 } from '../../ports/accounts.ts';
 import type { AccessRemoval, AccessRemovalResult } from '../../ports/accounts.ts';
-import { translateDbError } from './db-errors.ts';
+import { guard } from './db-errors.ts';
 import type { Database, UsersTable } from './schema.ts';
 
 export class KyselyAccountRepo implements AccountRepo {
@@ -275,15 +275,6 @@ export class KyselyAccountRepo implements AccountRepo {
       const exists = await trx.selectFrom('users').select('uid').where('uid', '=', uid).executeTakeFirst();
       return exists === undefined ? 'not_found' : 'last_admin';
     }));
-  }
-}
-
-/** Waits for a query and rethrows its failure as the port's error (UniqueViolation, StoreUnavailableError). */
-async function guard<T>(query: Promise<T>): Promise<T> {
-  try {
-    return await query;
-  } catch (error) {
-    throw translateDbError(error);
   }
 }
 

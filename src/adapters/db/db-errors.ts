@@ -7,6 +7,18 @@ import { UniqueViolation, type UniqueField } from '../../ports/accounts.ts';
 import { StoreUnavailableError } from '../../ports/errors.ts';
 import { USERS_EMAIL_UNIQUE, USERS_PHONE_UNIQUE, USERS_USERNAME_UNIQUE } from './schema.ts';
 
+/**
+ * Waits for a query and rethrows its failure as the port's error (UniqueViolation,
+ * StoreUnavailableError, or what `translate` makes of it).
+ */
+export async function guard<T>(query: Promise<T>, translate: (error: unknown) => unknown = translateDbError): Promise<T> {
+  try {
+    return await query;
+  } catch (error) {
+    throw translate(error);
+  }
+}
+
 export function translateDbError(error: unknown): unknown {
   const field = uniqueFieldOf(error);
   if (field) return new UniqueViolation(field);

@@ -9,7 +9,7 @@ import {
   IdentityTaken, type Identity, type IdentityRepo, type NewIdentity, type StoredRefreshToken,
 } from '../../ports/identities.ts';
 import { KyselyAccountRepo } from './account-repo.ts';
-import { translateDbError } from './db-errors.ts';
+import { guard as guardQuery, translateDbError } from './db-errors.ts';
 import type { Database } from './schema.ts';
 
 export interface OidcIdentitiesTable {
@@ -118,13 +118,7 @@ export class KyselyIdentityRepo implements IdentityRepo {
   }
 }
 
-async function guard<T>(query: Promise<T>): Promise<T> {
-  try {
-    return await query;
-  } catch (error) {
-    throw translate(error);
-  }
-}
+const guard = <T>(query: Promise<T>): Promise<T> => guardQuery(query, translate);
 
 /** The identity key collision becomes IdentityTaken; everything else as for accounts. */
 function translate(error: unknown): unknown {

@@ -11,7 +11,8 @@
  * this server with its issue time, `<secret>.<issued at>.<mac>` joined by `~`; entries that are
  * unsigned, badly signed or older than the cookie's life are dropped.
  */
-import { createHash, createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, hkdfSync } from 'node:crypto';
+import { matchesSha256, sameSecret } from '../../core/constant-time.ts';
 import type { Clock } from '../../ports/clock.ts';
 import type { Random } from '../../ports/random.ts';
 import type { TokenKey } from '../../config/oidc.ts';
@@ -77,7 +78,7 @@ export class BindingCookies {
       const age = now - parseInt(issuedText, 36);
       if (!(age >= -60_000 && age <= COOKIE_MAX_AGE_SECONDS * 1000)) return [];
       const signed = `${secret}.${issuedText}`;
-      return this.#keys.some((key) => sameText(mac(key, signed), given)) ? [{ raw, secret }] : [];
+      return this.#keys.some((key) => sameSecret(given, mac(key, signed))) ? [{ raw, secret }] : [];
     });
   }
 }
@@ -104,20 +105,8 @@ export function bindingCookie(value: string, secure: boolean): string {
 
 /** Constant-time per candidate: hashing first makes both sides 32 bytes whatever was presented. */
 export function bindingMatches(binding: Binding, presented: { cookieSecrets: readonly string[]; appVerifier: string | undefined }): boolean {
-  if (binding.kind === 'app') return presented.appVerifier !== undefined && presented.appVerifier !== '' && sameHash(presented.appVerifier, binding.challenge);
-  return presented.cookieSecrets.some((secret) => sameHash(secret, binding.hash));
-}
-
-function sameHash(secret: string, expected: string): boolean {
-  const given = Buffer.from(s256(secret), 'base64url');
-  const stored = Buffer.from(expected, 'base64url');
-  return given.length === stored.length && timingSafeEqual(given, stored);
+  if (binding.kind === 'app') return presented.appVerifier !== undefined && presented.appVerifier !== '' && matchesSha256(presented.appVerifier, binding.challenge);
+  return presented.cookieSecrets.some((secret) => matchesSha256(secret, binding.hash));
 }
 
 const mac = (key: Buffer, text: string): string => createHmac('sha256', key).update(text).digest().subarray(0, MAC_BYTES).toString('base64url');
-
-function sameText(a: string, b: string): boolean {
-  const left = Buffer.from(a);
-  const right = Buffer.from(b);
-  return left.length === right.length && timingSafeEqual(left, right);
-}

@@ -1,6 +1,6 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Runtime } from '../../runtime/runtime.ts';
+import { sameSecret } from '../../core/constant-time.ts';
 
 /** Liveness, readiness (both stores answer) and, only to a holder of the metrics bearer key, Prometheus metrics. */
 export function opsRoutes(app: FastifyInstance, runtime: Runtime): void {
@@ -25,17 +25,12 @@ export function opsRoutes(app: FastifyInstance, runtime: Runtime): void {
   });
 }
 
-/** Both sides hashed first, so the comparison runs over equal lengths in constant time. */
+/** Constant time (core/constant-time.ts): the time taken says nothing of how close a guess came. */
 function bearerKeyCheck(key: string): (request: FastifyRequest) => boolean {
-  const known = digest(key);
   return (request) => {
     const header = request.headers.authorization;
     // The scheme name is case-insensitive (RFC 9110 §11.1); the key is not.
     const presented = typeof header === 'string' && /^bearer /i.test(header) ? header.slice('bearer '.length) : '';
-    return timingSafeEqual(known, digest(presented)) && presented !== '';
+    return sameSecret(presented, key) && presented !== '';
   };
-}
-
-function digest(value: string): Buffer {
-  return createHash('sha256').update(value, 'utf8').digest();
 }
