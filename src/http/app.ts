@@ -1,4 +1,5 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import cookie from '@fastify/cookie';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { Logger } from 'pino';
@@ -48,6 +49,8 @@ export async function buildApp(runtime: Runtime, logger: Logger): Promise<Fastif
   app.removeContentTypeParser('text/plain');
   acceptEmptyJsonBodies(app);
 
+  // No parsing hook: the console's cookie is read only on requests without a token header.
+  await app.register(cookie, { hook: false });
   await app.register(swagger, {
     openapi: {
       info: { title: 'latchkey', description: 'Identity and session server: a logout is final.', version: '0.1.0' },

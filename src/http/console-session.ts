@@ -65,16 +65,6 @@ export function csrfTokenFor(token: string): string {
   return createHmac('sha256', token).update('latchkey console csrf v1').digest('base64url');
 }
 
-/** The value of one cookie in a `Cookie` header (RFC 6265 §5.4 shape: `a=1; b=2`). */
-export function readCookie(header: string | undefined, name: string): string | null {
-  if (header === undefined) return null;
-  for (const pair of header.split(';')) {
-    const at = pair.indexOf('=');
-    if (at > 0 && pair.slice(0, at).trim() === name) return pair.slice(at + 1).trim();
-  }
-  return null;
-}
-
 /** Requests whose session came from the cookie, so their answers may clear it. */
 const cookieAuthenticated = new WeakSet<FastifyRequest>();
 
@@ -84,39 +74,37 @@ const cookieAuthenticated = new WeakSet<FastifyRequest>();
  */
 export function consoleCookieToken(request: FastifyRequest): string | null {
   const names = cookieNames(request.secureCookies);
-  const token = readCookie(request.headers.cookie, names.session);
-  if (token === null || token === '') return null;
+  const header = request.headers.cookie;
+  // Parsed here, not in a hook for every request: most requests carry the token header instead.
+  const token = header === undefined ? undefined : request.server.parseCookie(header)[names.session];
+  if (token === undefined || token === '') return null;
   const presented = request.headers[CSRF_HEADER];
   if (typeof presented !== 'string' || !sameSecret(presented, csrfTokenFor(token))) return null;
   cookieAuthenticated.add(request);
   return token;
 }
 
-function cookie(name: string, value: string, maxAgeSeconds: number, https: boolean, httpOnly: boolean): string {
-  const parts = [`${name}=${value}`, 'Path=/', `Max-Age=${maxAgeSeconds}`, 'SameSite=Strict'];
-  if (httpOnly) parts.push('HttpOnly');
-  if (https) parts.push('Secure');
-  return parts.join('; ');
-}
-
-/** Adds to, never replaces, cookies the route set itself (the OIDC exchange clears its binding cookie). */
-function appendCookies(reply: FastifyReply, cookies: readonly string[]): void {
-  const existing = reply.getHeader('set-cookie');
-  const before = existing === undefined ? [] : Array.isArray(existing) ? existing : [String(existing)];
-  void reply.header('set-cookie', [...before, ...cookies]);
+/**
+ * Strict: the console is one site; no other site's page may send its cookie along. Appended here,
+ * in this onSend hook, after @fastify/cookie's own hook has written the route's cookies (the OIDC
+ * exchange's), so it is serialised by the library and added beside those.
+ */
+function setCookie(reply: FastifyReply, name: string, value: string, maxAgeSeconds: number, https: boolean, httpOnly: boolean): void {
+  const cookie = reply.server.serializeCookie(name, value, { path: '/', maxAge: maxAgeSeconds, sameSite: 'strict', httpOnly, secure: https });
+  // Fastify appends to set-cookie rather than replacing it.
+  void reply.header('set-cookie', cookie);
 }
 
 function setSessionCookies(reply: FastifyReply, token: string, maxAgeSeconds: number, https: boolean): void {
   const names = cookieNames(https);
-  appendCookies(reply, [
-    cookie(names.session, token, maxAgeSeconds, https, true),
-    cookie(names.csrf, csrfTokenFor(token), maxAgeSeconds, https, false),
-  ]);
+  setCookie(reply, names.session, token, maxAgeSeconds, https, true);
+  setCookie(reply, names.csrf, csrfTokenFor(token), maxAgeSeconds, https, false);
 }
 
 function clearSessionCookies(reply: FastifyReply, https: boolean): void {
   const names = cookieNames(https);
-  appendCookies(reply, [cookie(names.session, '', 0, https, true), cookie(names.csrf, '', 0, https, false)]);
+  setCookie(reply, names.session, '', 0, https, true);
+  setCookie(reply, names.csrf, '', 0, https, false);
 }
 
 function jsonObject(payload: unknown): Record<string, unknown> | null {

@@ -22,7 +22,7 @@ describe('OIDC SSO login against a real OpenID provider', () => {
     assert.equal(location.searchParams.get('code_challenge_method'), 'S256');
     assert.ok(location.searchParams.get('state') && location.searchParams.get('nonce') && location.searchParams.get('code_challenge'));
     const setCookie = started.headers.get('set-cookie') ?? '';
-    assert.match(setCookie, /^lk_oidc=[A-Za-z0-9_-]{43}\.[0-9a-z]+\.[A-Za-z0-9_-]{22}; Path=\/; Max-Age=\d+; HttpOnly; SameSite=Lax$/);
+    assert.match(setCookie, /^lk_oidc=[A-Za-z0-9_-]{43}\.[0-9a-z]+\.[A-Za-z0-9_-]{22}; Max-Age=\d+; Path=\/; HttpOnly; SameSite=Lax$/);
 
     const callbackUrl = await passIdp(browser, location.href, 'ada');
     const callback = await visitCallback(browser, callbackUrl);

@@ -7,7 +7,7 @@ import * as client from 'openid-client';
 import type { DeviceFlag } from '../../core/sessions/policy.ts';
 import type { DeviceInfo } from '../../core/sessions/record.ts';
 import type { OidcDeps } from './deps.ts';
-import { bindingCookie, s256, type Binding } from './binding.ts';
+import { bindingCookie, s256, type Binding, type CookieToSet } from './binding.ts';
 import { saveState } from './authorization-state.ts';
 import { validateReturnTo } from './return-to.ts';
 
@@ -24,7 +24,7 @@ export interface AuthorizeInput {
 
 export interface AuthorizeResult {
   readonly location: string;
-  readonly setCookie: string | null;
+  readonly setCookie: CookieToSet | null;
 }
 
 export async function startAuthorization(deps: OidcDeps, providerId: string, input: AuthorizeInput): Promise<AuthorizeResult> {
@@ -32,7 +32,7 @@ export async function startAuthorization(deps: OidcDeps, providerId: string, inp
   const returnTo = validateReturnTo(input.returnTo, config.returnToHosts);
   const provider = await deps.directory.get(providerId);
   let binding: Binding;
-  let setCookie: string | null = null;
+  let setCookie: CookieToSet | null = null;
   if (input.appChallenge !== undefined) {
     binding = { kind: 'app', challenge: input.appChallenge };
   } else {

@@ -83,7 +83,10 @@ export class BindingCookies {
   }
 }
 
-/** Every value of the binding cookie in a Cookie header (a tossed cookie can sit beside ours). */
+/**
+ * Every value of the binding cookie in a Cookie header (a tossed cookie can sit beside ours). Read
+ * by hand: cookie parsers keep one value per name, and the one kept may be the planted one.
+ */
 export function readBindingCookies(header: string | undefined, secure: boolean): string[] {
   if (header === undefined) return [];
   const name = bindingCookieName(secure);
@@ -98,9 +101,16 @@ export function readBindingCookies(header: string | undefined, secure: boolean):
   return values;
 }
 
+/** A cookie for the HTTP layer to set. */
+export interface CookieToSet {
+  readonly name: string;
+  readonly value: string;
+  readonly options: { readonly path: '/'; readonly maxAge: number; readonly httpOnly: true; readonly sameSite: 'lax'; readonly secure: boolean };
+}
+
 /** SameSite=Lax: sent on the top-level redirect back from the IdP, not on cross-site subrequests. */
-export function bindingCookie(value: string, secure: boolean): string {
-  return `${bindingCookieName(secure)}=${value}; Path=/; Max-Age=${COOKIE_MAX_AGE_SECONDS}; HttpOnly; SameSite=Lax${secure ? '; Secure' : ''}`;
+export function bindingCookie(value: string, secure: boolean): CookieToSet {
+  return { name: bindingCookieName(secure), value, options: { path: '/', maxAge: COOKIE_MAX_AGE_SECONDS, httpOnly: true, sameSite: 'lax', secure } };
 }
 
 /** Constant-time per candidate: hashing first makes both sides 32 bytes whatever was presented. */

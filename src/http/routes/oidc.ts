@@ -70,7 +70,7 @@ export function oidcRoutes(app: FastifyInstance, runtime: Runtime): void {
       presentedCookies: readBindingCookies(request.headers.cookie, secure),
       secure,
     });
-    if (result.setCookie !== null) void reply.header('set-cookie', result.setCookie);
+    if (result.setCookie !== null) void reply.setCookie(result.setCookie.name, result.setCookie.value, result.setCookie.options);
     return redirect(reply, result.location);
   });
 
