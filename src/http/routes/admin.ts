@@ -5,6 +5,7 @@ import { setAccountStatus } from '../../core/accounts.ts';
 import { forbidden, invalidRequest, notFound } from '../../core/errors.ts';
 import { authenticate, sessionOf } from '../auth.ts';
 import { auditContext } from '../context.ts';
+import { revokeAllReason, statusChangeReason } from '../../ops/audit.ts';
 import { printableText, sessionSchema } from '../schemas.ts';
 
 const digits = (description: string) => ({ type: 'string', pattern: '^[0-9]{1,15}$', description }) as const;
@@ -133,7 +134,7 @@ export function adminRoutes(app: FastifyInstance, runtime: Runtime): void {
     const revoked = await setAccountStatus(runtime, uid, status);
     await audit.record({
       type: status === 'banned' ? 'ban' : 'unban', uid, sid: null, result: 'ok',
-      reason: `admin:${admin.uid}; ${revoked} session(s) revoked`, context: auditContext(request),
+      reason: statusChangeReason({ admin: admin.uid }, revoked), context: auditContext(request),
     });
     return { status: 200, revoked, ...(status === 'banned' ? await imAfterQuitAll(uid) : {}) };
   });
@@ -171,7 +172,7 @@ export function adminRoutes(app: FastifyInstance, runtime: Runtime): void {
     const { uid } = request.params;
     if ((await accounts.findByUid(uid)) === null) throw notFound('user');
     const revoked = await sessions.revokeAll(uid, 'all');
-    await audit.record({ type: 'revoke', uid, sid: null, result: 'ok', reason: `admin:${admin.uid}; all:${revoked}`, context: auditContext(request) });
+    await audit.record({ type: 'revoke', uid, sid: null, result: 'ok', reason: revokeAllReason({ admin: admin.uid }, revoked), context: auditContext(request) });
     return { revoked, ...(await imAfterQuitAll(uid)) };
   });
 
