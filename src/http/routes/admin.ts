@@ -6,7 +6,7 @@ import { forbidden, invalidRequest, notFound } from '../../core/errors.ts';
 import { authenticate, sessionOf } from '../auth.ts';
 import { auditContext } from '../context.ts';
 import { revokeAllReason, statusChangeReason } from '../../ops/audit.ts';
-import { printableText, sessionSchema } from '../schemas.ts';
+import { BODY_ERRORS, errorResponses, printableText, sessionSchema } from '../schemas.ts';
 
 const digits = (description: string) => ({ type: 'string', pattern: '^[0-9]{1,15}$', description }) as const;
 /** latchkey uids are hex; imported octo-server uids are short words. */
@@ -90,6 +90,7 @@ export function adminRoutes(app: FastifyInstance, runtime: Runtime): void {
           type: 'object',
           properties: { users: { type: 'array', items: userSchema }, total: { type: 'integer' }, page: { type: 'integer' }, page_size: { type: 'integer' } },
         },
+        ...errorResponses(400, 401, 403),
       },
     },
   }, async (request) => {
@@ -123,6 +124,7 @@ export function adminRoutes(app: FastifyInstance, runtime: Runtime): void {
             im: imOutcomeSchema,
           },
         },
+        ...errorResponses(...BODY_ERRORS, 401, 403, 404, 409),
       },
     },
   }, async (request) => {
@@ -151,7 +153,7 @@ export function adminRoutes(app: FastifyInstance, runtime: Runtime): void {
       tags: ['administration'],
       summary: 'A user\'s live sessions (never a token)',
       params: uidParams,
-      response: { 200: { type: 'object', properties: { sessions: { type: 'array', items: sessionSchema } } } },
+      response: { 200: { type: 'object', properties: { sessions: { type: 'array', items: sessionSchema } } }, ...errorResponses(400, 401, 403, 404) },
     },
   }, async (request) => {
     const { uid } = request.params;
@@ -165,7 +167,7 @@ export function adminRoutes(app: FastifyInstance, runtime: Runtime): void {
       tags: ['administration'],
       summary: 'End every session of a user and quit their IM devices',
       params: uidParams,
-      response: { 200: { type: 'object', properties: { revoked: { type: 'integer' }, im: imOutcomeSchema } } },
+      response: { 200: { type: 'object', properties: { revoked: { type: 'integer' }, im: imOutcomeSchema } }, ...errorResponses(...BODY_ERRORS, 401, 403, 404) },
     },
   }, async (request) => {
     const admin = sessionOf(request);
@@ -200,6 +202,7 @@ export function adminRoutes(app: FastifyInstance, runtime: Runtime): void {
             next_before: { type: 'integer', nullable: true, description: 'pass as `before` for the next page; null on the last' },
           },
         },
+        ...errorResponses(400, 401, 403),
       },
     },
   }, async (request) => {

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Runtime } from '../../runtime.ts';
+import { errorResponses } from '../schemas.ts';
 
 const appConfigSchema = {
   type: 'object',
@@ -20,7 +21,7 @@ const appConfigSchema = {
  */
 export function appConfigRoutes(app: FastifyInstance, runtime: Runtime): void {
   app.get('/v1/common/appconfig', {
-    schema: { tags: ['ops'], summary: 'Login methods this server offers', response: { 200: appConfigSchema } },
+    schema: { tags: ['ops'], summary: 'Login methods this server offers', response: { 200: appConfigSchema, ...errorResponses() } },
   }, async () => ({
     // Every enabled provider has its routes mounted; one whose IdP is down answers 503, not 404.
     oidc_providers: runtime.oidc.directory.providers.map(({ id, name }) => ({ id, name, authorize_path: `/v1/auth/oidc/${id}/authorize` })),

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Runtime } from '../../runtime.ts';
 import { unauthorized } from '../../core/errors.ts';
 import { SERVICE_KEY_HEADER, serviceKeyCheck } from '../service-key.ts';
+import { BODY_ERRORS, errorResponses } from '../schemas.ts';
 
 const MAX_TOKEN_LENGTH = 256;
 
@@ -32,6 +33,7 @@ export function verifyRoutes(app: FastifyInstance, runtime: Runtime): void {
           properties: { uid: { type: 'string' }, name: { type: 'string' }, role: { type: 'string' }, sid: { type: 'string' }, device_flag: { type: 'integer' } },
           required: ['uid', 'name', 'role', 'sid', 'device_flag'],
         },
+        ...errorResponses(...BODY_ERRORS, 401, 403),
       },
     },
   }, async (request) => {
