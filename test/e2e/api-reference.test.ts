@@ -1,14 +1,19 @@
 /**
- * The HTTP reference tells the truth: the OpenAPI document the server builds declares every error
+ * The HTTP reference tells the truth: docs/api.md names every route the router serves and every
+ * error code with its status; the OpenAPI document the server builds declares every error
  * answer a route gives in the error model, and answering through those declarations loses no field
  * of an error (Fastify serialises a response through its schema and drops what the schema lacks);
  * new passwords are documented with the bounds the policy enforces.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { errorStatus } from '../../src/core/errors.ts';
 import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../../src/core/passwords.ts';
 import { call, startTestServer, type TestServer } from '../support/server.ts';
+import { routeKey, routesOf } from '../support/routes.ts';
+
+const API_MD = readFileSync(new URL('../../docs/api.md', import.meta.url), 'utf8');
 
 const PASSWORD = 'correct horse battery';
 const METRICS_KEY = 'm'.repeat(32);
@@ -29,6 +34,30 @@ interface Operation {
 }
 
 type Paths = Record<string, Record<string, Operation>>;
+
+describe('docs/api.md', () => {
+  let server: TestServer;
+
+  // With a metrics bearer key, so the API port's /metrics is in the router too.
+  before(async () => {
+    server = await startTestServer({ metrics: { port: 0, bearer_key: METRICS_KEY } });
+  });
+  after(async () => server?.stop());
+
+  it('names every route the router serves, as `METHOD /path`', () => {
+    const routes = routesOf(server);
+    assert.ok(routes.length >= 40, `only ${routes.length} routes`);
+    const missing = routes.map(routeKey).filter((key) => !API_MD.includes(`\`${key}\``));
+    assert.deepEqual(missing, [], 'routes docs/api.md does not name');
+  });
+
+  it('lists every error code of src/core/errors.ts with its status', () => {
+    for (const [code, status] of Object.entries(errorStatus)) {
+      const row = new RegExp(`^\\| \`${code}\` \\| ${status} \\|`, 'm');
+      assert.ok(row.test(API_MD), `${code} ${status} is not a row of the error table`);
+    }
+  });
+});
 
 describe('the OpenAPI document', () => {
   let server: TestServer;
