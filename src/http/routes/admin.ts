@@ -39,7 +39,7 @@ const auditEventSchema = {
     uid: { type: 'string', nullable: true },
     sid: { type: 'string', nullable: true },
     result: { type: 'string', enum: ['ok', 'fail'] },
-    reason: { type: 'string', nullable: true },
+    reason: { type: 'string', nullable: true, description: 'how or why (docs/api.md §9); an operator\'s rows name them: `admin:<uid>; all:<n>`, `cli; <n> session(s) revoked`' },
     ip: { type: 'string', nullable: true },
     user_agent: { type: 'string', nullable: true },
     at: { type: 'integer', description: 'Unix time in milliseconds' },
@@ -56,10 +56,10 @@ const MAX_PAGE_SIZE = 100;
 const MAX_AUDIT_LIMIT = 200;
 
 /**
- * Administration (API.md): users, bans, a user's sessions, the audit trail. The admin role is read
+ * Administration (docs/api.md §9): users, bans, a user's sessions, the audit trail. The admin role is read
  * from the account store on EVERY call, never from the session or a cache, so a demotion or a ban
  * of the admin takes effect on their next request (octo-server embedded the role in the token, so
- * a removed admin stayed one until they logged out, spec §7.7).
+ * a removed admin stayed one until they logged out, docs/octo-server.md §8.7).
  */
 export function adminRoutes(app: FastifyInstance, runtime: Runtime): void {
   const requireSession = authenticate(runtime.sessions, runtime.metrics);

@@ -17,7 +17,7 @@ const appConfigSchema = {
 /**
  * GET /v1/common/appconfig: which login methods this server offers, so clients show only working
  * buttons. Each flag is derived from what is really mounted or deliverable: octo-server advertised
- * OIDC while its routes answered 404 (research spec §7 item 24).
+ * OIDC while its routes answered 404 (docs/octo-server.md §8.24).
  */
 export function appConfigRoutes(app: FastifyInstance, runtime: Runtime): void {
   app.get('/v1/common/appconfig', {

@@ -32,7 +32,7 @@ interface AuthorizeQuery {
 }
 
 /**
- * OpenID Connect SSO (API.md, "OpenID Connect SSO"); the flows live in src/flows/oidc. The IdP
+ * OpenID Connect SSO (docs/api.md §10); the flows live in src/flows/oidc. The IdP
  * directory and the sync worker start with the server and stop with it.
  */
 export function oidcRoutes(app: FastifyInstance, runtime: Runtime): void {

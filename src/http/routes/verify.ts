@@ -9,7 +9,7 @@ const MAX_TOKEN_LENGTH = 256;
 /**
  * POST /v1/auth/verify: other backends (a chat server, a gateway) ask who a session token belongs
  * to. Only holders of a configured service key may ask — octo-server's verify answered anyone, a
- * token oracle limited only by a rate (spec §2.9, §7.9). Validation reads the store like every
+ * token oracle limited only by a rate (docs/octo-server.md §2, §8.9). Validation reads the store like every
  * request does (invariant 6), and the name and role come from the account store, never a cache.
  */
 export function verifyRoutes(app: FastifyInstance, runtime: Runtime): void {
