@@ -7,6 +7,7 @@ import type { Runtime } from './runtime/runtime.ts';
 import { createLogger } from './logger.ts';
 import { createAccount } from './flows/password/password-flow.ts';
 import { setAccountStatus, setRole } from './core/accounts.ts';
+import { revokeAllReason, statusChangeReason } from './ops/audit.ts';
 import type { PairingMode } from './ops/deployment-id.ts';
 import { ARGV_PASSWORD_WARNING, readPassword } from './ops/password-input.ts';
 // The server, the stores and their drivers are imported by the commands that use them, so that
@@ -167,7 +168,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       await withRuntime(config, 'sessions', async (runtime) => {
         const uid = required(arg, 'UID');
         const count = await runtime.sessions.revokeAll(uid, 'all');
-        await runtime.audit.record({ type: 'revoke', uid, sid: null, result: 'ok', reason: `cli revoke-all; ${count}`, context: CLI_CONTEXT });
+        await runtime.audit.record({ type: 'revoke', uid, sid: null, result: 'ok', reason: revokeAllReason('cli', count), context: CLI_CONTEXT });
         process.stdout.write(`revoked ${count} session(s)\n`);
       });
       return 0;
@@ -228,7 +229,7 @@ async function userCommand(config: Config, sub: string | undefined, arg: string 
       process.stdout.write(`${uid} is now ${role === 'admin' ? 'an admin' : 'a user'}\n`);
     } else if (sub === 'ban' || sub === 'unban') {
       const count = await setAccountStatus(runtime, uid, sub === 'ban' ? 'banned' : 'active', { allowLastAdmin: warnNoAdminLeft });
-      await runtime.audit.record({ type: sub, uid, sid: null, result: 'ok', reason: `cli; ${count} session(s) revoked`, context: CLI_CONTEXT });
+      await runtime.audit.record({ type: sub, uid, sid: null, result: 'ok', reason: statusChangeReason('cli', count), context: CLI_CONTEXT });
       process.stdout.write(sub === 'ban' ? `banned; revoked ${count} session(s)\n` : 'unbanned\n');
     }
   });

@@ -9,7 +9,7 @@ export interface AuditConfig {
   readonly retentionDays: number;
 }
 
-/** Shorter keys can be guessed; the verify route would become a token oracle (spec §7.9). */
+/** Shorter keys can be guessed; the verify route would become a token oracle (docs/octo-server.md §8.9). */
 const MIN_SERVICE_KEY_LENGTH = 32;
 
 /** A list of keys (or one comma-separated string, for LATCHKEY_SERVICE_KEYS); empty turns verify off. */

@@ -1,6 +1,6 @@
 /**
  * Every error latchkey can return, in one place: a stable `code` clients switch on, and its HTTP
- * status (API.md, "Error model"). Core code throws these; the HTTP layer only renders them.
+ * status (docs/api.md §3). Core code throws these; the HTTP layer only renders them.
  */
 export const errorStatus = {
   invalid_request: 400,

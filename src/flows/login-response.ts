@@ -1,7 +1,7 @@
 import type { User } from '../ports/accounts.ts';
 import type { IssuedSession } from '../core/sessions/service.ts';
 
-/** What every login method answers (API.md, "login response"). */
+/** What every login method answers (docs/api.md §4). */
 export interface LoginResponse {
   readonly uid: string;
   readonly username: string;

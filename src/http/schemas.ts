@@ -1,4 +1,6 @@
 /** JSON schemas shared by routes. Every route validates its input at the edge with these. */
+import { errorStatus, type ErrorCode } from '../core/errors.ts';
+import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../core/passwords.ts';
 
 export const flagSchema = { type: 'integer', enum: [0, 1, 2], description: '0 APP, 1 Web, 2 PC' } as const;
 
@@ -18,14 +20,29 @@ export const deviceSchema = {
 /** Letters first, so a username never looks like an email or a `zone-phone`. */
 export const usernameSchema = { type: 'string', minLength: 2, maxLength: 32, pattern: '^\\p{L}[\\p{L}\\p{N}_.-]*$' } as const;
 export const passwordSchema = { type: 'string', minLength: 1, maxLength: 512 } as const;
+const NEW_PASSWORD_DESCRIPTION =
+  `${PASSWORD_MIN_LENGTH} to ${PASSWORD_MAX_LENGTH} characters, any composition; not one of the most common passwords, nor the username, name, email or service name with only digits or symbols around it`;
+
 /**
- * A password being set. The schema stays as loose as a presented one (the policy answers with its
- * own message, naming the field); the description tells the OpenAPI reader what the policy enforces.
+ * A password being set. Validation stays as loose as for a presented one, so a too short or too
+ * long one is refused by the policy (checkPasswordPolicy) with its own message naming the field,
+ * as clients have always been answered; the OpenAPI document states the policy's bounds instead
+ * (withNewPasswordBounds).
  */
-export const newPasswordSchema = {
-  ...passwordSchema,
-  description: '8 to 128 characters, any composition; not one of the most common passwords, nor the username, name, email or service name with only digits or symbols around it',
-} as const;
+export const newPasswordSchema = { ...passwordSchema, description: NEW_PASSWORD_DESCRIPTION } as const;
+
+/**
+ * A copy of a route schema for the OpenAPI document in which every new password carries the
+ * policy's length bounds; the route keeps validating with the original.
+ */
+export function withNewPasswordBounds<T>(schema: T): T {
+  if (Array.isArray(schema)) return schema.map(withNewPasswordBounds) as T;
+  if (schema === null || typeof schema !== 'object') return schema;
+  const copy: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(schema)) copy[key] = withNewPasswordBounds(value);
+  if (copy.description === NEW_PASSWORD_DESCRIPTION) Object.assign(copy, { minLength: PASSWORD_MIN_LENGTH, maxLength: PASSWORD_MAX_LENGTH });
+  return copy as T;
+}
 export const emailSchema = { type: 'string', maxLength: 254, pattern: '^[^\\s@\\p{Cc}]+@[^\\s@\\p{Cc}]+\\.[^\\s@\\p{Cc}]+$' } as const;
 export const zoneSchema = { type: 'string', pattern: '^\\d{1,6}$' } as const;
 export const phoneSchema = { type: 'string', pattern: '^\\d{4,20}$' } as const;
@@ -33,16 +50,48 @@ export const phoneSchema = { type: 'string', pattern: '^\\d{4,20}$' } as const;
 export const nameSchema = { type: 'string', minLength: 1, maxLength: 64, pattern: '^[^\\p{Cc}]+$' } as const;
 export const sidParamSchema = { type: 'string', pattern: '^[A-Za-z0-9_-]{43}$' } as const;
 
+/**
+ * An error answer (docs/api.md §3). Routes declare it for each status they can answer, so Fastify
+ * serialises errors through it: `details` must stay a free object, or its fields are dropped.
+ */
 export const errorSchema = {
   type: 'object',
   properties: {
-    status: { type: 'integer' },
-    code: { type: 'string' },
-    msg: { type: 'string' },
-    details: { type: 'object', additionalProperties: true },
+    status: { type: 'integer', description: 'the HTTP status again' },
+    code: { type: 'string', description: 'stable; clients switch on it' },
+    msg: { type: 'string', description: 'for people; may change' },
+    details: { type: 'object', additionalProperties: true, description: 'e.g. `field`: the input at fault' },
   },
   required: ['status', 'code', 'msg'],
 } as const;
+
+export type ErrorHttpStatus = (typeof errorStatus)[ErrorCode];
+
+const RETRY_AFTER = { 'retry-after': { type: 'integer', description: 'seconds to wait before trying again' } } as const;
+
+/** The error answers of one status: the codes the error table gives it, and Retry-After where one is sent. */
+function errorResponse(status: ErrorHttpStatus) {
+  const codes = (Object.keys(errorStatus) as ErrorCode[]).filter((code) => errorStatus[code] === status);
+  return {
+    ...errorSchema,
+    description: codes.map((code) => `\`${code}\``).join(' or '),
+    properties: { ...errorSchema.properties, code: { ...errorSchema.properties.code, enum: codes } },
+    ...(status === 429 || status === 503 ? { headers: RETRY_AFTER } : {}),
+  };
+}
+
+/**
+ * The `response` entries of the error answers a route can give. Every route that reads a store can
+ * answer 503 (`upstream_unavailable`, the store is down) and any route 500 (`internal_error`): both
+ * are always added.
+ */
+export function errorResponses(...statuses: ErrorHttpStatus[]): Record<number, ReturnType<typeof errorResponse>> {
+  const all = new Set<ErrorHttpStatus>([...statuses, 500, 503]);
+  return Object.fromEntries([...all].sort((a, b) => a - b).map((status) => [status, errorResponse(status)]));
+}
+
+/** A route taking a JSON body can also refuse it as unreadable (400), too big (413) or of another type (415). */
+export const BODY_ERRORS = [400, 413, 415] as const;
 
 export const okSchema = { type: 'object', properties: { status: { type: 'integer' } } } as const;
 

@@ -8,6 +8,21 @@ export interface AuditContext {
 
 export type AuditRecord = Omit<AuditEvent, 'at' | 'ip' | 'userAgent'> & { readonly context?: AuditContext };
 
+/**
+ * Who acted, in the `reason` of an operator's audit row: an administrator over HTTP, or the command
+ * line. One format for both (docs/api.md §9), so a search for an account's bans or revoke-alls finds
+ * every row however it was made.
+ */
+export type Operator = { readonly admin: string } | 'cli';
+
+const by = (operator: Operator): string => (operator === 'cli' ? 'cli' : `admin:${operator.admin}`);
+
+/** `ban` / `unban`: `<by>; <n> session(s) revoked`. */
+export const statusChangeReason = (operator: Operator, revoked: number): string => `${by(operator)}; ${revoked} session(s) revoked`;
+
+/** `revoke` of every session of an account: `<by>; all:<n>`. */
+export const revokeAllReason = (operator: Operator, revoked: number): string => `${by(operator)}; all:${revoked}`;
+
 export interface AuditLogger {
   warn(object: Record<string, unknown>, message: string): void;
 }

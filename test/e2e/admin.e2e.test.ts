@@ -1,5 +1,5 @@
 /**
- * Administration (API.md) and POST /v1/auth/verify over HTTP: who may call them, what they do, and
+ * Administration (docs/api.md §9) and POST /v1/auth/verify over HTTP: who may call them, what they do, and
  * that the admin role is read from the account store on every call — a demotion takes effect on
  * the very next request of a session that was an admin's a moment ago.
  */

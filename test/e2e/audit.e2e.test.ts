@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { AUDIT_PRUNE_LOCK_KEY, pruneAudit } from '../../src/ops/audit-pruner.ts';
+import { createAccount } from '../../src/flows/password/password-flow.ts';
 import { call, startTestServer, type TestServer } from '../support/server.ts';
 import { describeRun, runLatchkeyCli } from '../support/cli-run.ts';
 
@@ -78,6 +79,35 @@ describe('the audit trail', () => {
     assert.equal(everyone.code, 0);
     assert.ok(everyone.stdout.split('\n').length > 2);
     assert.equal((await runLatchkeyCli(['audit', 'tail', '--limit', 'lots', '--config', configPath])).code, 1);
+  });
+
+  it('a ban and a revoke-all leave one reason format whether an admin or the command line did it (docs/api.md §9)', async () => {
+    await createAccount(server.runtime, { username: 'auditor', password: PASSWORD }, 'admin');
+    const admin = await call(server, 'POST', '/v1/user/login', { username: 'auditor', password: PASSWORD, flag: 1 });
+    const target = await call(server, 'POST', '/v1/user/register', { username: 'banned', password: PASSWORD, flag: 1 });
+    const uid: string = target.body.uid;
+    const http = (method: string, path: string, body?: unknown) => call(server, method, path, body, admin.body.token);
+    const cli = async (...args: string[]) => assert.equal((await runLatchkeyCli([...args, '--config', configPath])).code, 0);
+
+    assert.equal((await http('PUT', `/v1/manager/users/${uid}/status`, { status: 'banned' })).status, 200);
+    assert.equal((await http('PUT', `/v1/manager/users/${uid}/status`, { status: 'active' })).status, 200);
+    await cli('user', 'ban', uid);
+    await cli('user', 'unban', uid);
+    await call(server, 'POST', '/v1/user/login', { username: 'banned', password: PASSWORD, flag: 2 });
+    assert.equal((await http('DELETE', `/v1/manager/users/${uid}/sessions`)).status, 200);
+    await call(server, 'POST', '/v1/user/login', { username: 'banned', password: PASSWORD, flag: 2 });
+    await cli('sessions', 'revoke-all', uid);
+
+    const rows = (await events(uid)).reverse().filter((e) => e.type !== 'login' && e.type !== 'register').map((e) => [e.type, e.reason]);
+    const by = `admin:${admin.body.uid}`;
+    assert.deepEqual(rows, [
+      ['ban', `${by}; 1 session(s) revoked`],
+      ['unban', `${by}; 0 session(s) revoked`],
+      ['ban', 'cli; 0 session(s) revoked'],
+      ['unban', 'cli; 0 session(s) revoked'],
+      ['revoke', `${by}; all:1`],
+      ['revoke', 'cli; all:1'],
+    ]);
   });
 
   it('prunes events past the retention, once per interval across nodes, and keeps the rest', async () => {

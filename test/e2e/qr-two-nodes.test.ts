@@ -2,7 +2,7 @@
  * QR login across two latchkey processes sharing only their stores (Redis for one-time state,
  * one SQLite file for accounts): the browser talks to node A, the app to node B. The browser's
  * long-poll on A must be woken by B's changes through Redis pub/sub, promptly, not by its periodic
- * re-read or its timeout (octo-server's per-process channel map could not do this, spec §7.20).
+ * re-read or its timeout (octo-server's per-process channel map could not do this, docs/octo-server.md §8.20).
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,6 +1,6 @@
 /**
  * A faithful stand-in for WuKongIM's HTTP API (it cannot run here), on a loopback port. It answers
- * the two calls latchkey makes the way WuKongIM does (research spec §3; WuKongIM internal/api/user.go):
+ * the two calls latchkey makes the way WuKongIM does (docs/octo-server.md §3; WuKongIM internal/api/user.go):
  * - `POST /user/token {uid, token, device_flag, device_level}`: stores ONE token per (uid, flag); a
  *   Master update (level 1) kicks the connections already open on that (uid, flag), a Slave update
  *   (0) only replaces the token; a banned user gets HTTP 200 `{"status":19}`; a system uid, an empty

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { createPasswordHasher } from '../../src/runtime/password-hasher.ts';
 
-/** octo-server's legacy format (research/octo-auth-spec.md §6.3): hex(MD5(hex(MD5(password)))). */
+/** octo-server's legacy format (docs/octo-server.md §4): hex(MD5(hex(MD5(password)))). */
 function octoLegacyHash(password: string): string {
   const md5Hex = (input: string) => createHash('md5').update(input, 'utf8').digest('hex');
   return md5Hex(md5Hex(password));

@@ -5,7 +5,7 @@
  */
 import mysql from 'mysql2/promise';
 
-/** One octo-server account, as stored there (research/octo-auth-spec.md; modules/user/db.go). */
+/** One octo-server account, as stored there (docs/octo-server.md §4; octo-server's modules/user/db.go). */
 export interface OctoUserRow {
   readonly id: number;
   readonly uid: string;

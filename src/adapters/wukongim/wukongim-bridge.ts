@@ -7,7 +7,7 @@ const STATUS_BANNED = 19;
 const DEVICE_LEVEL = { slave: 0, master: 1 } as const;
 
 /**
- * WuKongIM over HTTP (research spec §3): `POST /user/token` and `POST /user/device_quit`. Anything
+ * WuKongIM over HTTP (docs/octo-server.md §3): `POST /user/token` and `POST /user/device_quit`. Anything
  * but an HTTP 200 is a failure, so is a timeout; redirects are refused, because following one would
  * hand the manager token and the user's IM token to a host nobody configured.
  */

@@ -1,7 +1,7 @@
 // @ts-check
 /**
  * /admin: find users, ban and unban them, see and end their sessions, browse the audit trail
- * (API.md "Administration"). The server checks the admin role on every call; this page only hides
+ * (docs/api.md §9). The server checks the admin role on every call; this page only hides
  * what a non-admin could not use anyway.
  */
 import { api } from './api.js';

@@ -1,6 +1,6 @@
 // @ts-check
 /**
- * How this browser introduces itself at login (`device` in API.md): a stable device id, so the
+ * How this browser introduces itself at login (`device` in docs/api.md §1): a stable device id, so the
  * account's device list shows one entry per browser rather than one per login, and a name a
  * person recognises. The id is not a secret (it identifies, it never authenticates), so
  * localStorage is the right place for it.

@@ -1,6 +1,6 @@
 // @ts-check
 /**
- * Words for people: error codes (API.md, "Error model"), login methods, audit events and times.
+ * Words for people: error codes (docs/api.md §3), login methods, audit events and times.
  * The API's `msg` is for developers; the console never shows it, only what is mapped here from
  * the stable `code`.
  */

@@ -5,7 +5,7 @@
  * the destination's live codes (at most MAX_LIVE_CODES, newest last) and ONE try counter for them
  * all, with the key's TTL at the newest code's expiry. Every change is a compare-and-set or
  * compare-and-delete against the exact value that was checked. That closes the races octo-server
- * had (research spec §6.5, §7 item 19):
+ * had (docs/octo-server.md §7, §8.19):
  *  - GET-then-DEL let one code succeed twice under concurrency: here a right guess must win
  *    compareAndDelete of the value it verified, and only one caller can.
  *  - a separate failure counter can be outrun (50 guesses read the code before any counted):

@@ -8,7 +8,7 @@ import { findOwner, type CodeFlowDeps } from './deps.ts';
 
 /**
  * POST /v1/user/pwdforget: a reset_password code sets a new password and ends EVERY session of the
- * account. octo-server left all tokens alive after a reset (research spec §7 item 3), so a thief
+ * account. octo-server left all tokens alive after a reset (docs/octo-server.md §8.3), so a thief
  * kept the account the owner had just recovered.
  */
 export async function resetPassword(

@@ -58,7 +58,7 @@ async function findLinked(deps: Deps, issuer: string, sub: string): Promise<{ us
 }
 
 async function link(deps: Deps, user: User, issuer: string, sub: string, how: ResolvedAccount['how']): Promise<ResolvedAccount> {
-  // A banned account is not handed a new way in (octo-server linked disabled users, spec §7 item 12).
+  // A banned account is not handed a new way in (octo-server linked disabled users, docs/octo-server.md §8.12).
   if (user.status !== 'active') throw new SsoFailure({ code: 'account_disabled', result: 'account_disabled', reason: 'linking target is disabled', uid: user.uid });
   try {
     const identity = await deps.identities.link({ id: newId(deps), issuer, subject: sub, uid: user.uid }, deps.clock.now());

@@ -1,7 +1,7 @@
 /**
  * What ties a handoff code to the client that started the login, so a code that leaks (Referer,
  * history, a link sent to a victim) is useless to anyone else — the hole octo-server's polled
- * authcode had (spec §7 item 1). A browser holds an HttpOnly cookie; a native app holds a verifier
+ * authcode had (docs/octo-server.md §8.1). A browser holds an HttpOnly cookie; a native app holds a verifier
  * and sent only its S256 challenge (the PKCE idea, RFC 7636 §4.2, between app and latchkey).
  *
  * Every login is bound to a fresh secret the server made. A cookie the browser presents is never

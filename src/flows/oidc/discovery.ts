@@ -1,7 +1,7 @@
 /**
  * Each provider's discovered metadata and keys (openid-client `discovery`). An IdP that is down
  * when latchkey starts is retried with backoff, and asked again on demand, so it comes back without
- * a restart (octo-server needed one, spec §7 item 24); once found, the document is refreshed
+ * a restart (octo-server needed one, docs/octo-server.md §8.24); once found, the document is refreshed
  * periodically and a failed refresh keeps the last good one.
  */
 import * as client from 'openid-client';

@@ -1,7 +1,7 @@
 /**
  * Where the browser goes after SSO. An open redirect here hands the handoff code (and a
  * convincing phishing page) to whoever wrote the link, so: relative paths only, unless the host is
- * listed. octo-server let `/\evil.com` through (spec §7 item 11): browsers read `\` as `/`.
+ * listed. octo-server let `/\evil.com` through (docs/octo-server.md §8.11): browsers read `\` as `/`.
  *
  * The check runs on the very string that is sent. A value is first normalised by the WHATWG URL
  * parser (the one browsers use to resolve `Location`), which removes dot segments, `%2e` included:

@@ -1,7 +1,7 @@
 /**
  * Every `oidc.sync_interval` the IdP refresh tokens latchkey holds are refreshed. An IdP answers
  * `invalid_grant` when the user was disabled or logged out there: that user's sessions from that
- * identity end here too (octo-server designed this, but never stored a token, spec §7 item 22).
+ * identity end here too (octo-server designed this, but never stored a token, docs/octo-server.md §8.22).
  *
  * Ticks are aligned to the interval, so every node's timer names the same tick; the node whose
  * SET NX of `oidc:sync:tick:<n>` lands processes it, the others skip. A second lock, released by

@@ -1,7 +1,7 @@
 /**
  * Seals IdP tokens at rest: AES-256-GCM under a configured key, with the key id in the output so
  * keys can rotate, and AAD naming the row the token belongs to, so a ciphertext copied onto another
- * identity row does not open (octo-server had neither, spec §7 item 15).
+ * identity row does not open (octo-server had neither, docs/octo-server.md §8.15).
  */
 import { createCipheriv, createDecipheriv } from 'node:crypto';
 import type { TokenKey } from '../../config/oidc.ts';

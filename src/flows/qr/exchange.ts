@@ -21,7 +21,7 @@ export interface ExchangeInput {
 /**
  * Works once, only after approval, only with the poll secret, only before the code lapses. The
  * consumption is the compare-and-set authed → consumed: of any number of concurrent exchanges
- * exactly one wins (octo-server's GET-then-DEL let one code log in twice, spec §7.2).
+ * exactly one wins (octo-server's GET-then-DEL let one code log in twice, docs/octo-server.md §8.2).
  */
 export async function exchangeAuthCode(deps: QrFlowDeps, input: ExchangeInput, context: AuditContext): Promise<LoginResponse> {
   const found = await readQrRecord(deps.kv, input.uuid);

@@ -6,7 +6,7 @@
  *                      ↘ rejected
  *
  * and any live state becomes `expired` once `expires_at` has passed. `consumed` is internal (the
- * auth code was exchanged); pollers see it as `expired`, like every used thing (API.md, 410).
+ * auth code was exchanged); pollers see it as `expired`, like every used thing (docs/api.md §3, 410).
  */
 import type { DeviceInfo } from '../../core/sessions/record.ts';
 

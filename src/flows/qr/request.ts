@@ -70,7 +70,7 @@ const POLL_RETRY_AFTER_SECONDS = 1;
 /**
  * Long-poll. Without the right poll secret the answer is 404, exactly as for an unknown uuid: the
  * uuid is in the QR on screen, so knowing it must not let anyone watch the request or collect its
- * code (spec §7.2). Without `lastStatus` the poll waits for a change from the status it finds.
+ * code (docs/octo-server.md §8.2). Without `lastStatus` the poll waits for a change from the status it finds.
  * Past the per-address or per-request cap of held polls (poll-slots.ts) it is refused at once with
  * 429 and Retry-After rather than answered early: an early answer would invite an immediate re-poll,
  * turning the held socket into a busy loop.

@@ -26,7 +26,7 @@ export interface StatusWait<T> {
 /**
  * Long-poll: answers as soon as the value settles, or at the timeout with the value as it is.
  * Every waiting poll has its own subscription, so two polls of one request both wake (octo-server's
- * per-process channel map let the second poll steal the first one's wake-up, spec §5).
+ * per-process channel map let the second poll steal the first one's wake-up, docs/octo-server.md §5).
  */
 export async function waitForStatus<T>(wait: StatusWait<T>): Promise<T> {
   const wakeup = new Wakeup();

@@ -9,7 +9,7 @@ import { verifyAddress, type VerifyAddressDeps } from '../../flows/code/verify-a
 import { authenticate, sessionOf } from '../auth.ts';
 import { auditContext, loginContext, type DeviceBody } from '../context.ts';
 import {
-  deviceSchema, emailSchema, flagSchema, loginResponseSchema, nameSchema, okSchema, newPasswordSchema, passwordSchema,
+  BODY_ERRORS, deviceSchema, emailSchema, errorResponses, flagSchema, loginResponseSchema, nameSchema, okSchema, newPasswordSchema, passwordSchema,
   phoneSchema, usernameSchema, zoneSchema,
 } from '../schemas.ts';
 
@@ -98,7 +98,7 @@ export function accountRoutes(app: FastifyInstance, runtime: Runtime): void {
           zone: zoneSchema, phone: phoneSchema, flag: flagSchema, device: deviceSchema,
         },
       },
-      response: { 201: loginResponseSchema },
+      response: { 201: loginResponseSchema, ...errorResponses(...BODY_ERRORS, 403, 409, 429) },
     },
   }, async (request, reply) => {
     await runtime.limiter.hit('register', request.ip, runtime.config.rateLimits.register);
@@ -123,7 +123,7 @@ export function accountRoutes(app: FastifyInstance, runtime: Runtime): void {
           device: deviceSchema,
         },
       },
-      response: { 200: loginResponseSchema },
+      response: { 200: loginResponseSchema, ...errorResponses(...BODY_ERRORS, 401, 403, 429) },
     },
   }, async (request) => {
     await runtime.limiter.hit('login', request.ip, runtime.config.rateLimits.login);
@@ -133,7 +133,7 @@ export function accountRoutes(app: FastifyInstance, runtime: Runtime): void {
 
   app.get('/v1/user/current', {
     onRequest: requireSession,
-    schema: { tags: ['accounts'], summary: 'The signed-in user and this session', response: { 200: currentSchema } },
+    schema: { tags: ['accounts'], summary: 'The signed-in user and this session', response: { 200: currentSchema, ...errorResponses(401, 404) } },
   }, async (request) => {
     const session = sessionOf(request);
     const user = await runtime.profiles.get(session.uid);
@@ -169,7 +169,7 @@ export function accountRoutes(app: FastifyInstance, runtime: Runtime): void {
           code: { type: 'string', pattern: '^[0-9]{6}$' },
         },
       },
-      response: { 200: { type: 'object', properties: { status: { type: 'integer' }, verified: { type: 'boolean' } } } },
+      response: { 200: { type: 'object', properties: { status: { type: 'integer' }, verified: { type: 'boolean' } } }, ...errorResponses(...BODY_ERRORS, 401, 404, 409, 410, 429) },
     },
   }, async (request) => {
     // Five tries per code; this per-IP limit (shared with code login) slows spraying codes.
@@ -192,7 +192,7 @@ export function accountRoutes(app: FastifyInstance, runtime: Runtime): void {
         required: ['password', 'new_password'],
         properties: { password: passwordSchema, new_password: newPasswordSchema, revoke_other_sessions: { type: 'boolean' } },
       },
-      response: { 200: okSchema },
+      response: { 200: okSchema, ...errorResponses(...BODY_ERRORS, 401, 403, 409, 429) },
     },
   }, async (request) => {
     const { password, new_password, revoke_other_sessions } = request.body;

@@ -5,7 +5,8 @@ import { setAccountStatus } from '../../core/accounts.ts';
 import { forbidden, invalidRequest, notFound } from '../../core/errors.ts';
 import { authenticate, sessionOf } from '../auth.ts';
 import { auditContext } from '../context.ts';
-import { printableText, sessionSchema } from '../schemas.ts';
+import { revokeAllReason, statusChangeReason } from '../../ops/audit.ts';
+import { BODY_ERRORS, errorResponses, printableText, sessionSchema } from '../schemas.ts';
 
 const digits = (description: string) => ({ type: 'string', pattern: '^[0-9]{1,15}$', description }) as const;
 /** latchkey uids are hex; imported octo-server uids are short words. */
@@ -38,7 +39,7 @@ const auditEventSchema = {
     uid: { type: 'string', nullable: true },
     sid: { type: 'string', nullable: true },
     result: { type: 'string', enum: ['ok', 'fail'] },
-    reason: { type: 'string', nullable: true },
+    reason: { type: 'string', nullable: true, description: 'how or why (docs/api.md §9); an operator\'s rows name them: `admin:<uid>; all:<n>`, `cli; <n> session(s) revoked`' },
     ip: { type: 'string', nullable: true },
     user_agent: { type: 'string', nullable: true },
     at: { type: 'integer', description: 'Unix time in milliseconds' },
@@ -55,10 +56,10 @@ const MAX_PAGE_SIZE = 100;
 const MAX_AUDIT_LIMIT = 200;
 
 /**
- * Administration (API.md): users, bans, a user's sessions, the audit trail. The admin role is read
+ * Administration (docs/api.md §9): users, bans, a user's sessions, the audit trail. The admin role is read
  * from the account store on EVERY call, never from the session or a cache, so a demotion or a ban
  * of the admin takes effect on their next request (octo-server embedded the role in the token, so
- * a removed admin stayed one until they logged out, spec §7.7).
+ * a removed admin stayed one until they logged out, docs/octo-server.md §8.7).
  */
 export function adminRoutes(app: FastifyInstance, runtime: Runtime): void {
   const requireSession = authenticate(runtime.sessions, runtime.metrics);
@@ -89,6 +90,7 @@ export function adminRoutes(app: FastifyInstance, runtime: Runtime): void {
           type: 'object',
           properties: { users: { type: 'array', items: userSchema }, total: { type: 'integer' }, page: { type: 'integer' }, page_size: { type: 'integer' } },
         },
+        ...errorResponses(400, 401, 403),
       },
     },
   }, async (request) => {
@@ -122,6 +124,7 @@ export function adminRoutes(app: FastifyInstance, runtime: Runtime): void {
             im: imOutcomeSchema,
           },
         },
+        ...errorResponses(...BODY_ERRORS, 401, 403, 404, 409),
       },
     },
   }, async (request) => {
@@ -133,7 +136,7 @@ export function adminRoutes(app: FastifyInstance, runtime: Runtime): void {
     const revoked = await setAccountStatus(runtime, uid, status);
     await audit.record({
       type: status === 'banned' ? 'ban' : 'unban', uid, sid: null, result: 'ok',
-      reason: `admin:${admin.uid}; ${revoked} session(s) revoked`, context: auditContext(request),
+      reason: statusChangeReason({ admin: admin.uid }, revoked), context: auditContext(request),
     });
     return { status: 200, revoked, ...(status === 'banned' ? await imAfterQuitAll(uid) : {}) };
   });
@@ -150,7 +153,7 @@ export function adminRoutes(app: FastifyInstance, runtime: Runtime): void {
       tags: ['administration'],
       summary: 'A user\'s live sessions (never a token)',
       params: uidParams,
-      response: { 200: { type: 'object', properties: { sessions: { type: 'array', items: sessionSchema } } } },
+      response: { 200: { type: 'object', properties: { sessions: { type: 'array', items: sessionSchema } } }, ...errorResponses(400, 401, 403, 404) },
     },
   }, async (request) => {
     const { uid } = request.params;
@@ -164,14 +167,14 @@ export function adminRoutes(app: FastifyInstance, runtime: Runtime): void {
       tags: ['administration'],
       summary: 'End every session of a user and quit their IM devices',
       params: uidParams,
-      response: { 200: { type: 'object', properties: { revoked: { type: 'integer' }, im: imOutcomeSchema } } },
+      response: { 200: { type: 'object', properties: { revoked: { type: 'integer' }, im: imOutcomeSchema } }, ...errorResponses(...BODY_ERRORS, 401, 403, 404) },
     },
   }, async (request) => {
     const admin = sessionOf(request);
     const { uid } = request.params;
     if ((await accounts.findByUid(uid)) === null) throw notFound('user');
     const revoked = await sessions.revokeAll(uid, 'all');
-    await audit.record({ type: 'revoke', uid, sid: null, result: 'ok', reason: `admin:${admin.uid}; all:${revoked}`, context: auditContext(request) });
+    await audit.record({ type: 'revoke', uid, sid: null, result: 'ok', reason: revokeAllReason({ admin: admin.uid }, revoked), context: auditContext(request) });
     return { revoked, ...(await imAfterQuitAll(uid)) };
   });
 
@@ -199,6 +202,7 @@ export function adminRoutes(app: FastifyInstance, runtime: Runtime): void {
             next_before: { type: 'integer', nullable: true, description: 'pass as `before` for the next page; null on the last' },
           },
         },
+        ...errorResponses(400, 401, 403),
       },
     },
   }, async (request) => {

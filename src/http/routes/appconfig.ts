@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Runtime } from '../../runtime/runtime.ts';
+import { errorResponses } from '../schemas.ts';
 
 const appConfigSchema = {
   type: 'object',
@@ -16,11 +17,11 @@ const appConfigSchema = {
 /**
  * GET /v1/common/appconfig: which login methods this server offers, so clients show only working
  * buttons. Each flag is derived from what is really mounted or deliverable: octo-server advertised
- * OIDC while its routes answered 404 (research spec §7 item 24).
+ * OIDC while its routes answered 404 (docs/octo-server.md §8.24).
  */
 export function appConfigRoutes(app: FastifyInstance, runtime: Runtime): void {
   app.get('/v1/common/appconfig', {
-    schema: { tags: ['ops'], summary: 'Login methods this server offers', response: { 200: appConfigSchema } },
+    schema: { tags: ['ops'], summary: 'Login methods this server offers', response: { 200: appConfigSchema, ...errorResponses() } },
   }, async () => ({
     // Every enabled provider has its routes mounted; one whose IdP is down answers 503, not 404.
     oidc_providers: runtime.oidc.directory.providers.map(({ id, name }) => ({ id, name, authorize_path: `/v1/auth/oidc/${id}/authorize` })),

@@ -9,7 +9,7 @@ import { sendCode } from '../../flows/code/send-code.ts';
 import { codeLogin } from '../../flows/code/code-login.ts';
 import { resetPassword } from '../../flows/code/password-reset.ts';
 import { auditContext, loginContext, type DeviceBody } from '../context.ts';
-import { deviceSchema, emailSchema, flagSchema, loginResponseSchema, newPasswordSchema, okSchema } from '../schemas.ts';
+import { BODY_ERRORS, deviceSchema, emailSchema, errorResponses, flagSchema, loginResponseSchema, newPasswordSchema, okSchema } from '../schemas.ts';
 
 interface Addressed {
   channel: CodeChannel;
@@ -83,7 +83,7 @@ export function codeRoutes(app: FastifyInstance, runtime: Runtime): void {
       tags: ['codes'],
       summary: 'Send a 6-digit one-time code (5 minutes, one per destination and requester per minute); same answer, in the same time, whether or not an account exists',
       body: addressedBody(['purpose'], { purpose: { type: 'string', enum: CODE_PURPOSES } }),
-      response: { 200: { type: 'object', properties: { status: { type: 'integer' }, resend_after: { type: 'integer' } } } },
+      response: { 200: { type: 'object', properties: { status: { type: 'integer' }, resend_after: { type: 'integer' } } }, ...errorResponses(...BODY_ERRORS, 429) },
     },
   }, async (request) => {
     const { channel, to, purpose } = request.body;
@@ -96,7 +96,7 @@ export function codeRoutes(app: FastifyInstance, runtime: Runtime): void {
       tags: ['codes'],
       summary: 'Log in with a login (or register) code; creates the account when registration by that channel is on',
       body: addressedBody(['code', 'flag'], { code: codeSchema, flag: flagSchema, device: deviceSchema }),
-      response: { 200: loginResponseSchema },
+      response: { 200: loginResponseSchema, ...errorResponses(...BODY_ERRORS, 401, 403, 409, 410, 429) },
     },
   }, async (request) => {
     // Each code allows five guesses; this per-IP limit (shared with password login) slows spraying many codes.
@@ -111,7 +111,7 @@ export function codeRoutes(app: FastifyInstance, runtime: Runtime): void {
       tags: ['codes'],
       summary: 'Set a new password with a reset_password code; every session of the account ends',
       body: addressedBody(['code', 'new_password'], { code: codeSchema, new_password: newPasswordSchema }),
-      response: { 200: okSchema },
+      response: { 200: okSchema, ...errorResponses(...BODY_ERRORS, 401, 403, 409, 410, 429) },
     },
   }, async (request) => {
     await runtime.limiter.hit('code_login', request.ip, config.rateLimits.login);

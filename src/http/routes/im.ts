@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Runtime } from '../../runtime/runtime.ts';
 import { LatchkeyError, forbidden, notFound } from '../../core/errors.ts';
 import { authenticate, sessionOf } from '../auth.ts';
+import { errorResponses } from '../schemas.ts';
 
 /**
  * GET /v1/user/im_token: the IM token the caller's device flag shares right now (docs/design.md §3.4). A
@@ -21,7 +22,7 @@ export function imRoutes(app: FastifyInstance, runtime: Runtime): void {
         additionalProperties: false,
         properties: { flag: { type: 'string', enum: ['0', '1', '2'], description: 'must be this session\'s flag (optional)' } },
       },
-      response: { 200: { type: 'object', properties: { im_token: { type: 'string' } }, required: ['im_token'] } },
+      response: { 200: { type: 'object', properties: { im_token: { type: 'string' } }, required: ['im_token'] }, ...errorResponses(400, 401, 403, 404) },
     },
   }, async (request, reply) => {
     // The answer is a credential for the IM server: no browser or proxy may keep it past a logout.

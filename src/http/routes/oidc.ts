@@ -10,7 +10,7 @@ import { receiveBackchannelLogout } from '../../flows/oidc/backchannel.ts';
 import { readBindingCookies } from '../../flows/oidc/binding.ts';
 import { authenticate, sessionOf } from '../auth.ts';
 import { auditContext } from '../context.ts';
-import { loginResponseSchema, printableText } from '../schemas.ts';
+import { BODY_ERRORS, errorResponses, loginResponseSchema, printableText } from '../schemas.ts';
 
 const paramsSchema = {
   type: 'object',
@@ -32,7 +32,7 @@ interface AuthorizeQuery {
 }
 
 /**
- * OpenID Connect SSO (API.md, "OpenID Connect SSO"); the flows live in src/flows/oidc. The IdP
+ * OpenID Connect SSO (docs/api.md §10); the flows live in src/flows/oidc. The IdP
  * directory and the sync worker start with the server and stop with it.
  */
 export function oidcRoutes(app: FastifyInstance, runtime: Runtime): void {
@@ -57,6 +57,7 @@ export function oidcRoutes(app: FastifyInstance, runtime: Runtime): void {
           device_id: deviceText, device_name: deviceText, device_model: deviceText,
         },
       },
+      response: { 302: { description: 'to the identity provider' }, ...errorResponses(400, 404, 429) },
     },
   }, async (request, reply) => {
     await limit('authorize', request);
@@ -81,6 +82,7 @@ export function oidcRoutes(app: FastifyInstance, runtime: Runtime): void {
       params: paramsSchema,
       // IdPs add parameters of their own (iss, session_state); a repeated one is an array and refused.
       querystring: { type: 'object', additionalProperties: { type: 'string', maxLength: 4096 } },
+      response: { 302: { description: 'to `return_to` with `lk_code` or `oidc_error`' }, ...errorResponses(400, 404, 429) },
     },
   }, async (request, reply) => {
     await limit('callback', request);
@@ -102,7 +104,7 @@ export function oidcRoutes(app: FastifyInstance, runtime: Runtime): void {
           app_verifier: { type: 'string', pattern: '^[A-Za-z0-9._~-]{43,128}$' },
         },
       },
-      response: { 200: loginResponseSchema },
+      response: { 200: loginResponseSchema, ...errorResponses(...BODY_ERRORS, 403, 404, 410, 429) },
     },
   }, async (request, reply) => {
     await limit('exchange', request);
@@ -125,6 +127,7 @@ export function oidcRoutes(app: FastifyInstance, runtime: Runtime): void {
           type: 'object',
           properties: { status: { type: 'integer' }, end_session_url: { type: 'string' }, idp_token_revoked: { type: 'boolean' } },
         },
+        ...errorResponses(...BODY_ERRORS, 401, 404),
       },
     },
   }, async (request) => {
@@ -150,7 +153,7 @@ export function oidcRoutes(app: FastifyInstance, runtime: Runtime): void {
           required: ['logout_token'],
           properties: { logout_token: { type: 'string', minLength: 1, maxLength: FORM_LIMIT } },
         },
-        response: { 200: { type: 'object', properties: { status: { type: 'integer' } } } },
+        response: { 200: { type: 'object', properties: { status: { type: 'integer' } } }, ...errorResponses(...BODY_ERRORS, 404, 429) },
       },
     }, async (request, reply) => {
       // §2.8: the response must not be cached.

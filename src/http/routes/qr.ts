@@ -6,7 +6,7 @@ import { exchangeAuthCode } from '../../flows/qr/exchange.ts';
 import { QR_STATUSES, type QrStatus, type RequesterFlag } from '../../flows/qr/record.ts';
 import { authenticate, sessionOf } from '../auth.ts';
 import { auditContext } from '../context.ts';
-import { loginResponseSchema, printableText } from '../schemas.ts';
+import { BODY_ERRORS, errorResponses, loginResponseSchema, printableText } from '../schemas.ts';
 
 const uuidSchema = { type: 'string', pattern: '^[0-9a-f]{32}$' } as const;
 const secretSchema = { type: 'string', pattern: '^[A-Za-z0-9_-]{43}$' } as const;
@@ -77,6 +77,7 @@ export function qrRoutes(app: FastifyInstance, runtime: Runtime): void {
             expires_at: { type: 'integer', description: 'Unix time in milliseconds' },
           },
         },
+        ...errorResponses(400, 429),
       },
     },
   }, async (request) => {
@@ -106,6 +107,7 @@ export function qrRoutes(app: FastifyInstance, runtime: Runtime): void {
       },
       response: {
         200: { type: 'object', properties: { status: qrStatusSchema, auth_code: { type: 'string' } }, required: ['status'] },
+        ...errorResponses(400, 404, 429),
       },
     },
   }, async (request, reply) => {
@@ -127,7 +129,7 @@ export function qrRoutes(app: FastifyInstance, runtime: Runtime): void {
       tags: ['qr'],
       summary: 'The signed-in app scanned a login QR: see who is asking',
       params: { type: 'object', required: ['uuid'], properties: { uuid: uuidSchema } },
-      response: { 200: { type: 'object', properties: { status: { type: 'string' }, requester: requesterSchema } } },
+      response: { 200: { type: 'object', properties: { status: { type: 'string' }, requester: requesterSchema } }, ...errorResponses(...BODY_ERRORS, 401, 403, 404, 409, 410) },
     },
   }, async (request) => scanLoginRequest(runtime, sessionOf(request), request.params.uuid, auditContext(request)));
 
@@ -142,7 +144,7 @@ export function qrRoutes(app: FastifyInstance, runtime: Runtime): void {
         required: ['uuid', 'approve'],
         properties: { uuid: uuidSchema, approve: { type: 'boolean' } },
       },
-      response: { 200: { type: 'object', properties: { status: { type: 'string', enum: ['authed', 'rejected'] } } } },
+      response: { 200: { type: 'object', properties: { status: { type: 'string', enum: ['authed', 'rejected'] } } }, ...errorResponses(...BODY_ERRORS, 401, 403, 404, 409, 410) },
     },
   }, async (request) => {
     const { uuid, approve } = request.body;
@@ -161,7 +163,7 @@ export function qrRoutes(app: FastifyInstance, runtime: Runtime): void {
         required: ['uuid', 'poll_secret'],
         properties: { uuid: uuidSchema, poll_secret: { type: 'string', maxLength: 128 } },
       },
-      response: { 200: loginResponseSchema },
+      response: { 200: loginResponseSchema, ...errorResponses(...BODY_ERRORS, 403, 404, 410, 429) },
     },
   }, async (request) => {
     await runtime.limiter.hit('qr_exchange', request.ip, runtime.config.rateLimits.qrExchange);

@@ -3,7 +3,7 @@ import type { Runtime } from '../../runtime/runtime.ts';
 import { notFound } from '../../core/errors.ts';
 import { authenticate, sessionOf } from '../auth.ts';
 import { auditContext } from '../context.ts';
-import { printableText, sessionSchema, sidParamSchema } from '../schemas.ts';
+import { BODY_ERRORS, errorResponses, printableText, sessionSchema, sidParamSchema } from '../schemas.ts';
 
 const deviceParamSchema = { ...printableText(128), minLength: 1 } as const;
 
@@ -17,7 +17,7 @@ export function sessionRoutes(app: FastifyInstance, runtime: Runtime): void {
       tags: ['sessions'],
       summary: 'End this session only',
       description: '`im` (with an IM bridge): whether the IM server was told. "failed" still means the session is over; the device_quit is retried.',
-      response: { 200: { type: 'object', properties: { status: { type: 'integer' }, im: { type: 'string', enum: ['ok', 'failed'] } } } },
+      response: { 200: { type: 'object', properties: { status: { type: 'integer' }, im: { type: 'string', enum: ['ok', 'failed'] } } }, ...errorResponses(...BODY_ERRORS, 401) },
     },
   }, async (request) => {
     const session = sessionOf(request);
@@ -31,7 +31,7 @@ export function sessionRoutes(app: FastifyInstance, runtime: Runtime): void {
 
   app.get('/v1/user/sessions', {
     onRequest: requireSession,
-    schema: { tags: ['sessions'], summary: 'This user\'s live sessions (never a token)', response: { 200: { type: 'array', items: sessionSchema } } },
+    schema: { tags: ['sessions'], summary: 'This user\'s live sessions (never a token)', response: { 200: { type: 'array', items: sessionSchema }, ...errorResponses(401) } },
   }, async (request) => {
     const current = sessionOf(request);
     const listed = await sessions.list(current.uid);
@@ -44,7 +44,7 @@ export function sessionRoutes(app: FastifyInstance, runtime: Runtime): void {
       tags: ['sessions'],
       summary: 'Revoke one of this user\'s sessions',
       params: { type: 'object', required: ['sid'], properties: { sid: sidParamSchema } },
-      response: { 200: { type: 'object', properties: { status: { type: 'integer' } } } },
+      response: { 200: { type: 'object', properties: { status: { type: 'integer' } } }, ...errorResponses(...BODY_ERRORS, 401, 404) },
     },
   }, async (request) => {
     const current = sessionOf(request);
@@ -55,7 +55,7 @@ export function sessionRoutes(app: FastifyInstance, runtime: Runtime): void {
 
   app.post('/v1/user/sessions/revoke_others', {
     onRequest: requireSession,
-    schema: { tags: ['sessions'], summary: 'Revoke every other session of this user', response: { 200: { type: 'object', properties: { revoked: { type: 'integer' } } } } },
+    schema: { tags: ['sessions'], summary: 'Revoke every other session of this user', response: { 200: { type: 'object', properties: { revoked: { type: 'integer' } } }, ...errorResponses(...BODY_ERRORS, 401) } },
   }, async (request) => {
     const current = sessionOf(request);
     const revoked = await sessions.revokeOthers(current.uid, current.sid);
@@ -76,6 +76,7 @@ export function sessionRoutes(app: FastifyInstance, runtime: Runtime): void {
             properties: { device_id: { type: 'string' }, device_name: { type: 'string' }, device_model: { type: 'string' }, last_login_at: { type: 'integer' } },
           },
         },
+        ...errorResponses(401),
       },
     },
   }, async (request) => {
@@ -89,7 +90,7 @@ export function sessionRoutes(app: FastifyInstance, runtime: Runtime): void {
       tags: ['sessions'],
       summary: 'Forget a device and revoke its sessions',
       params: { type: 'object', required: ['device_id'], properties: { device_id: deviceParamSchema } },
-      response: { 200: { type: 'object', properties: { status: { type: 'integer' }, revoked: { type: 'integer' } } } },
+      response: { 200: { type: 'object', properties: { status: { type: 'integer' }, revoked: { type: 'integer' } } }, ...errorResponses(...BODY_ERRORS, 401, 404) },
     },
   }, async (request) => {
     const current = sessionOf(request);

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Runtime } from '../../runtime/runtime.ts';
 import { invalidRequest } from '../../core/errors.ts';
 import { authenticate, sessionOf } from '../auth.ts';
+import { errorResponses } from '../schemas.ts';
 
 const DEFAULT_LIMIT = 20;
 const MAX_LIMIT = 100;
@@ -40,7 +41,7 @@ export function userAuditRoutes(app: FastifyInstance, runtime: Runtime): void {
         // Query values are strings (no type coercion): digits here, the range below.
         properties: { limit: { type: 'string', pattern: '^[0-9]{1,4}$', description: `1–${MAX_LIMIT}, default ${DEFAULT_LIMIT}` } },
       },
-      response: { 200: { type: 'object', required: ['events'], properties: { events: { type: 'array', items: eventSchema } } } },
+      response: { 200: { type: 'object', required: ['events'], properties: { events: { type: 'array', items: eventSchema } } }, ...errorResponses(400, 401) },
     },
   }, async (request) => {
     const session = sessionOf(request);

@@ -2,13 +2,14 @@ import type { FastifyInstance } from 'fastify';
 import type { Runtime } from '../../runtime/runtime.ts';
 import { unauthorized } from '../../core/errors.ts';
 import { SERVICE_KEY_HEADER, serviceKeyCheck } from '../service-key.ts';
+import { BODY_ERRORS, errorResponses } from '../schemas.ts';
 
 const MAX_TOKEN_LENGTH = 256;
 
 /**
  * POST /v1/auth/verify: other backends (a chat server, a gateway) ask who a session token belongs
  * to. Only holders of a configured service key may ask — octo-server's verify answered anyone, a
- * token oracle limited only by a rate (spec §2.9, §7.9). Validation reads the store like every
+ * token oracle limited only by a rate (docs/octo-server.md §2, §8.9). Validation reads the store like every
  * request does (invariant 6), and the name and role come from the account store, never a cache.
  */
 export function verifyRoutes(app: FastifyInstance, runtime: Runtime): void {
@@ -32,6 +33,7 @@ export function verifyRoutes(app: FastifyInstance, runtime: Runtime): void {
           properties: { uid: { type: 'string' }, name: { type: 'string' }, role: { type: 'string' }, sid: { type: 'string' }, device_flag: { type: 'integer' } },
           required: ['uid', 'name', 'role', 'sid', 'device_flag'],
         },
+        ...errorResponses(...BODY_ERRORS, 401, 403),
       },
     },
   }, async (request) => {
