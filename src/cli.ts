@@ -6,8 +6,7 @@ import { loadConfig, type Config } from './config/config.ts';
 import type { Runtime } from './runtime/runtime.ts';
 import { createLogger } from './logger.ts';
 import { createAccount } from './flows/password/password-flow.ts';
-import { setAccountStatus, setRole } from './core/accounts.ts';
-import { revokeAllReason, statusChangeReason } from './ops/audit.ts';
+import { changeRole, revokeAllSessions, setUserStatus, type Actor } from './flows/account-actions.ts';
 import type { PairingMode } from './ops/deployment-id.ts';
 import { ARGV_PASSWORD_WARNING, readPassword } from './ops/password-input.ts';
 // The server, the stores and their drivers are imported by the commands that use them, so that
@@ -126,7 +125,7 @@ class UnknownInputError extends Error {}
 
 const USAGE_HINT = 'see `latchkey --help`';
 
-const CLI_CONTEXT = { ip: 'cli', userAgent: 'latchkey-cli' };
+const CLI: Actor = { operator: 'cli', context: { ip: 'cli', userAgent: 'latchkey-cli' } };
 
 export async function main(argv: readonly string[]): Promise<number> {
   const { values, positionals } = parseOrRefuse(argv);
@@ -167,8 +166,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       if (sub !== 'revoke-all') throw new UsageError(HELP.sessions);
       await withRuntime(config, 'sessions', async (runtime) => {
         const uid = required(arg, 'UID');
-        const count = await runtime.sessions.revokeAll(uid, 'all');
-        await runtime.audit.record({ type: 'revoke', uid, sid: null, result: 'ok', reason: revokeAllReason('cli', count), context: CLI_CONTEXT });
+        const count = await revokeAllSessions(runtime, uid, CLI);
         process.stdout.write(`revoked ${count} session(s)\n`);
       });
       return 0;
@@ -224,12 +222,10 @@ async function userCommand(config: Config, sub: string | undefined, arg: string 
   if (sub === 'role' && role !== 'admin' && role !== 'user') throw new UsageError('the role is admin or user');
   await withRuntime(config, 'sessions', async (runtime) => {
     if (sub === 'role' && (role === 'admin' || role === 'user')) {
-      await setRole(runtime, uid, role, { allowLastAdmin: warnNoAdminLeft });
-      await runtime.audit.record({ type: 'role_change', uid, sid: null, result: 'ok', reason: `cli; ${role}`, context: CLI_CONTEXT });
+      await changeRole(runtime, uid, role, CLI, { allowLastAdmin: warnNoAdminLeft });
       process.stdout.write(`${uid} is now ${role === 'admin' ? 'an admin' : 'a user'}\n`);
     } else if (sub === 'ban' || sub === 'unban') {
-      const count = await setAccountStatus(runtime, uid, sub === 'ban' ? 'banned' : 'active', { allowLastAdmin: warnNoAdminLeft });
-      await runtime.audit.record({ type: sub, uid, sid: null, result: 'ok', reason: statusChangeReason('cli', count), context: CLI_CONTEXT });
+      const count = await setUserStatus(runtime, uid, sub === 'ban' ? 'banned' : 'active', CLI, { allowLastAdmin: warnNoAdminLeft });
       process.stdout.write(sub === 'ban' ? `banned; revoked ${count} session(s)\n` : 'unbanned\n');
     }
   });

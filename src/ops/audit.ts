@@ -20,6 +20,9 @@ const by = (operator: Operator): string => (operator === 'cli' ? 'cli' : `admin:
 /** `ban` / `unban`: `<by>; <n> session(s) revoked`. */
 export const statusChangeReason = (operator: Operator, revoked: number): string => `${by(operator)}; ${revoked} session(s) revoked`;
 
+/** `role_change`: `<by>; <role>`. */
+export const roleChangeReason = (operator: Operator, role: string): string => `${by(operator)}; ${role}`;
+
 /** `revoke` of every session of an account: `<by>; all:<n>`. */
 export const revokeAllReason = (operator: Operator, revoked: number): string => `${by(operator)}; all:${revoked}`;
 

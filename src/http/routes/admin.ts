@@ -1,11 +1,10 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Runtime } from '../../runtime/runtime.ts';
 import type { AccountStatus, StoredAuditEvent, User } from '../../ports/accounts.ts';
-import { setAccountStatus } from '../../core/accounts.ts';
+import { revokeAllSessions, setUserStatus } from '../../flows/account-actions.ts';
 import { forbidden, invalidRequest, notFound } from '../../core/errors.ts';
 import { authenticate, sessionOf } from '../auth.ts';
 import { auditContext } from '../context.ts';
-import { revokeAllReason, statusChangeReason } from '../../ops/audit.ts';
 import { BODY_ERRORS, errorResponses, printableText, sessionSchema } from '../schemas.ts';
 
 const digits = (description: string) => ({ type: 'string', pattern: '^[0-9]{1,15}$', description }) as const;
@@ -63,7 +62,7 @@ const MAX_AUDIT_LIMIT = 200;
  */
 export function adminRoutes(app: FastifyInstance, runtime: Runtime): void {
   const requireSession = authenticate(runtime.sessions, runtime.metrics);
-  const { accounts, sessions, audit } = runtime;
+  const { accounts, sessions } = runtime;
 
   async function requireAdmin(request: FastifyRequest, reply: FastifyReply): Promise<void> {
     await requireSession(request, reply);
@@ -133,11 +132,7 @@ export function adminRoutes(app: FastifyInstance, runtime: Runtime): void {
     const { status } = request.body;
     // An administrator who bans themselves is signed out with nobody left to undo it.
     if (uid === admin.uid && status === 'banned') throw invalidRequest('uid', 'you cannot ban your own account');
-    const revoked = await setAccountStatus(runtime, uid, status);
-    await audit.record({
-      type: status === 'banned' ? 'ban' : 'unban', uid, sid: null, result: 'ok',
-      reason: statusChangeReason({ admin: admin.uid }, revoked), context: auditContext(request),
-    });
+    const revoked = await setUserStatus(runtime, uid, status, { operator: { admin: admin.uid }, context: auditContext(request) });
     return { status: 200, revoked, ...(status === 'banned' ? await imAfterQuitAll(uid) : {}) };
   });
 
@@ -173,8 +168,7 @@ export function adminRoutes(app: FastifyInstance, runtime: Runtime): void {
     const admin = sessionOf(request);
     const { uid } = request.params;
     if ((await accounts.findByUid(uid)) === null) throw notFound('user');
-    const revoked = await sessions.revokeAll(uid, 'all');
-    await audit.record({ type: 'revoke', uid, sid: null, result: 'ok', reason: revokeAllReason({ admin: admin.uid }, revoked), context: auditContext(request) });
+    const revoked = await revokeAllSessions(runtime, uid, { operator: { admin: admin.uid }, context: auditContext(request) });
     return { revoked, ...(await imAfterQuitAll(uid)) };
   });
 

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Runtime } from '../../runtime/runtime.ts';
-import { notFound } from '../../core/errors.ts';
+import { forgetDevice, revokeOtherSessions, revokeOwnSession, signOut } from '../../flows/session-actions.ts';
 import { authenticate, sessionOf } from '../auth.ts';
 import { auditContext } from '../context.ts';
 import { BODY_ERRORS, errorResponses, printableText, sessionSchema, sidParamSchema } from '../schemas.ts';
@@ -9,7 +9,7 @@ const deviceParamSchema = { ...printableText(128), minLength: 1 } as const;
 
 export function sessionRoutes(app: FastifyInstance, runtime: Runtime): void {
   const requireSession = authenticate(runtime.sessions, runtime.metrics);
-  const { sessions, audit, metrics, accounts } = runtime;
+  const { sessions, accounts } = runtime;
 
   app.post('/v1/user/quit', {
     onRequest: requireSession,
@@ -20,12 +20,7 @@ export function sessionRoutes(app: FastifyInstance, runtime: Runtime): void {
       response: { 200: { type: 'object', properties: { status: { type: 'integer' }, im: { type: 'string', enum: ['ok', 'failed'] } } }, ...errorResponses(...BODY_ERRORS, 401) },
     },
   }, async (request) => {
-    const session = sessionOf(request);
-    const { ended, im } = await sessions.logoutWithOutcome(session);
-    metrics.logouts.inc({ result: !ended ? 'already_ended' : im === 'failed' ? 'im_fail' : 'ok' });
-    await audit.record({
-      type: 'logout', uid: session.uid, sid: session.sid, result: 'ok', reason: im === 'failed' ? 'im_failed' : null, context: auditContext(request),
-    });
+    const { im } = await signOut(runtime, sessionOf(request), auditContext(request));
     return im === null ? { status: 200 } : { status: 200, im };
   });
 
@@ -47,9 +42,7 @@ export function sessionRoutes(app: FastifyInstance, runtime: Runtime): void {
       response: { 200: { type: 'object', properties: { status: { type: 'integer' } } }, ...errorResponses(...BODY_ERRORS, 401, 404) },
     },
   }, async (request) => {
-    const current = sessionOf(request);
-    if (!(await sessions.revoke(current.uid, request.params.sid, 'revoked'))) throw notFound('session');
-    await audit.record({ type: 'revoke', uid: current.uid, sid: request.params.sid, result: 'ok', reason: 'user', context: auditContext(request) });
+    await revokeOwnSession(runtime, sessionOf(request), request.params.sid, auditContext(request));
     return { status: 200 };
   });
 
@@ -57,10 +50,7 @@ export function sessionRoutes(app: FastifyInstance, runtime: Runtime): void {
     onRequest: requireSession,
     schema: { tags: ['sessions'], summary: 'Revoke every other session of this user', response: { 200: { type: 'object', properties: { revoked: { type: 'integer' } } }, ...errorResponses(...BODY_ERRORS, 401) } },
   }, async (request) => {
-    const current = sessionOf(request);
-    const revoked = await sessions.revokeOthers(current.uid, current.sid);
-    await audit.record({ type: 'revoke', uid: current.uid, sid: current.sid, result: 'ok', reason: `others:${revoked}`, context: auditContext(request) });
-    return { revoked };
+    return { revoked: await revokeOtherSessions(runtime, sessionOf(request), auditContext(request)) };
   });
 
   app.get('/v1/user/devices', {
@@ -93,12 +83,7 @@ export function sessionRoutes(app: FastifyInstance, runtime: Runtime): void {
       response: { 200: { type: 'object', properties: { status: { type: 'integer' }, revoked: { type: 'integer' } } }, ...errorResponses(...BODY_ERRORS, 401, 404) },
     },
   }, async (request) => {
-    const current = sessionOf(request);
-    const deviceId = request.params.device_id;
-    const revoked = await sessions.revokeDevice(current.uid, deviceId);
-    const forgotten = await accounts.deleteDevice(current.uid, deviceId);
-    if (!forgotten && revoked === 0) throw notFound('device');
-    await audit.record({ type: 'revoke', uid: current.uid, sid: null, result: 'ok', reason: 'device', context: auditContext(request) });
+    const revoked = await forgetDevice(runtime, sessionOf(request), request.params.device_id, auditContext(request));
     return { status: 200, revoked };
   });
 }

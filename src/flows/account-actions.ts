@@ -1,0 +1,45 @@
+/**
+ * What an operator does to an account — ban, unban, change its role, end all its sessions — each
+ * with its audit row, written here once whether an administrator acted over HTTP or the operator
+ * from the command line (the reason's format: ops/audit.ts, docs/api.md §9).
+ */
+import { setAccountStatus, setRole, type AccessChangeOptions } from '../core/accounts.ts';
+import type { SessionService } from '../core/sessions/service.ts';
+import type { AccountRepo, AccountStatus, Role } from '../ports/accounts.ts';
+import type { Clock } from '../ports/clock.ts';
+import { revokeAllReason, roleChangeReason, statusChangeReason, type AuditContext, type AuditTrail, type Operator } from '../ops/audit.ts';
+
+export interface AccountActionDeps {
+  readonly accounts: AccountRepo;
+  readonly sessions: SessionService;
+  readonly clock: Clock;
+  readonly audit: AuditTrail;
+}
+
+/** Who acted and from where: an administrator's request, or the CLI. */
+export interface Actor {
+  readonly operator: Operator;
+  readonly context: AuditContext;
+}
+
+/** Bans (ending every session) or unbans; returns how many sessions the ban ended. */
+export async function setUserStatus(deps: AccountActionDeps, uid: string, status: AccountStatus, actor: Actor, options: AccessChangeOptions = {}): Promise<number> {
+  const revoked = await setAccountStatus(deps, uid, status, options);
+  await deps.audit.record({
+    type: status === 'banned' ? 'ban' : 'unban', uid, sid: null, result: 'ok',
+    reason: statusChangeReason(actor.operator, revoked), context: actor.context,
+  });
+  return revoked;
+}
+
+export async function changeRole(deps: AccountActionDeps, uid: string, role: Role, actor: Actor, options: AccessChangeOptions = {}): Promise<void> {
+  await setRole(deps, uid, role, options);
+  await deps.audit.record({ type: 'role_change', uid, sid: null, result: 'ok', reason: roleChangeReason(actor.operator, role), context: actor.context });
+}
+
+/** Ends every session of the account; returns how many there were. */
+export async function revokeAllSessions(deps: AccountActionDeps, uid: string, actor: Actor): Promise<number> {
+  const revoked = await deps.sessions.revokeAll(uid, 'all');
+  await deps.audit.record({ type: 'revoke', uid, sid: null, result: 'ok', reason: revokeAllReason(actor.operator, revoked), context: actor.context });
+  return revoked;
+}
