@@ -60,6 +60,7 @@ export const GROUPS: readonly MutationGroup[] = [
     name: 'sessions-service',
     mutate: ['src/core/sessions/service.ts'],
     tests: [
+      'test/unit/mutant-sessions-service.test.ts',
       'test/unit/mutant-logout-final.test.ts',
       'test/unit/mutant-slot-cas.test.ts',
       'test/unit/exclusive-slot-failure.test.ts',
@@ -71,13 +72,13 @@ export const GROUPS: readonly MutationGroup[] = [
   {
     name: 'sessions-im-tokens',
     mutate: ['src/core/sessions/im-tokens.ts'],
-    tests: ['test/unit/im-tokens.test.ts'],
+    tests: ['test/unit/mutant-sessions-im-tokens.test.ts', 'test/unit/im-tokens.test.ts', 'test/unit/mutant-sessions-service.test.ts'],
     target: 0.9,
   },
   {
     name: 'sessions-im-quit-queue',
     mutate: ['src/core/sessions/im-quit-queue.ts'],
-    tests: ['test/unit/im-tokens.test.ts'],
+    tests: ['test/unit/mutant-sessions-im-quit-queue.test.ts', 'test/unit/im-tokens.test.ts'],
     target: 0.9,
   },
   {
