@@ -66,6 +66,7 @@ export const GROUPS: readonly MutationGroup[] = [
       'test/unit/exclusive-slot-failure.test.ts',
       'test/unit/last-seen-race.test.ts',
       'test/unit/start-session.test.ts',
+      'test/unit/mutant-sessions-touch-memo.test.ts',
     ],
     target: 0.9,
   },
