@@ -121,7 +121,7 @@ describe('acquire', () => {
     assert.deepEqual(calls[0]?.[0], 'update');
   });
 
-  it('a retry that meets a token someone else made live reuses it without a quit', async () => {
+  it('a retry that meets a token another login made live reuses it, after quitting the one it pushed', async () => {
     const { kv, im, tokens } = setup();
     const set = kv.set.bind(kv);
     let other = '';
@@ -198,6 +198,25 @@ describe('release', () => {
     assert.equal(await tokens.release(UID, WEB), 'failed');
     assert.equal(im.attempts, 1);
     assert.deepEqual(await value(WEB), { state: 'owed', token });
+  });
+
+  it('an IM server down, and the token removed before the owed mark: committed as none', async () => {
+    const { kv, im, tokens } = setup();
+    await tokens.acquire(UID, WEB);
+    const cas = kv.compareAndSet.bind(kv);
+    let raced = false;
+    kv.compareAndSet = async (k, expected, v, options) => {
+      if (k === key(WEB) && v.startsWith('owed:') && !raced) {
+        raced = true;
+        await kv.del(k);
+        return false;
+      }
+      return cas(k, expected, v, options);
+    };
+    im.down = new ImUnavailableError('down');
+    await tokens.release(UID, WEB);
+    // Its quit that timed out may still land: committed like any other step.
+    assert.match((await kv.get(key(WEB))) ?? '', /^none:/);
   });
 
   it('an IM server that bans the user took the quit: the release commits', async () => {
@@ -301,6 +320,32 @@ describe('the retry worker', () => {
   });
 });
 
+describe('the retry worker racing a login', () => {
+  it('leaves the login\'s token live when its settling fails after the login took the flag', async () => {
+    const { kv, im, live, tokens, value } = setup();
+    await tokens.acquire(UID, WEB);
+    im.down = new ImUnavailableError('down');
+    await tokens.release(UID, WEB);
+    im.down = null;
+    const cad = kv.compareAndDelete.bind(kv);
+    const login = 'd'.repeat(32);
+    let raced = false;
+    kv.compareAndDelete = async (k, expected) => {
+      if (k === key(WEB) && !raced) {
+        raced = true;
+        // After the worker's quit, a login commits a token; then the IM server goes down.
+        await kv.set(k, `live:${login}:n1`);
+        live.add(WEB);
+        im.down = new ImUnavailableError('down');
+        return false;
+      }
+      return cad(k, expected);
+    };
+    assert.equal(await tokens.settleOwed(UID, WEB), false);
+    assert.deepEqual(await value(WEB), { state: 'live', token: login }, 'the worker only settles owed tokens, never marks a login\'s');
+  });
+});
+
 describe('releaseAll', () => {
   it('quits every device at once and commits every flag: deleted, or none for 60 s where there was none', async () => {
     const { kv, im, tokens } = setup();
@@ -362,6 +407,63 @@ describe('releaseAll', () => {
         : [['quit', -1], ['quit', WEB], ['update', WEB, pushed, 'slave']];
       assert.deepEqual(im.take(), expected, `flag ${flag}`);
     }
+  });
+
+  it('a flag whose token another call removed meanwhile is committed again as none', async () => {
+    const { kv, im, tokens } = setup();
+    await tokens.acquire(UID, WEB);
+    const cad = kv.compareAndDelete.bind(kv);
+    let raced = false;
+    kv.compareAndDelete = async (k, expected) => {
+      if (k === key(WEB) && !raced) {
+        raced = true;
+        await kv.del(k);
+        return false;
+      }
+      return cad(k, expected);
+    };
+    im.take();
+    assert.equal(await tokens.releaseAll(UID), 'ok');
+    // The quit of every device may have landed after another's update: `none` makes that update's commit fail.
+    assert.match((await kv.get(key(WEB))) ?? '', /^none:/);
+    assert.deepEqual(im.take(), [['quit', -1]]);
+  });
+
+  it('with the IM server down, a first token committed meanwhile is the one marked owed, not overwritten', async () => {
+    const { kv, im, tokens, value } = setup();
+    const set = kv.set.bind(kv);
+    const other = 'e'.repeat(32);
+    let raced = false;
+    kv.set = async (k, v, options) => {
+      if (k === key(PC) && v.startsWith('owed:') && !raced) {
+        raced = true;
+        // A PC login commits its first token between the sweep's read and its owed mark.
+        await set(k, `live:${other}:n1`);
+      }
+      return set(k, v, options);
+    };
+    im.down = new ImUnavailableError('down');
+    assert.equal(await tokens.releaseAll(UID), 'failed');
+    assert.deepEqual(await value(PC), { state: 'owed', token: other }, 'the token the IM server may hold is the one owed a quit');
+  });
+
+  it('with the IM server down, a flag whose token was removed before its owed mark is committed as none', async () => {
+    const { kv, im, tokens } = setup();
+    await tokens.acquire(UID, WEB);
+    const cas = kv.compareAndSet.bind(kv);
+    let raced = false;
+    kv.compareAndSet = async (k, expected, v, options) => {
+      if (k === key(WEB) && v.startsWith('owed:') && !raced) {
+        raced = true;
+        await kv.del(k);
+        return false;
+      }
+      return cas(k, expected, v, options);
+    };
+    im.down = new ImUnavailableError('down');
+    await tokens.releaseAll(UID);
+    // The quit that timed out may still land: the settling release brackets it like any other.
+    assert.match((await kv.get(key(WEB))) ?? '', /^none:/);
   });
 
   it('a flag the sweep cannot settle makes it fail', async () => {
