@@ -28,6 +28,10 @@ export const GROUPS: readonly MutationGroup[] = [
     name: 'sessions',
     mutate: ['src/core/sessions/*.ts', '!src/core/sessions/token.ts'],
     tests: [
+      'test/unit/mutant-sessions-small.test.ts',
+      'test/unit/mutant-sessions-im-quit-queue.test.ts',
+      'test/unit/mutant-sessions-im-tokens.test.ts',
+      'test/unit/mutant-sessions-service.test.ts',
       'test/unit/mutant-logout-final.test.ts',
       'test/unit/mutant-slot-cas.test.ts',
       'test/unit/session-record.test.ts',
@@ -35,6 +39,7 @@ export const GROUPS: readonly MutationGroup[] = [
       'test/unit/last-seen-race.test.ts',
       'test/unit/im-tokens.test.ts',
       'test/unit/start-session.test.ts',
+      'test/unit/mutant-sessions-touch-memo.test.ts',
       'test/explorer/sessions.explorer.test.ts',
       'test/explorer/im-tokens.explorer.test.ts',
       'test/e2e/sessions.e2e.test.ts',
