@@ -28,6 +28,10 @@ export const GROUPS: readonly MutationGroup[] = [
     name: 'sessions',
     mutate: ['src/core/sessions/*.ts', '!src/core/sessions/token.ts'],
     tests: [
+      'test/unit/mutant-sessions-small.test.ts',
+      'test/unit/mutant-sessions-im-quit-queue.test.ts',
+      'test/unit/mutant-sessions-im-tokens.test.ts',
+      'test/unit/mutant-sessions-service.test.ts',
       'test/unit/mutant-logout-final.test.ts',
       'test/unit/mutant-slot-cas.test.ts',
       'test/unit/session-record.test.ts',
@@ -35,11 +39,52 @@ export const GROUPS: readonly MutationGroup[] = [
       'test/unit/last-seen-race.test.ts',
       'test/unit/im-tokens.test.ts',
       'test/unit/start-session.test.ts',
+      'test/unit/mutant-sessions-touch-memo.test.ts',
       'test/explorer/sessions.explorer.test.ts',
       'test/explorer/im-tokens.explorer.test.ts',
       'test/e2e/sessions.e2e.test.ts',
       'test/e2e/storm.test.ts',
     ],
+    target: 0.9,
+  },
+  // The same files split so each mutant runs only fast in-process tests (the group above, with its
+  // e2e, storm and explorer files, takes hours per run on two cores).
+  {
+    name: 'sessions-small',
+    mutate: ['src/core/sessions/keys.ts', 'src/core/sessions/policy.ts', 'src/core/sessions/record.ts', 'src/core/sessions/im-token-value.ts'],
+    tests: [
+      'test/unit/mutant-sessions-small.test.ts',
+      'test/unit/session-record.test.ts',
+      'test/unit/mutant-slot-cas.test.ts',
+      'test/unit/mutant-logout-final.test.ts',
+      'test/unit/im-tokens.test.ts',
+    ],
+    target: 0.9,
+  },
+  {
+    name: 'sessions-service',
+    mutate: ['src/core/sessions/service.ts'],
+    tests: [
+      'test/unit/mutant-sessions-service.test.ts',
+      'test/unit/mutant-logout-final.test.ts',
+      'test/unit/mutant-slot-cas.test.ts',
+      'test/unit/exclusive-slot-failure.test.ts',
+      'test/unit/last-seen-race.test.ts',
+      'test/unit/start-session.test.ts',
+      'test/unit/mutant-sessions-touch-memo.test.ts',
+    ],
+    target: 0.9,
+  },
+  {
+    name: 'sessions-im-tokens',
+    mutate: ['src/core/sessions/im-tokens.ts'],
+    tests: ['test/unit/mutant-sessions-im-tokens.test.ts', 'test/unit/im-tokens.test.ts', 'test/unit/mutant-sessions-service.test.ts'],
+    target: 0.9,
+  },
+  {
+    name: 'sessions-im-quit-queue',
+    mutate: ['src/core/sessions/im-quit-queue.ts'],
+    tests: ['test/unit/mutant-sessions-im-quit-queue.test.ts', 'test/unit/im-tokens.test.ts'],
     target: 0.9,
   },
   {
