@@ -9,7 +9,7 @@ import { describe, it } from 'node:test';
 import {
   IM_QUIT_QUEUE_KEY, deviceSlotKey, imQuitJobKey, imTokenKey, lastSeenKey, sessionKey, userSessionsKey,
 } from '../../src/core/sessions/keys.ts';
-import { DEVICE_FLAGS, defaultDevicePolicies, deviceFlagName, isDeviceFlag } from '../../src/core/sessions/policy.ts';
+import { DEVICE_FLAGS, defaultDevicePolicies, isDeviceFlag } from '../../src/core/sessions/policy.ts';
 import { decodeIndex, encodeIndexEntry, parseSessionRecord } from '../../src/core/sessions/record.ts';
 import { encodeImTokenValue, newImToken, parseImTokenValue } from '../../src/core/sessions/im-token-value.ts';
 import type { Random } from '../../src/ports/random.ts';
@@ -43,7 +43,6 @@ describe('Kv key names (docs/design.md §3.1)', () => {
 describe('device flags and policies', () => {
   it('knows exactly WuKongIM\'s three flags, by number', () => {
     assert.deepEqual([...DEVICE_FLAGS], [0, 1, 2]);
-    assert.deepEqual({ ...deviceFlagName }, { 0: 'app', 1: 'web', 2: 'pc' });
     for (const flag of [0, 1, 2]) assert.equal(isDeviceFlag(flag), true, String(flag));
     for (const other of [-1, 3, '0', '1', '2', null, undefined, 1.5]) assert.equal(isDeviceFlag(other), false, String(other));
   });

@@ -16,14 +16,11 @@ export type ImTokenValue =
   | { readonly state: 'none' };
 
 const HELD = /^(live|owed):([0-9a-f]{32}):[A-Za-z0-9_-]{1,16}$/;
-const NONE = /^none:[A-Za-z0-9_-]{1,16}$/;
 
-/** Absent, unreadable or `none`: no token. */
+/** `live` or `owed` with a token; anything else (absent, `none:<nonce>`, unreadable) is no token. */
 export function parseImTokenValue(raw: string | null): ImTokenValue {
-  if (raw === null || NONE.test(raw)) return { state: 'none' };
-  const [, state, token] = HELD.exec(raw) ?? [];
-  if ((state === 'live' || state === 'owed') && token !== undefined) return { state, token };
-  return { state: 'none' };
+  const held = raw === null ? null : HELD.exec(raw);
+  return held === null ? { state: 'none' } : { state: held[1] as 'live' | 'owed', token: held[2] as string };
 }
 
 export function encodeImTokenValue(value: ImTokenValue, random: Random): string {
