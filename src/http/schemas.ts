@@ -1,4 +1,6 @@
 /** JSON schemas shared by routes. Every route validates its input at the edge with these. */
+import { createRequire } from 'node:module';
+import type { FastifySchemaCompiler } from 'fastify';
 import { errorStatus, type ErrorCode } from '../core/errors.ts';
 import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../core/passwords.ts';
 
@@ -127,3 +129,16 @@ export const sessionSchema = {
     current: { type: 'boolean' },
   },
 } as const;
+
+/**
+ * The validator of routes whose query strings hold numbers: a query value is always text, so these
+ * are coerced to the schema's type, ranged by its minimum and maximum and defaulted by its default.
+ * Everywhere else types are not coerced (a JSON body says `1`, not `"1"`).
+ */
+const { Ajv } = createRequire(import.meta.url)('ajv') as typeof import('ajv');
+const queryAjv = new Ajv({ coerceTypes: true, useDefaults: true, allErrors: false, removeAdditional: false, strict: false });
+export const numericQueryValidator: FastifySchemaCompiler<object> = ({ schema }) => queryAjv.compile(schema);
+
+/** A whole number in a query string (routes with `numericQueryValidator`). */
+export const wholeNumber = (minimum: number, maximum: number, description: string, fallback?: number) =>
+  ({ type: 'integer', minimum, maximum, description, ...(fallback === undefined ? {} : { default: fallback }) }) as const;

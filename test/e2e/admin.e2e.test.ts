@@ -87,8 +87,16 @@ describe('administration', () => {
     assert.deepEqual(Object.keys(first.body.users[0]).sort(), ['created_at', 'email', 'email_verified', 'name', 'phone', 'phone_verified', 'role', 'status', 'uid', 'updated_at', 'username', 'zone']);
     const second = await as(server, 'GET', `/v1/manager/users?query=${prefix}&page_size=2&page=2`, admin.token);
     assert.deepEqual(second.body.users.map((u: { username: string }) => u.username), [`${prefix}u3`]);
-    assert.equal((await as(server, 'GET', '/v1/manager/users?page_size=1000', admin.token)).status, 400);
-    assert.equal((await as(server, 'GET', '/v1/manager/users?page=0', admin.token)).status, 400);
+    assert.equal(second.body.page, 2);
+    const defaults = await as(server, 'GET', `/v1/manager/users?query=${prefix}`, admin.token);
+    assert.deepEqual([defaults.body.page, defaults.body.page_size], [1, 20], 'the schema fills in the defaults');
+    for (const [query, field] of [['page_size=1000', 'page_size'], ['page=0', 'page'], ['page=two', 'page'], ['page_size=1.5', 'page_size']]) {
+      const refused = await as(server, 'GET', `/v1/manager/users?${query}`, admin.token);
+      assert.equal(refused.status, 400, query);
+      assert.equal(refused.body.details.field, `querystring.${field}`, query);
+    }
+    const audit = await as(server, 'GET', '/v1/manager/audit?limit=0', admin.token);
+    assert.deepEqual([audit.status, audit.body.details?.field], [400, 'querystring.limit']);
   });
 
   it('bans (every session 401 at once, logins refused), audits with ip and user agent, and unbans', async () => {

@@ -5,9 +5,8 @@ import { revokeAllSessions, setUserStatus } from '../../flows/account-actions.ts
 import { forbidden, invalidRequest, notFound } from '../../core/errors.ts';
 import { authenticate, sessionOf } from '../auth.ts';
 import { auditContext } from '../context.ts';
-import { BODY_ERRORS, errorResponses, printableText, sessionSchema } from '../schemas.ts';
+import { BODY_ERRORS, errorResponses, numericQueryValidator, printableText, sessionSchema, wholeNumber } from '../schemas.ts';
 
-const digits = (description: string) => ({ type: 'string', pattern: '^[0-9]{1,15}$', description }) as const;
 /** latchkey uids are hex; imported octo-server uids are short words. */
 const uidSchema = { type: 'string', pattern: '^[A-Za-z0-9_.:@-]{1,128}$' } as const;
 const uidParams = { type: 'object', required: ['uid'], properties: { uid: uidSchema } } as const;
@@ -48,8 +47,8 @@ const auditEventSchema = {
 /** With an IM server: "owed" while the device_quit waits for it (retried until it lands). */
 const imOutcomeSchema = { type: 'string', enum: ['ok', 'owed'], description: 'with an IM server: "owed" while its device_quit waits for the IM server (retried until it lands)' } as const;
 
-interface UsersQuery { query?: string; page?: string; page_size?: string }
-interface AuditQueryString { uid?: string; type?: string; since?: string; before?: string; limit?: string }
+interface UsersQuery { query?: string; page: number; page_size: number }
+interface AuditQueryString { uid?: string; type?: string; since?: number; before?: number; limit: number }
 
 const MAX_PAGE_SIZE = 100;
 const MAX_AUDIT_LIMIT = 200;
@@ -72,6 +71,7 @@ export function adminRoutes(app: FastifyInstance, runtime: Runtime): void {
 
   app.get<{ Querystring: UsersQuery }>('/v1/manager/users', {
     onRequest: requireAdmin,
+    validatorCompiler: numericQueryValidator,
     schema: {
       tags: ['administration'],
       summary: 'Users, searched by username, name, email or phone, a page at a time',
@@ -80,8 +80,8 @@ export function adminRoutes(app: FastifyInstance, runtime: Runtime): void {
         additionalProperties: false,
         properties: {
           query: printableText(100),
-          page: digits('1-based, default 1'),
-          page_size: digits(`1–${MAX_PAGE_SIZE}, default 20`),
+          page: wholeNumber(1, 1_000_000, '1-based', 1),
+          page_size: wholeNumber(1, MAX_PAGE_SIZE, 'users per page', 20),
         },
       },
       response: {
@@ -93,8 +93,7 @@ export function adminRoutes(app: FastifyInstance, runtime: Runtime): void {
       },
     },
   }, async (request) => {
-    const page = bounded(request.query.page, 'page', 1, 1, 1_000_000);
-    const pageSize = bounded(request.query.page_size, 'page_size', 20, 1, MAX_PAGE_SIZE);
+    const { page, page_size: pageSize } = request.query;
     const query = request.query.query?.trim();
     const { users, total } = await accounts.listUsers({
       ...(query ? { query } : {}), offset: (page - 1) * pageSize, limit: pageSize,
@@ -174,6 +173,7 @@ export function adminRoutes(app: FastifyInstance, runtime: Runtime): void {
 
   app.get<{ Querystring: AuditQueryString }>('/v1/manager/audit', {
     onRequest: requireAdmin,
+    validatorCompiler: numericQueryValidator,
     schema: {
       tags: ['administration'],
       summary: 'Audit events, newest first; page on with `before` = the last id seen',
@@ -183,9 +183,9 @@ export function adminRoutes(app: FastifyInstance, runtime: Runtime): void {
         properties: {
           uid: uidSchema,
           type: { type: 'string', pattern: '^[a-z][a-z0-9_]{0,63}$' },
-          since: digits('Unix time in milliseconds'),
-          before: digits('only events with a smaller id'),
-          limit: digits(`1–${MAX_AUDIT_LIMIT}, default 50`),
+          since: wholeNumber(0, Number.MAX_SAFE_INTEGER, 'Unix time in milliseconds'),
+          before: wholeNumber(0, Number.MAX_SAFE_INTEGER, 'only events with a smaller id'),
+          limit: wholeNumber(1, MAX_AUDIT_LIMIT, 'events per page', 50),
         },
       },
       response: {
@@ -200,13 +200,12 @@ export function adminRoutes(app: FastifyInstance, runtime: Runtime): void {
       },
     },
   }, async (request) => {
-    const { uid, type, since, before } = request.query;
-    const limit = bounded(request.query.limit, 'limit', 50, 1, MAX_AUDIT_LIMIT);
+    const { uid, type, since, before, limit } = request.query;
     const events = await accounts.queryAudit({
       ...(uid === undefined ? {} : { uid }),
       ...(type === undefined ? {} : { type }),
-      ...(since === undefined ? {} : { since: Number(since) }),
-      ...(before === undefined ? {} : { beforeId: Number(before) }),
+      ...(since === undefined ? {} : { since }),
+      ...(before === undefined ? {} : { beforeId: before }),
       limit,
     });
     const last = events.at(-1);
@@ -215,13 +214,6 @@ export function adminRoutes(app: FastifyInstance, runtime: Runtime): void {
 }
 
 /** A digits-only query value (the schema checked the shape) within its range, or the default. */
-function bounded(value: string | undefined, field: string, fallback: number, min: number, max: number): number {
-  if (value === undefined) return fallback;
-  const number = Number(value);
-  if (number < min || number > max) throw invalidRequest(`querystring.${field}`, `${field} must be between ${min} and ${max}`);
-  return number;
-}
-
 function userView(user: User) {
   return {
     uid: user.uid,
