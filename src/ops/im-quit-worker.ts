@@ -12,7 +12,7 @@ export interface ImQuitWorkerLogger extends PeriodicLogger {
  */
 export function startImQuitWorker(sessions: SessionService, metrics: Metrics, intervalMs: number, log: ImQuitWorkerLogger): PeriodicTask {
   return runPeriodically('im-quit-retry', intervalMs, async () => {
-    const report = await sessions.drainOwedImQuits();
+    const report = await sessions.im.drainOwedQuits();
     if (report === null) return;
     metrics.imQuitRetries.inc({ result: 'delivered' }, report.delivered);
     metrics.imQuitRetries.inc({ result: 'failed' }, report.failed);
@@ -20,6 +20,6 @@ export function startImQuitWorker(sessions: SessionService, metrics: Metrics, in
     // Until it lands, a logged-out or banned device may still be connected to the IM server: an
     // operator must know. The quit is not given up: it is retried at the capped interval.
     if (report.overdue > 0) log.error({ overdue: report.overdue }, 'device_quit still owed after im.quit_retry.max_attempts; retrying until the IM server takes it');
-    metrics.imQuitPending.set(await sessions.owedImQuits());
+    metrics.imQuitPending.set(await sessions.im.owedQuitCount());
   }, log);
 }

@@ -176,7 +176,7 @@ describe('the IM bridge with WuKongIM', () => {
     assert.deepEqual(node.kv.keys().filter((key) => key.startsWith('sess:')), sessionsBefore, 'no session record');
     assert.deepEqual(await node.runtime.accounts.listDevices(uid), [], 'no device remembered');
     assert.equal(double.tokenOf(uid, WEB) ?? '', '', 'the IM server was not given a token that stuck');
-    assert.equal(await node.runtime.sessions.owedImQuits(), 0, 'nothing queued');
+    assert.equal(await node.runtime.sessions.im.owedQuitCount(), 0, 'nothing queued');
     const [failed] = await node.runtime.accounts.queryAudit({ uid, type: 'login', limit: 1 });
     assert.deepEqual([failed?.result, failed?.reason], ['fail', 'password:upstream_unavailable']);
     // And with the IM server back, the same login works.
@@ -214,7 +214,7 @@ describe('the IM bridge with WuKongIM', () => {
     double.recover();
     await until('the retried device_quit lands', () => connection?.kickedBy === 'device_quit');
     assert.equal(double.connect(uid, WEB, browser.imToken), null);
-    await until('the queue is empty', async () => (await node.runtime.sessions.owedImQuits()) === 0);
+    await until('the queue is empty', async () => (await node.runtime.sessions.im.owedQuitCount()) === 0);
     assert.equal(await node.kv.get(imTokenKey(uid, WEB)), null);
     assert.ok((await metric(node, /latchkey_im_quit_retry_total\{result="delivered"\} (\d+)/)) >= 1);
   });
@@ -230,7 +230,7 @@ describe('the IM bridge with WuKongIM', () => {
     const fresh = await loggedIn(node, name, WEB);
     assert.notEqual(fresh.imToken, old.imToken);
     assert.equal(connection?.kickedBy, 'device_quit');
-    await until('the queue is empty', async () => (await node.runtime.sessions.owedImQuits()) === 0);
+    await until('the queue is empty', async () => (await node.runtime.sessions.im.owedQuitCount()) === 0);
     assert.equal((await call(node, 'GET', '/v1/user/im_token', undefined, fresh.token)).body.im_token, fresh.imToken, 'the worker left the new token alone');
   });
 

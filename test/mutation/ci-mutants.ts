@@ -19,14 +19,15 @@ export interface CiMutant {
 }
 
 const SERVICE = 'src/core/sessions/service.ts';
+const DEVICE_SLOT = 'src/core/sessions/device-slot.ts';
 const CODE_STORE = 'src/flows/code/code-store.ts';
 
 export const CI_MUTANTS: readonly CiMutant[] = [
   // --- the four of issue 13 ---
   {
     name: 'slot-blind-set',
-    file: SERVICE,
-    patch: [[': await this.#kv.compareAndSet(slot, previous, taken, { ttlMs })));', ': await this.#kv.set(slot, taken, { ttlMs })));']],
+    file: DEVICE_SLOT,
+    patch: [[': await kv.compareAndSet(slot, previous, taken, { ttlMs });', ': await kv.set(slot, taken, { ttlMs });']],
     tests: ['test/unit/mutant-slot-cas.test.ts'],
     breaks: 'the APP slot is written with a blind SET: an existing APP session plus two concurrent APP logins leave two live APP sessions',
   },
@@ -49,11 +50,8 @@ export const CI_MUTANTS: readonly CiMutant[] = [
   },
   {
     name: 'slot-displaced-kept',
-    file: SERVICE,
-    patch: [[
-      "await Promise.all(displaced.map((sid) => this.#endAndRelease(session.uid, sid, session.device_flag, 'replaced')));",
-      'await Promise.resolve(displaced);',
-    ]],
+    file: DEVICE_SLOT,
+    patch: [['await Promise.all(displaced.map(endDisplaced));', 'await Promise.resolve(displaced);']],
     tests: ['test/unit/mutant-slot-cas.test.ts'],
     breaks: 'a login that takes the APP slot does not end the session it displaced: two live APP sessions in the store (what the cluster storm collects)',
   },
@@ -67,7 +65,7 @@ export const CI_MUTANTS: readonly CiMutant[] = [
   },
   {
     name: 'slot-release-blind-del',
-    file: SERVICE,
+    file: DEVICE_SLOT,
     patch: [['await kv.compareAndDelete(deviceSlotKey(uid, flag), sid);', 'await kv.del(deviceSlotKey(uid, flag));']],
     tests: ['test/unit/mutant-slot-cas.test.ts'],
     breaks: 'ending a session deletes the APP slot whoever holds it: a concurrent login\'s slot is lost and the next login does not displace it',
@@ -81,7 +79,7 @@ export const CI_MUTANTS: readonly CiMutant[] = [
   },
   {
     name: 'last-seen-outlives-logout',
-    file: SERVICE,
+    file: 'src/core/sessions/last-seen.ts',
     patch: [['if ((await this.#kv.get(sessionKey(session.sid))) === null) await this.#kv.compareAndDelete(key, stamp);', '']],
     tests: ['test/unit/last-seen-race.test.ts'],
     breaks: 'a last-seen write racing a logout is not looked after: the key outlives the session',

@@ -63,7 +63,7 @@ export const GROUPS: readonly MutationGroup[] = [
   },
   {
     name: 'sessions-service',
-    mutate: ['src/core/sessions/service.ts'],
+    mutate: ['src/core/sessions/service.ts', 'src/core/sessions/device-slot.ts', 'src/core/sessions/last-seen.ts', 'src/core/sessions/session-im.ts'],
     tests: [
       'test/unit/mutant-sessions-service.test.ts',
       'test/unit/mutant-logout-final.test.ts',

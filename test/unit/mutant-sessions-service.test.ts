@@ -87,11 +87,22 @@ describe('issue', () => {
     assert.deepEqual(await sessions.validate(issued.token), { sid, ...record });
   });
 
-  it('refuses a sid that is already taken (never rewrites a record)', async () => {
+  it('never rewrites a record: a taken sid draws a new token, and a random source that keeps repeating itself fails the login in the error model', async () => {
     const same: Random = { bytes: (n) => Buffer.alloc(n, 7), int: (min) => min };
     const { sessions } = setup({ random: same });
-    await sessions.issue(login('a'));
-    await assert.rejects(sessions.issue(login('b')), /session id collision/);
+    const first = await sessions.issue(login('a'));
+    await assert.rejects(sessions.issue(login('b')), (error: unknown) => error instanceof LatchkeyError && error.code === 'internal_error');
+    assert.equal((await sessions.validate(first.token))?.device_id, 'a', 'the first record is untouched');
+    let draws = 0;
+    // The second draw repeats the first token; the draws after it are fresh.
+    const repeatsOnce: Random = { bytes: (n) => (draws++ < 2 ? Buffer.alloc(n, 7) : cryptoRandom.bytes(n)), int: (min) => min };
+    const { sessions: again } = setup({ random: repeatsOnce });
+    const taken = await again.issue(login('a'));
+    const second = await again.issue(login('b'));
+    assert.equal(draws, 3, 'one more token was drawn');
+    assert.notEqual(second.session.sid, taken.session.sid);
+    assert.equal((await again.validate(second.token))?.device_id, 'b');
+    assert.equal((await again.validate(taken.token))?.device_id, 'a');
   });
 
   it('refuses a login of an account banned meanwhile and leaves nothing behind', async () => {
@@ -342,17 +353,17 @@ describe('with an IM server', () => {
     const { sessions } = setup(withIm(im));
     const a = await sessions.issue(login('a'));
     assert.match(a.imToken ?? '', /^[0-9a-f]{32}$/);
-    assert.equal(await sessions.imToken(a.session), a.imToken);
+    assert.equal(await sessions.im.current(a.session.uid, a.session.device_flag), a.imToken);
     const b = await sessions.issue(login('b'));
     assert.equal(b.imToken, a.imToken, 'a Web login shares the flag\'s token');
     assert.deepEqual(await sessions.logoutWithOutcome(a.session), { ended: true, im: 'ok' });
-    assert.notEqual(await sessions.imToken(b.session), a.imToken, 'rotated when a session of the flag ended');
+    assert.notEqual(await sessions.im.current(b.session.uid, b.session.device_flag), a.imToken, 'rotated when a session of the flag ended');
     assert.deepEqual(await sessions.logoutWithOutcome(a.session), { ended: false, im: null });
     assert.deepEqual(await sessions.logoutWithOutcome(b.session), { ended: true, im: 'ok' });
-    assert.equal(await sessions.imToken(b.session), null);
-    assert.equal(await sessions.imQuitOwed(UID), false);
-    assert.equal(await sessions.owedImQuits(), 0);
-    assert.deepEqual(await sessions.drainOwedImQuits(), { delivered: 0, failed: 0, overdue: 0 });
+    assert.equal(await sessions.im.current(b.session.uid, b.session.device_flag), null);
+    assert.equal(await sessions.im.owesQuit(UID), false);
+    assert.equal(await sessions.im.owedQuitCount(), 0);
+    assert.deepEqual(await sessions.im.drainOwedQuits(), { delivered: 0, failed: 0, overdue: 0 });
   });
 
   it('a logout the IM server cannot hear of still ends the session, and the quit is owed', async () => {
@@ -362,8 +373,8 @@ describe('with an IM server', () => {
     im.failAll = new ImUnavailableError('down');
     assert.deepEqual(await sessions.logoutWithOutcome(a.session), { ended: true, im: 'failed' });
     assert.equal(await sessions.validate(a.token), null);
-    assert.equal(await sessions.imQuitOwed(UID), true);
-    assert.equal(await sessions.owedImQuits(), 1);
+    assert.equal(await sessions.im.owesQuit(UID), true);
+    assert.equal(await sessions.im.owedQuitCount(), 1);
   });
 
   it('a sweep tells the IM server once per flag, and a revokeAll quits every device at once', async () => {
@@ -405,10 +416,10 @@ describe('with an IM server', () => {
   it('without one, the IM calls answer null or nothing', async () => {
     const { sessions } = setup();
     const a = await sessions.issue(login('a'));
-    assert.equal(await sessions.imToken(a.session), null);
-    assert.equal(await sessions.imQuitOwed(UID), null);
-    assert.equal(await sessions.owedImQuits(), 0);
-    assert.equal(await sessions.drainOwedImQuits(), null);
+    assert.equal(await sessions.im.current(a.session.uid, a.session.device_flag), null);
+    assert.equal(await sessions.im.owesQuit(UID), null);
+    assert.equal(await sessions.im.owedQuitCount(), 0);
+    assert.equal(await sessions.im.drainOwedQuits(), null);
     assert.deepEqual(await sessions.logoutWithOutcome(a.session), { ended: true, im: null });
   });
 });
@@ -537,7 +548,7 @@ describe('the IM token of a login that ends or is refused meanwhile', () => {
     const issued = await service.issue(login('a'));
     revoke = false;
     assert.equal(await kv.get(`user:{${UID}}:im:1`), null);
-    assert.equal(await service.imToken(issued.session), null);
+    assert.equal(await service.im.current(issued.session.uid, issued.session.device_flag), null);
   });
 
   it('a refused login removes a token no live session holds', async () => {
@@ -569,8 +580,8 @@ describe('the IM token of a login that ends or is refused meanwhile', () => {
     im.failAll = new ImUnavailableError('down');
     await sessions.logout(a.session);
     im.failAll = null;
-    assert.deepEqual(await sessions.drainOwedImQuits(), { delivered: 1, failed: 0, overdue: 0 });
-    assert.equal(await sessions.owedImQuits(), 0);
-    assert.equal(await sessions.imQuitOwed(UID), false);
+    assert.deepEqual(await sessions.im.drainOwedQuits(), { delivered: 1, failed: 0, overdue: 0 });
+    assert.equal(await sessions.im.owedQuitCount(), 0);
+    assert.equal(await sessions.im.owesQuit(UID), false);
   });
 });

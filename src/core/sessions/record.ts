@@ -1,4 +1,4 @@
-import type { DeviceFlag } from './policy.ts';
+import { isDeviceFlag, type DeviceFlag } from './policy.ts';
 
 export type LoginMethod = 'password' | 'register' | 'code' | 'qr' | 'oidc';
 /** `aborted`: a login undone before it answered (its IM server could not be told, docs/design.md §3.4). */
@@ -44,15 +44,15 @@ export function encodeIndexEntry(flag: DeviceFlag, createdAt: number, expiresAt:
   return `${flag}:${createdAt}:${expiresAt}`;
 }
 
+/** One index entry, or null when its value is not `flag:created_at:expires_at` with a known flag. */
+export function decodeIndexEntry(sid: string, value: string): IndexEntry | null {
+  const [flag, createdAt, expiresAt] = value.split(':').map(Number);
+  if (!isDeviceFlag(flag) || createdAt === undefined || expiresAt === undefined) return null;
+  return { sid, flag, createdAt, expiresAt };
+}
+
 export function decodeIndex(hash: Record<string, string>): IndexEntry[] {
-  const entries: IndexEntry[] = [];
-  for (const [sid, value] of Object.entries(hash)) {
-    const [flag, createdAt, expiresAt] = value.split(':').map(Number);
-    if ((flag === 0 || flag === 1 || flag === 2) && createdAt !== undefined && expiresAt !== undefined) {
-      entries.push({ sid, flag, createdAt, expiresAt });
-    }
-  }
-  return entries;
+  return Object.entries(hash).flatMap(([sid, value]) => decodeIndexEntry(sid, value) ?? []);
 }
 
 export function parseSessionRecord(sid: string, raw: string): Session | null {

@@ -137,7 +137,7 @@ export function adminRoutes(app: FastifyInstance, runtime: Runtime): void {
 
   /** Whether a quit of every IM device reached the IM server, or is still owed to it (it was down). */
   async function imAfterQuitAll(uid: string): Promise<{ im?: 'ok' | 'owed' }> {
-    const owed = await sessions.imQuitOwed(uid);
+    const owed = await sessions.im.owesQuit(uid);
     return owed === null ? {} : { im: owed ? 'owed' : 'ok' };
   }
 

@@ -33,7 +33,7 @@ export function imRoutes(app: FastifyInstance, runtime: Runtime): void {
     if (request.query.flag !== undefined && Number(request.query.flag) !== session.device_flag) {
       throw forbidden('a session can only read the IM token of its own device flag');
     }
-    const imToken = await runtime.sessions.imToken(session);
+    const imToken = await runtime.sessions.im.current(session.uid, session.device_flag);
     // No live token although the session is live: a rotation is still owed to a down IM server.
     // The retry worker completes it; asking again before its next pass gains nothing.
     if (imToken === null) {
