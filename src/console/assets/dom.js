@@ -102,12 +102,13 @@ export function setupTabs(tablist, onSelect) {
 }
 
 /**
- * An accessible yes/no question in the page's <dialog id="confirm"> (focus is trapped, Escape cancels).
+ * An accessible yes/no question in a <dialog> (focus is trapped, Escape cancels), made on first use
+ * so that every page asks the same way.
  * @param {{title: string, text: string, action: string, danger?: boolean}} question
  * @returns {Promise<boolean>}
  */
 export function confirmAction(question) {
-  const dialog = byId('confirm', HTMLDialogElement);
+  const dialog = confirmDialog();
   say(byId('confirm-title', HTMLElement), question.title);
   say(byId('confirm-text', HTMLElement), question.text);
   const yes = byId('confirm-yes', HTMLButtonElement);
@@ -118,6 +119,21 @@ export function confirmAction(question) {
     dialog.returnValue = '';
     dialog.showModal();
   });
+}
+
+/** @returns {HTMLDialogElement} */
+function confirmDialog() {
+  const existing = document.getElementById('confirm');
+  if (existing instanceof HTMLDialogElement) return existing;
+  const dialog = /** @type {HTMLDialogElement} */ (h('dialog', { id: 'confirm', 'aria-labelledby': 'confirm-title', 'aria-describedby': 'confirm-text' },
+    h('form', { method: 'dialog' },
+      h('h2', { id: 'confirm-title' }),
+      h('p', { id: 'confirm-text', class: 'muted' }),
+      h('div', { class: 'dialog-actions' },
+        h('button', { value: 'no', type: 'submit' }, 'Cancel'),
+        h('button', { value: 'yes', type: 'submit', id: 'confirm-yes' })))));
+  document.body.append(dialog);
+  return dialog;
 }
 
 /** @param {string} text */
