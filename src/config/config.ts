@@ -174,13 +174,17 @@ export function loadConfig(options: { env?: Env; file?: string | undefined } = {
   return parseConfig(raw);
 }
 
-function readConfigFile(path: string): Json {
-  let text: string;
+/** A file a setting names, read whole; unreadable is a ConfigError naming the setting and the file. */
+function readFileText(key: string, path: string, expected: string): string {
   try {
-    text = readFileSync(path, 'utf8');
+    return readFileSync(path, 'utf8');
   } catch (error) {
-    throw new ConfigError('config', 'a readable JSON file', `${path} (${(error as Error).message})`);
+    throw new ConfigError(key, expected, `${path} (${(error as Error).message})`);
   }
+}
+
+function readConfigFile(path: string): Json {
+  const text = readFileText('config', path, 'a readable JSON file');
   try {
     const parsed: unknown = JSON.parse(text);
     if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) return parsed as Json;
@@ -332,12 +336,7 @@ function storeTlsCa(value: unknown, store: string): string | undefined {
   if (!store.startsWith('rediss')) {
     throw new ConfigError('store_tls_ca', 'no CA file unless store is a TLS URL (rediss://, rediss-cluster://, rediss-sentinel://)', value);
   }
-  let pem: string;
-  try {
-    pem = readFileSync(value, 'utf8');
-  } catch (error) {
-    throw new ConfigError('store_tls_ca', 'a readable PEM CA certificate file', `${value} (${(error as Error).message})`);
-  }
+  const pem = readFileText('store_tls_ca', value, 'a readable PEM CA certificate file');
   try {
     // Parses the first certificate only; enough to catch a key, a DER file or an empty file.
     new X509Certificate(pem);

@@ -113,21 +113,22 @@ export const loginResponseSchema = {
   required: ['uid', 'username', 'name', 'token', 'sid', 'device_flag', 'expires_at', 'role'],
 } as const;
 
+/** What a session says of itself (never its token). */
+export const sessionFields = {
+  sid: { type: 'string' },
+  device_flag: { type: 'integer' },
+  device_id: { type: 'string' },
+  device_name: { type: 'string' },
+  device_model: { type: 'string' },
+  method: { type: 'string' },
+  created_at: { type: 'integer' },
+  expires_at: { type: 'integer' },
+} as const;
+
+/** A session in a list: where it logged in from, when it was last used, whether it is the caller's. */
 export const sessionSchema = {
   type: 'object',
-  properties: {
-    sid: { type: 'string' },
-    device_flag: { type: 'integer' },
-    device_id: { type: 'string' },
-    device_name: { type: 'string' },
-    device_model: { type: 'string' },
-    method: { type: 'string' },
-    ip: { type: 'string' },
-    created_at: { type: 'integer' },
-    expires_at: { type: 'integer' },
-    last_seen_at: { type: 'integer' },
-    current: { type: 'boolean' },
-  },
+  properties: { ...sessionFields, ip: { type: 'string' }, last_seen_at: { type: 'integer' }, current: { type: 'boolean' } },
 } as const;
 
 /**

@@ -4,7 +4,7 @@
  * events (GET /v1/user/audit).
  */
 import { api } from './api.js';
-import { busy, byId, confirmAction, h, say } from './dom.js';
+import { busy, byId, confirmAction, h, onSubmit, say } from './dom.js';
 import { deviceIcon, icon } from './icons.js';
 import {
   absoluteTime, browserWords, describeError, eventWords, flagWords, methodWords, relativeTime,
@@ -129,33 +129,28 @@ function wirePasswordChange(username) {
   const error = byId('password-error', HTMLElement);
   const done = byId('password-done', HTMLElement);
   byId('password-username', HTMLInputElement).value = username;
-  form.addEventListener('submit', (event) => {
-    event.preventDefault();
-    const submit = form.querySelector('button[type="submit"]');
-    if (!(submit instanceof HTMLButtonElement)) return;
-    void busy(submit, async () => {
-      say(error, '');
-      say(done, '');
-      if (fresh.value !== repeat.value) {
-        say(error, 'The two new passwords are not the same.');
-        repeat.focus();
-        return;
-      }
-      const revokeOthers = byId('revoke-on-change', HTMLInputElement).checked;
-      try {
-        await api('PUT', '/v1/user/updatepassword', { password: current.value, new_password: fresh.value, revoke_other_sessions: revokeOthers });
-      } catch (failure) {
-        say(error, describeError(failure, {
-          invalid_credentials: 'Your current password is not right.',
-          invalid_request: 'Choose a new password of 8 to 512 characters that is not only spaces.',
-        }));
-        return;
-      }
-      form.reset();
-      byId('revoke-on-change', HTMLInputElement).checked = true;
-      say(done, revokeOthers ? 'Password changed. Your other devices were signed out.' : 'Password changed.');
-      await Promise.all([showDevices(), showActivity()]);
-    });
+  onSubmit(form, async () => {
+    say(error, '');
+    say(done, '');
+    if (fresh.value !== repeat.value) {
+      say(error, 'The two new passwords are not the same.');
+      repeat.focus();
+      return;
+    }
+    const revokeOthers = byId('revoke-on-change', HTMLInputElement).checked;
+    try {
+      await api('PUT', '/v1/user/updatepassword', { password: current.value, new_password: fresh.value, revoke_other_sessions: revokeOthers });
+    } catch (failure) {
+      say(error, describeError(failure, {
+        invalid_credentials: 'Your current password is not right.',
+        invalid_request: 'Choose a new password of 8 to 512 characters that is not only spaces.',
+      }));
+      return;
+    }
+    form.reset();
+    byId('revoke-on-change', HTMLInputElement).checked = true;
+    say(done, revokeOthers ? 'Password changed. Your other devices were signed out.' : 'Password changed.');
+    await Promise.all([showDevices(), showActivity()]);
   });
 }
 

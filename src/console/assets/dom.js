@@ -102,6 +102,20 @@ export function setupTabs(tablist, onSelect) {
 }
 
 /**
+ * Runs `action` when the form is submitted, with its submit button busy meanwhile (busy()).
+ * @param {HTMLFormElement} form
+ * @param {() => Promise<void>} action
+ */
+export function onSubmit(form, action) {
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const submit = form.querySelector('button[type="submit"]');
+    if (!(submit instanceof HTMLButtonElement)) return;
+    void busy(submit, action);
+  });
+}
+
+/**
  * An accessible yes/no question in a <dialog> (focus is trapped, Escape cancels), made on first use
  * so that every page asks the same way.
  * @param {{title: string, text: string, action: string, danger?: boolean}} question

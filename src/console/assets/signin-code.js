@@ -6,7 +6,7 @@
  */
 import { api, ApiError } from './api.js';
 import { thisDevice } from './device.js';
-import { busy, byId, say } from './dom.js';
+import { busy, byId, onSubmit, say } from './dom.js';
 import { describeError } from './messages.js';
 
 const SEND_WORDS = {
@@ -50,28 +50,23 @@ export function codeSignIn(channels, onSignedIn) {
   sendForm.addEventListener('change', showChannel);
   showChannel();
 
-  sendForm.addEventListener('submit', (event) => {
-    event.preventDefault();
-    const submit = sendForm.querySelector('button[type="submit"]');
-    if (!(submit instanceof HTMLButtonElement)) return;
-    void busy(submit, async () => {
-      say(error, '');
-      const destination = { channel: channel(), to: to.value.trim() };
-      try {
-        await api('POST', '/v1/user/code/send', { ...destination, purpose: 'login' });
-      } catch (failure) {
-        to.setAttribute('aria-invalid', String(failure instanceof ApiError && failure.code === 'invalid_request'));
-        say(error, describeError(failure, SEND_WORDS));
-        return;
-      }
-      to.removeAttribute('aria-invalid');
-      sent = destination;
-      say(byId('code-sent', HTMLElement), `If ${destination.to} belongs to an account, a 6-digit code is on its way. It works for 5 minutes.`);
-      sendForm.hidden = true;
-      loginForm.hidden = false;
-      code.value = '';
-      code.focus();
-    });
+  onSubmit(sendForm, async () => {
+    say(error, '');
+    const destination = { channel: channel(), to: to.value.trim() };
+    try {
+      await api('POST', '/v1/user/code/send', { ...destination, purpose: 'login' });
+    } catch (failure) {
+      to.setAttribute('aria-invalid', String(failure instanceof ApiError && failure.code === 'invalid_request'));
+      say(error, describeError(failure, SEND_WORDS));
+      return;
+    }
+    to.removeAttribute('aria-invalid');
+    sent = destination;
+    say(byId('code-sent', HTMLElement), `If ${destination.to} belongs to an account, a 6-digit code is on its way. It works for 5 minutes.`);
+    sendForm.hidden = true;
+    loginForm.hidden = false;
+    code.value = '';
+    code.focus();
   });
 
   loginForm.addEventListener('submit', (event) => {

@@ -7,7 +7,7 @@
  */
 import { api, hasSessionCookie, RETURN_PAGES } from './api.js';
 import { thisDevice } from './device.js';
-import { busy, byId, h, say, setupTabs } from './dom.js';
+import { byId, h, onSubmit, say, setupTabs } from './dom.js';
 import { describeError, describeSsoError } from './messages.js';
 import { codeSignIn } from './signin-code.js';
 import { qrSignIn } from './signin-qr.js';
@@ -122,21 +122,16 @@ function passwordSignIn() {
   const username = byId('username', HTMLInputElement);
   const password = byId('password', HTMLInputElement);
   const error = byId('password-error', HTMLElement);
-  form.addEventListener('submit', (event) => {
-    event.preventDefault();
-    const submit = form.querySelector('button[type="submit"]');
-    if (!(submit instanceof HTMLButtonElement)) return;
-    void busy(submit, async () => {
-      say(error, '');
-      try {
-        await api('POST', '/v1/user/login', { username: username.value.trim(), password: password.value, flag: 1, device: thisDevice() });
-      } catch (failure) {
-        say(error, describeError(failure, { invalid_request: 'Enter your username (or email, or phone) and your password.' }));
-        password.select();
-        return;
-      }
-      signedIn();
-    });
+  onSubmit(form, async () => {
+    say(error, '');
+    try {
+      await api('POST', '/v1/user/login', { username: username.value.trim(), password: password.value, flag: 1, device: thisDevice() });
+    } catch (failure) {
+      say(error, describeError(failure, { invalid_request: 'Enter your username (or email, or phone) and your password.' }));
+      password.select();
+      return;
+    }
+    signedIn();
   });
 }
 

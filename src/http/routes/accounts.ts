@@ -10,7 +10,7 @@ import { authenticate, sessionOf } from '../auth.ts';
 import { auditContext, loginContext, type DeviceBody } from '../context.ts';
 import {
   BODY_ERRORS, deviceSchema, emailSchema, errorResponses, flagSchema, loginResponseSchema, nameSchema, okSchema, newPasswordSchema, passwordSchema,
-  phoneSchema, usernameSchema, zoneSchema,
+  phoneSchema, sessionFields, usernameSchema, zoneSchema,
 } from '../schemas.ts';
 
 interface RegisterBody {
@@ -54,19 +54,7 @@ const currentSchema = {
     email_verified: { type: 'boolean', description: 'a code sent to the email was entered (or a trusted IdP vouched for it); until then code login, reset and SSO linking ignore it' },
     phone_verified: { type: 'boolean', description: 'a code sent to the number was entered; until then code login and reset ignore it' },
     role: { type: 'string' },
-    session: {
-      type: 'object',
-      properties: {
-        sid: { type: 'string' },
-        device_flag: { type: 'integer' },
-        device_id: { type: 'string' },
-        device_name: { type: 'string' },
-        device_model: { type: 'string' },
-        method: { type: 'string' },
-        created_at: { type: 'integer' },
-        expires_at: { type: 'integer' },
-      },
-    },
+    session: { type: 'object', properties: sessionFields },
   },
 } as const;
 
