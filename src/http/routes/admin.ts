@@ -213,7 +213,6 @@ export function adminRoutes(app: FastifyInstance, runtime: Runtime): void {
   });
 }
 
-/** A digits-only query value (the schema checked the shape) within its range, or the default. */
 function userView(user: User) {
   return {
     uid: user.uid,
