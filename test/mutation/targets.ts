@@ -58,6 +58,7 @@ export const GROUPS: readonly MutationGroup[] = [
     name: 'code',
     mutate: ['src/flows/code/*.ts', '!src/flows/code/code-store.ts'],
     tests: [
+      'test/unit/mutant-code-flows.test.ts',
       'test/security/codes-guesses.test.ts',
       'test/security/codes-lockout.test.ts',
       'test/security/codes-timing.test.ts',
