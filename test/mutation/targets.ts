@@ -96,13 +96,14 @@ export const GROUPS: readonly MutationGroup[] = [
   {
     name: 'code-store',
     mutate: ['src/flows/code/code-store.ts'],
-    tests: ['test/unit/mutant-code-store.test.ts', 'test/unit/mutant-code-once.test.ts', 'test/security/codes-guesses.test.ts', 'test/security/codes-lockout.test.ts', 'test/e2e/codes.e2e.test.ts'],
+    tests: ['test/unit/mutant-code-store.test.ts', 'test/unit/mutant-code-store-contention.test.ts', 'test/unit/mutant-code-once.test.ts', 'test/security/codes-guesses.test.ts', 'test/security/codes-lockout.test.ts', 'test/e2e/codes.e2e.test.ts'],
     target: 0.9,
   },
   {
     name: 'code',
     mutate: ['src/flows/code/*.ts', '!src/flows/code/code-store.ts'],
     tests: [
+      'test/unit/mutant-code-flows.test.ts',
       'test/security/codes-guesses.test.ts',
       'test/security/codes-lockout.test.ts',
       'test/security/codes-timing.test.ts',
