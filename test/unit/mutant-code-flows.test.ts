@@ -8,13 +8,13 @@
 import assert from 'node:assert/strict';
 import { tmpdir } from 'node:os';
 import { after, describe, it } from 'node:test';
-import { parseConfig } from '../../src/config.ts';
+import { parseConfig } from '../../src/config/config.ts';
 import { MemoryKv } from '../../src/adapters/memory/memory-kv.ts';
 import { openAccountStore } from '../../src/adapters/db/open.ts';
 import { destinationId, type Destination } from '../../src/core/destinations.ts';
 import { LatchkeyError } from '../../src/core/errors.ts';
 import { RateLimiter } from '../../src/core/guards.ts';
-import { createPasswordHasher } from '../../src/core/passwords.ts';
+import { createPasswordHasher } from '../../src/runtime/password-hasher.ts';
 import { SessionService } from '../../src/core/sessions/service.ts';
 import { UniqueViolation, type AccountRepo, type User } from '../../src/ports/accounts.ts';
 import { systemClock, type Clock } from '../../src/ports/clock.ts';

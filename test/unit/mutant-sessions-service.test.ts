@@ -178,6 +178,24 @@ describe('validate', () => {
 });
 
 describe('the last-seen stamp', () => {
+  it('goes with the session: every way of ending one deletes its stamp', async () => {
+    const { kv, sessions } = setup();
+    const ends: Array<(token: string, sid: string) => Promise<unknown>> = [
+      async (token) => sessions.logout((await sessions.validate(token))!),
+      async (_token, sid) => sessions.revoke(UID, sid),
+      async () => sessions.revokeAll(UID, 'all'),
+    ];
+    for (const end of ends) {
+      const issued = await sessions.issue(login('a'));
+      await sessions.validate(issued.token);
+      await settle();
+      assert.notEqual(await kv.get(`seen:${issued.session.sid}`), null, 'stamped');
+      await end(issued.token, issued.session.sid);
+      await settle();
+      assert.deepEqual(kv.keys().filter((key) => key.startsWith('seen:')), [], String(end));
+    }
+  });
+
   it('is written at most once per interval (a minute by default), with the session\'s remaining lifetime', async () => {
     const { kv, sessions, at } = setup();
     const issued = await sessions.issue(login('a'));

@@ -27,7 +27,8 @@ export class ResendCooldown {
     const holder = this.#random.bytes(12).toString('base64url');
     if (await this.#kv.set(key, holder, { nx: true, ttlMs: RESEND_COOLDOWN_SECONDS * 1000 })) return holder;
     const left = await this.#kv.pttl(key);
-    throw rateLimited(left === null || left < 0 ? 1 : Math.max(1, Math.ceil(left / 1000)));
+    // At least 1 s, also when the key expired between the two calls (pttl null or negative).
+    throw rateLimited(Math.max(1, Math.ceil((left ?? 0) / 1000)));
   }
 
   /** After a failed delivery the user may retry at once; compare-and-delete so only our own cooldown goes. */
