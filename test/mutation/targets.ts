@@ -86,6 +86,7 @@ export const GROUPS: readonly MutationGroup[] = [
     name: 'guards',
     mutate: ['src/core/guards.ts'],
     tests: [
+      'test/unit/mutant-guards-throttle.test.ts',
       'test/security/throttle-ipv6.test.ts',
       'test/security/throttle-login.test.ts',
       'test/security/throttle-hash-queue.test.ts',
