@@ -432,6 +432,25 @@ describe('QR request', () => {
     assert.ok(Date.now() - started < 1_000, `the wake-up during the read was lost: answered after ${Date.now() - started} ms`);
   });
 
+  it('a wait woken early leaves no timer behind to swallow the next wait\'s wake-up', async () => {
+    const w = world();
+    const created = await createLoginRequest(w.deps, requester);
+    const scanner = await appSession(w, 'alice');
+    // The poll's clock: the first wait is 200 ms (the request seems to lapse then), the second 5 s.
+    const clock = { at: created.expires_at - 200, now() { return this.at; } };
+    const deps = { ...w.deps, clock, config: { qr: { ...w.deps.config.qr, pollTimeoutSeconds: 30 } } } as QrFlowDeps;
+    const held = pollLoginStatus(deps, pollInput(created.uuid, created.poll_secret));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    clock.at = created.expires_at - 10_000;
+    await w.kv.publish(statusChannel(created.uuid), 'nothing new');
+    // Past the first wait's 200 ms: its timer, had it been left running, has fired by now.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const scannedAt = Date.now();
+    await scanLoginRequest(w.deps, scanner, created.uuid, context);
+    assert.deepEqual(await held, { status: 'scanned' });
+    assert.ok(Date.now() - scannedAt < 1_000, `the scan's wake-up was lost: answered after ${Date.now() - scannedAt} ms`);
+  });
+
   it('answers a held poll when the request lapses, not only at the poll timeout', async () => {
     const w = world();
     const created = await createLoginRequest(w.deps, requester);
