@@ -315,14 +315,14 @@ describe('QR request', () => {
     const w = world();
     const created = await createLoginRequest(w.deps, requester);
     const scanner = await appSession(w, 'alice');
-    // A long poll timeout, so only the wake-up (not a periodic re-read) can answer within the second.
+    // A long poll timeout, so only the wake-up (not a periodic re-read) can answer before the 3 s signal.
     const deps = { ...w.deps, config: { qr: { ...w.deps.config.qr, pollTimeoutSeconds: 30 } } } as QrFlowDeps;
     const held = pollLoginStatus(deps, pollInput(created.uuid, created.poll_secret));
     await new Promise((resolve) => setTimeout(resolve, 20));
     const scannedAt = Date.now();
     await scanLoginRequest(w.deps, scanner, created.uuid, context);
     assert.deepEqual(await held, { status: 'scanned' });
-    assert.ok(Date.now() - scannedAt < 1_000, `the wake-up took ${Date.now() - scannedAt} ms`);
+    assert.ok(Date.now() - scannedAt < 2_000, `the wake-up took ${Date.now() - scannedAt} ms`);
     await answerLoginRequest(w.deps, scanner, created.uuid, true, context);
     const authed = await pollLoginStatus(w.deps, pollInput(created.uuid, created.poll_secret, { lastStatus: 'scanned' }));
     assert.deepEqual(authed, { status: 'authed', auth_code: await code(w, created.uuid, created.poll_secret) });
@@ -356,7 +356,7 @@ describe('QR request', () => {
     const answer = await pollLoginStatus({ ...w.deps, clock }, pollInput(created.uuid, created.poll_secret));
     const took = Date.now() - started;
     assert.deepEqual(answer, { status: 'waitScan' });
-    assert.ok(took >= 900 && took < 2_000, `a 1 s poll answered after ${took} ms`);
+    assert.ok(took >= 900 && took < 2_500, `a 1 s poll answered after ${took} ms`);
   });
 
   it('holds a poll without busy re-reads, even after a wake-up that changed nothing, and ends its subscription', async () => {
@@ -386,7 +386,7 @@ describe('QR request', () => {
     assert.equal(subscribed, 1);
     await w.kv.publish(statusChannel(created.uuid), 'nothing new');
     assert.deepEqual(await held, { status: 'waitScan' });
-    assert.ok(Date.now() - started < 1_500, `the abort at 400 ms answered after ${Date.now() - started} ms`);
+    assert.ok(Date.now() - started < 2_500, `the abort at 400 ms answered after ${Date.now() - started} ms`);
     assert.ok(reads <= 4, `${reads} reads in 400 ms`);
     assert.equal(subscribed, 0, 'the poll kept its subscription');
   });
@@ -401,7 +401,7 @@ describe('QR request', () => {
     const clock = { now: () => w.clock.at + (Date.now() - started) };
     const deps = { ...w.deps, clock, config: { qr: { ...w.deps.config.qr, pollTimeoutSeconds: 30 } } } as QrFlowDeps;
     assert.deepEqual(await pollLoginStatus(deps, pollInput(created.uuid, created.poll_secret)), { status: 'expired' });
-    assert.ok(Date.now() - started < 2_000, `answered after ${Date.now() - started} ms`);
+    assert.ok(Date.now() - started < 2_500, `answered after ${Date.now() - started} ms`);
   });
 
   it('does not lose a wake-up that arrives while the held poll is reading', async () => {
@@ -429,7 +429,7 @@ describe('QR request', () => {
     const deps = { ...w.deps, kv, config: { qr: { ...w.deps.config.qr, pollTimeoutSeconds: 30 } } } as QrFlowDeps;
     const started = Date.now();
     assert.deepEqual(await pollLoginStatus(deps, pollInput(created.uuid, created.poll_secret)), { status: 'scanned' });
-    assert.ok(Date.now() - started < 1_000, `the wake-up during the read was lost: answered after ${Date.now() - started} ms`);
+    assert.ok(Date.now() - started < 2_000, `the wake-up during the read was lost: answered after ${Date.now() - started} ms`);
   });
 
   it('a wait woken early leaves no timer behind to swallow the next wait\'s wake-up', async () => {
@@ -448,7 +448,7 @@ describe('QR request', () => {
     const scannedAt = Date.now();
     await scanLoginRequest(w.deps, scanner, created.uuid, context);
     assert.deepEqual(await held, { status: 'scanned' });
-    assert.ok(Date.now() - scannedAt < 1_000, `the scan's wake-up was lost: answered after ${Date.now() - scannedAt} ms`);
+    assert.ok(Date.now() - scannedAt < 2_000, `the scan's wake-up was lost: answered after ${Date.now() - scannedAt} ms`);
   });
 
   it('answers a held poll when the request lapses, not only at the poll timeout', async () => {
@@ -461,7 +461,7 @@ describe('QR request', () => {
     const deps = { ...w.deps, clock, config: { qr: { ...w.deps.config.qr, pollTimeoutSeconds: 30 } } } as QrFlowDeps;
     const answer = await pollLoginStatus(deps, pollInput(created.uuid, created.poll_secret));
     assert.deepEqual(answer, { status: 'expired' });
-    assert.ok(Date.now() - started < 2_000, `answered after ${Date.now() - started} ms`);
+    assert.ok(Date.now() - started < 2_500, `answered after ${Date.now() - started} ms`);
   });
 });
 
