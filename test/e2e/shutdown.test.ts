@@ -43,7 +43,7 @@ async function startServe(dir: string): Promise<ServeProcess> {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(new Error(`serve did not start:\n${output}`));
-    }, 20_000);
+    }, 60_000); // a node takes 10-15 s to start on a loaded machine
     child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
     child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
       output += chunk;
