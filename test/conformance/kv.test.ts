@@ -49,8 +49,13 @@ function key(label: string): string {
   return `${label}:${counter}`;
 }
 
+/**
+ * Waits for a message to arrive. Only arrivals are waited for (a message that must not arrive is
+ * fenced by one that must), so the deadline only bounds a hang: 2 s was within reach of one stall
+ * of a loaded 2-core machine.
+ */
 async function until(condition: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 2000;
+  const deadline = Date.now() + 30_000;
   while (!condition()) {
     if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
     await sleep(5);

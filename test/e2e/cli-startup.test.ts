@@ -97,11 +97,12 @@ describe('serve --wait', { skip: skipUnlessRedisServer() }, () => {
     };
     const attempts = () => output.split('\n').filter((line) => line.includes('does not answer; trying again (--wait)'));
     try {
-      await until('two attempts', () => attempts().length >= 2, 20_000);
+      // The process starts first: 10-15 s on a loaded machine.
+      await until('two attempts', () => attempts().length >= 2, 60_000);
       assert.ok(!output.includes('latchkey listening'));
       assert.ok(attempts().every((line) => JSON.parse(line).level === 40), 'each attempt is one warning line');
       await redis.restart();
-      await until('"latchkey listening"', () => output.includes('"latchkey listening"'), 20_000);
+      await until('"latchkey listening"', () => output.includes('"latchkey listening"'), 60_000);
     } finally {
       child.kill('SIGTERM');
       await exited;

@@ -196,7 +196,7 @@ async function withServeLogs(config: Record<string, unknown>, work: (url: string
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   try {
     const url = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no listening line:\n${output}`)), 20_000);
+      const timer = setTimeout(() => reject(new Error(`no listening line:\n${output}`)), 60_000); // 10-15 s on a loaded machine
       const onData = (chunk: Buffer) => {
         output += chunk.toString('utf8');
         const match = /"url":"(http:[^"]+)"/.exec(output);

@@ -12,7 +12,9 @@ import { join } from 'node:path';
 import { REDIS_URL, skipUnless, uniquePrefix } from '../support/services.ts';
 import { startLatchkey, type LatchkeyProcess } from '../support/processes.ts';
 import { call } from '../support/server.ts';
-import { exchange, grant, loginRequest, poll, registerApp, scan, settle, type AppUser } from '../support/qr-clients.ts';
+import {
+  exchange, grant, loginRequest, poll, registerApp, scan, waitingPollsOnRedis, type AppUser, type WaitingPolls,
+} from '../support/qr-clients.ts';
 
 const POLL_TIMEOUT_MS = 20_000;
 /** Well under the poll timeout and under the 5 s re-read: only a pub/sub wake-up is this fast. */
@@ -23,11 +25,14 @@ describe('QR login across two nodes (Redis)', { skip: await skipUnless('redis') 
   let nodeA: LatchkeyProcess;
   let nodeB: LatchkeyProcess;
   let alice: AppUser;
+  let waiting: WaitingPolls & { close(): void };
 
   before(async () => {
+    const prefix = uniquePrefix('qr2');
+    waiting = await waitingPollsOnRedis(REDIS_URL, prefix);
     const config = {
       store: REDIS_URL,
-      store_prefix: uniquePrefix('qr2'),
+      store_prefix: prefix,
       db: `sqlite:${join(dir, 'accounts.db')}`,
       password: { memory_cost: 1024, time_cost: 1 },
       rate_limits: { register: { max: 1000 }, login: { max: 1000 }, qr_create: { max: 1000 }, qr_exchange: { max: 1000 } },
@@ -40,6 +45,7 @@ describe('QR login across two nodes (Redis)', { skip: await skipUnless('redis') 
   });
   after(async () => {
     await Promise.all([nodeA?.stop(), nodeB?.stop()]);
+    waiting?.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -47,7 +53,7 @@ describe('QR login across two nodes (Redis)', { skip: await skipUnless('redis') 
     const request = await loginRequest(nodeA);
 
     const waitingForScan = poll(nodeA, request.uuid, request.poll_secret, 'waitScan');
-    await settle();
+    await waiting.atLeast(request.uuid, 1);
     assert.equal((await scan(nodeB, alice, request.uuid)).status, 200);
     const scannedAt = performance.now();
     const scanned = await waitingForScan;
@@ -55,7 +61,7 @@ describe('QR login across two nodes (Redis)', { skip: await skipUnless('redis') 
     assert.ok(scanned.at - scannedAt < PROMPT_MS, `node A answered ${Math.round(scanned.at - scannedAt)} ms after the scan on B`);
 
     const waitingForAnswer = poll(nodeA, request.uuid, request.poll_secret, 'scanned');
-    await settle();
+    await waiting.atLeast(request.uuid, 1);
     const granted = await grant(nodeB, alice, request.uuid, true);
     const grantedAt = performance.now();
     assert.deepEqual(granted.body, { status: 'authed' });
@@ -77,7 +83,7 @@ describe('QR login across two nodes (Redis)', { skip: await skipUnless('redis') 
     const request = await loginRequest(nodeB, 2);
     const onA = poll(nodeA, request.uuid, request.poll_secret, 'waitScan');
     const onB = poll(nodeB, request.uuid, request.poll_secret, 'waitScan');
-    await settle();
+    await waiting.atLeast(request.uuid, 2);
     await scan(nodeA, alice, request.uuid);
     const scannedAt = performance.now();
     for (const answer of await Promise.all([onA, onB])) {
@@ -89,10 +95,10 @@ describe('QR login across two nodes (Redis)', { skip: await skipUnless('redis') 
   it('a rejection on node B reaches the poll on node A; no code exists', async () => {
     const request = await loginRequest(nodeA);
     await scan(nodeB, alice, request.uuid);
-    const waiting = poll(nodeA, request.uuid, request.poll_secret, 'scanned');
-    await settle();
+    const waitingForAnswer = poll(nodeA, request.uuid, request.poll_secret, 'scanned');
+    await waiting.atLeast(request.uuid, 1);
     await grant(nodeB, alice, request.uuid, false);
-    const answer = await waiting;
+    const answer = await waitingForAnswer;
     assert.deepEqual(answer.body, { status: 'rejected' });
     assert.ok(answer.tookMs < PROMPT_MS + 500);
     const guess = Buffer.alloc(32, 7).toString('base64url');

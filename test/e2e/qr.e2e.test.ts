@@ -1,9 +1,10 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { call, startTestServer, testDefaults, type TestServer } from '../support/server.ts';
 import {
-  browserDevice, exchange, grant, loginRequest, poll, registerApp, scan, settle, type AppUser, type BrowserRequest,
+  browserDevice, exchange, grant, loginRequest, poll, registerApp, scan, waitingPollsOf, type AppUser, type BrowserRequest, type WaitingPolls,
 } from '../support/qr-clients.ts';
 
 const POLL_TIMEOUT_MS = 4_000;
@@ -23,8 +24,10 @@ describe('QR login end to end (embedded store)', () => {
   let server: TestServer;
   let alice: AppUser;
   let mallory: AppUser;
+  let waiting: WaitingPolls;
   before(async () => {
     server = await startTestServer({ rate_limits: generousLimits, qr: { poll_timeout_seconds: POLL_TIMEOUT_MS / 1000 } });
+    waiting = waitingPollsOf(server.runtime.kv);
     alice = await registerApp(server, 'alice');
     mallory = await registerApp(server, 'mallory');
   });
@@ -41,8 +44,8 @@ describe('QR login end to end (embedded store)', () => {
     assert.ok(!request.qrcode.svg.includes(request.poll_secret) && !request.qrcode.text.includes(request.poll_secret));
     assert.ok(Math.abs(request.expires_at - (Date.now() + 120_000)) < 5_000);
 
-    const waiting = poll(server, request.uuid, request.poll_secret);
-    await settle();
+    const waitingForScan = poll(server, request.uuid, request.poll_secret);
+    await waiting.atLeast(request.uuid, 1);
     const scanned = await scan(server, alice, request.uuid);
     const scannedAt = performance.now();
     assert.equal(scanned.status, 200, JSON.stringify(scanned.body));
@@ -50,12 +53,12 @@ describe('QR login end to end (embedded store)', () => {
       status: 'scanned',
       requester: { device_name: browserDevice.device_name, device_model: browserDevice.device_model, ip: '127.0.0.1', flag: 1, user_agent: 'node' },
     });
-    const sawScan = await waiting;
+    const sawScan = await waitingForScan;
     assert.deepEqual(sawScan.body, { status: 'scanned' }, 'the poller learns of the scan, not who scanned');
     assert.ok(sawScan.at - scannedAt < 1_000, `the poll answered ${Math.round(sawScan.at - scannedAt)} ms after the scan`);
 
     const waitingForAnswer = poll(server, request.uuid, request.poll_secret, 'scanned');
-    await settle();
+    await waiting.atLeast(request.uuid, 1);
     const granted = await grant(server, alice, request.uuid, true);
     assert.equal(granted.status, 200);
     assert.deepEqual(granted.body, { status: 'authed' }, 'the scanner never gets the auth code');
@@ -96,7 +99,7 @@ describe('QR login end to end (embedded store)', () => {
     const request = await loginRequest(server, 2);
     const first = poll(server, request.uuid, request.poll_secret);
     const second = poll(server, request.uuid, request.poll_secret);
-    await settle();
+    await waiting.atLeast(request.uuid, 2);
     assert.equal((await scan(server, alice, request.uuid)).status, 200);
     const answers = await Promise.all([first, second]);
     for (const answer of answers) {
@@ -195,11 +198,11 @@ describe('QR login end to end (embedded store)', () => {
   it('a rejected request: the poll says rejected, no auth code exists, it cannot be approved after', async () => {
     const request = await loginRequest(server);
     await scan(server, alice, request.uuid);
-    const waiting = poll(server, request.uuid, request.poll_secret, 'scanned');
-    await settle();
+    const waitingForAnswer = poll(server, request.uuid, request.poll_secret, 'scanned');
+    await waiting.atLeast(request.uuid, 1);
     const rejected = await grant(server, alice, request.uuid, false);
     assert.deepEqual(rejected.body, { status: 'rejected' });
-    assert.deepEqual((await waiting).body, { status: 'rejected' });
+    assert.deepEqual((await waitingForAnswer).body, { status: 'rejected' });
     assert.deepEqual((await poll(server, request.uuid, request.poll_secret)).body, { status: 'rejected' });
     assert.equal((await grant(server, alice, request.uuid, true)).status, 409);
     assert.equal((await exchange(server, randomCode(), request.uuid, request.poll_secret)).status, 404);
@@ -248,7 +251,7 @@ describe('QR login expiry and limits (embedded store)', () => {
   it('an auth code not exchanged in time is gone: 410, and the poll says expired', async () => {
     const request = await loginRequest(server);
     const code = await approved(server, alice, request);
-    await settle(1_200);
+    await sleep(1_200); // past the 1 s auth code TTL
     const late = await exchange(server, code, request.uuid, request.poll_secret);
     assert.equal(late.status, 410);
     assert.equal(late.body.code, 'expired');
@@ -273,13 +276,14 @@ describe('QR login expiry and limits (embedded store)', () => {
 describe('QR long-poll and shutdown', () => {
   it('a waiting poll answers at once when its node shuts down, instead of holding the shutdown', async () => {
     const server = await startTestServer({ qr: { poll_timeout_seconds: 20 } });
+    const waiting = waitingPollsOf(server.runtime.kv);
     const request = await loginRequest(server);
-    const waiting = poll(server, request.uuid, request.poll_secret);
-    await settle();
+    const held = poll(server, request.uuid, request.poll_secret);
+    await waiting.atLeast(request.uuid, 1);
     const stopping = performance.now();
     await server.stop();
     assert.ok(performance.now() - stopping < 2_000);
-    const answer = await waiting;
+    const answer = await held;
     assert.deepEqual(answer.body, { status: 'waitScan' });
   });
 });

@@ -43,7 +43,7 @@ async function startServe(dir: string): Promise<ServeProcess> {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(new Error(`serve did not start:\n${output}`));
-    }, 20_000);
+    }, 60_000); // a node takes 10-15 s to start on a loaded machine
     child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
     child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
       output += chunk;
@@ -86,6 +86,18 @@ function post(url: URL, path: string, body: unknown): { sent: Promise<void>; ans
   return { sent, answered };
 }
 
+/**
+ * Resolves once the node has read a request already written to it. The node accepts connections in
+ * the order they came and, each time it looks, reads every socket that has data: it reads a second
+ * request, sent on a new connection after the first was written, no earlier than the first, and its
+ * answer comes later still.
+ */
+async function readByNode(url: URL): Promise<void> {
+  const probe = await fetch(new URL('/healthz', url), { headers: { connection: 'close' } });
+  await probe.arrayBuffer();
+  assert.equal(probe.status, 200);
+}
+
 /** Resolves with the time a TCP connect to the port is first refused; rejects after `timeoutMs`. */
 async function refusedAt(url: URL, timeoutMs: number): Promise<number> {
   const deadline = performance.now() + timeoutMs;
@@ -118,7 +130,9 @@ describe('graceful shutdown of latchkey serve', () => {
 
         const login = post(server.url, '/v1/user/login', { username: 'alice', password: PASSWORD, flag: 1 });
         await login.sent;
-        await sleep(100); // by now the server has read the request and is verifying the password
+        // Signalled before the node has read the login, the node closes that connection as idle: a
+        // fixed pause was not always long enough on a loaded machine ("socket hang up").
+        await readByNode(server.url);
         const signalledAt = performance.now();
         server.child.kill(signal);
 

@@ -9,7 +9,7 @@ import { connect, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { parseConfig } from '../../src/config/config.ts';
 import { startTestServer, testDefaults, type TestServer } from '../support/server.ts';
-import { loginRequest, poll } from '../support/qr-clients.ts';
+import { loginRequest, poll, until } from '../support/qr-clients.ts';
 
 const REQUEST_TIMEOUT_S = 1;
 /** The request timeout, plus Node's check interval, plus slack for a busy machine. */
@@ -84,17 +84,33 @@ describe('slow clients are cut off', () => {
   });
 
   it('past max_connections new connections are closed at once, and the node answers again after', async () => {
-    const holders = await Promise.all(Array.from({ length: 60 }, () => new Promise<Socket>((resolve) => {
-      const socket = connect(portOf(server), '127.0.0.1', () => resolve(socket));
-      socket.on('error', () => {});
-    })));
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    const open = holders.filter((socket) => !socket.destroyed && !socket.readableEnded).length;
-    assert.ok(open <= 40, `${open} connections held, max_connections is 40`);
-    for (const socket of holders) socket.destroy();
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    const answer = await fetch(`${server.url}/v1/common/appconfig`);
-    assert.equal(answer.status, 200);
+    // A node of its own, with the default 30 s request timeout, so that within 20 s only the cap
+    // closes a silent connection: under load, a fixed 300 ms pause came before the node had taken
+    // up all 60 connections, and a longer one would have let the 1 s request timeout close them.
+    const capped = await startTestServer({ http: { max_connections: 40 } });
+    const holders: Socket[] = [];
+    try {
+      let closed = 0;
+      await Promise.all(Array.from({ length: 60 }, () => new Promise<void>((resolve) => {
+        const socket = connect(portOf(capped), '127.0.0.1', () => resolve());
+        socket.on('error', () => {});
+        socket.on('close', () => (closed += 1));
+        holders.push(socket);
+      })));
+      await until('the 20 connections past max_connections closed', () => closed >= 20, 20_000);
+      const open = holders.filter((socket) => !socket.destroyed && !socket.readableEnded).length;
+      assert.ok(open <= 40, `${open} connections held, max_connections is 40`);
+      for (const socket of holders) socket.destroy();
+      // The node counts a connection off when it sees it close, one socket at a time.
+      await until('the node answers again', async () => {
+        const answer = await fetch(`${capped.url}/v1/common/appconfig`).catch(() => null);
+        await answer?.arrayBuffer();
+        return answer?.status === 200;
+      }, 20_000);
+    } finally {
+      for (const socket of holders) socket.destroy();
+      await capped.stop();
+    }
   });
 });
 

@@ -8,7 +8,9 @@ import assert from 'node:assert/strict';
 import { get } from 'node:http';
 import { ConfigError, parseConfig } from '../../src/config/config.ts';
 import { startTestServer, testDefaults, type TestServer } from '../support/server.ts';
-import { loginRequest, poll, registerApp, scan, settle, type Polled } from '../support/qr-clients.ts';
+import {
+  loginRequest, poll, registerApp, scan, until, waitingPollsOf, type Polled, type WaitingPolls,
+} from '../support/qr-clients.ts';
 
 const POLL_TIMEOUT_MS = 4_000;
 const generousLimits = { ...testDefaults.rate_limits, qr_create: { max: 100_000 } };
@@ -23,8 +25,10 @@ function assertRefusedAtOnce(answer: Polled): void {
 
 describe('QR long-polls per login request (default cap 3)', () => {
   let server: TestServer;
+  let waiting: WaitingPolls;
   before(async () => {
     server = await startTestServer({ rate_limits: generousLimits, qr: { poll_timeout_seconds: POLL_TIMEOUT_MS / 1000 } });
+    waiting = waitingPollsOf(server.runtime.kv);
   });
   after(async () => {
     await server.stop();
@@ -33,8 +37,11 @@ describe('QR long-polls per login request (default cap 3)', () => {
   it('50 parallel polls of one request: 3 are held and all wake on the scan, 47 are refused at once', async () => {
     const app = await registerApp(server, 'scanner');
     const request = await loginRequest(server);
-    const polls = Array.from({ length: 50 }, () => poll(server, request.uuid, request.poll_secret));
-    await settle(1_000);
+    let answered = 0;
+    const polls = Array.from({ length: 50 }, () => poll(server, request.uuid, request.poll_secret).finally(() => (answered += 1)));
+    // Scan only once every poll has been taken up, held or refused: a poll arriving after the scan
+    // would start from `scanned` and could take a slot the woken polls just gave back.
+    await until('every poll held or answered', async () => answered + (await waiting.count(request.uuid)) >= 50);
     assert.equal((await scan(server, app, request.uuid)).status, 200);
     const answers = await Promise.all(polls);
     const held = answers.filter((answer) => answer.status === 200);
@@ -47,14 +54,13 @@ describe('QR long-polls per login request (default cap 3)', () => {
     const app = await registerApp(server, 'scanner2');
     const request = await loginRequest(server);
     const holding = Array.from({ length: 3 }, () => poll(server, request.uuid, request.poll_secret));
-    await settle(500);
+    await waiting.atLeast(request.uuid, 3);
     assertRefusedAtOnce(await poll(server, request.uuid, request.poll_secret));
     const behind = await poll(server, request.uuid, request.poll_secret, 'scanned');
     assert.deepEqual(behind.body, { status: 'waitScan' }, 'a poll that already differs from last_status is not held');
     assert.equal((await scan(server, app, request.uuid)).status, 200);
     await Promise.all(holding);
     const next = poll(server, request.uuid, request.poll_secret, 'scanned');
-    await settle(300);
     assert.equal((await next).status, 200, 'the slots were released');
   });
 
@@ -63,9 +69,10 @@ describe('QR long-polls per login request (default cap 3)', () => {
     const query = new URLSearchParams({ uuid: request.uuid, poll_secret: request.poll_secret });
     // node:http, so hanging up closes the socket there and then.
     const abandoned = Array.from({ length: 3 }, () => get(`${server.url}/v1/user/loginstatus?${query}`).on('error', () => {}));
-    await settle(500);
+    await waiting.atLeast(request.uuid, 3);
     for (const hungUp of abandoned) hungUp.destroy();
-    await settle(300);
+    // Freed by the hang-ups themselves, well before the held polls' timeout could free them.
+    await waiting.none(request.uuid, POLL_TIMEOUT_MS - 1_000);
     const answers = await Promise.all(Array.from({ length: 3 }, () => poll(server, request.uuid, request.poll_secret)));
     assert.deepEqual(answers.map((a) => a.status), [200, 200, 200]);
   });

@@ -103,7 +103,7 @@ export interface HttpProcessOptions {
   readonly listeningMessage: string;
   /** Ready once GET on this path answers 200. */
   readonly healthPath: string;
-  /** How long to wait for the listening line and a 200. Default 20 s. */
+  /** How long to wait for the listening line and a 200. Default 60 s. */
   readonly readyTimeoutMs?: number;
   /** Extra environment (LATCHKEY_* from the parent is never passed on). */
   readonly env?: Record<string, string>;
@@ -138,7 +138,8 @@ export async function startHttpProcess(options: HttpProcessOptions): Promise<Htt
 
   let stopping: Promise<void> | null = null;
   const stop = () => (stopping ??= terminate(child).then(() => options.cleanup?.()));
-  const timeoutMs = options.readyTimeoutMs ?? 20_000;
+  // A node took 9-14 s to start on a 2-core machine under a load of 20; 20 s was too close.
+  const timeoutMs = options.readyTimeoutMs ?? 60_000;
   try {
     const url = await withTimeout(listening, timeoutMs, `${options.name} did not log "${options.listeningMessage}"`);
     await untilHealthy(url + options.healthPath, timeoutMs);

@@ -4,6 +4,10 @@
  * sides can be on different latchkey nodes.
  */
 import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+import type { Kv, KvMessageHandler } from '../../src/ports/kv.ts';
+import { statusChannel } from '../../src/flows/qr/record.ts';
 import { call, type Answer } from './server.ts';
 
 export interface Node {
@@ -66,5 +70,76 @@ export const grant = (node: Node, app: AppUser, uuid: string, approve: boolean):
 export const exchange = (node: Node, authCode: string, uuid: string, pollSecret: string): Promise<Answer> =>
   call(node, 'POST', `/v1/user/login_authcode/${authCode}`, { uuid, poll_secret: pollSecret });
 
-/** Resolves once the poll has had time to subscribe and start waiting. */
-export const settle = (ms = 300): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+/** Far beyond any stall of a loaded machine: only a poll that never gets there takes this long. */
+const WAITING_WITHIN_MS = 30_000;
+
+/** Polls `condition` until it holds; fails after a deadline no healthy run comes near. */
+export async function until(what: string, condition: () => boolean | Promise<boolean>, withinMs = WAITING_WITHIN_MS): Promise<void> {
+  const deadline = performance.now() + withinMs;
+  while (!(await condition())) {
+    if (performance.now() > deadline) assert.fail(`${what}: not within ${withinMs} ms`);
+    await sleep(10);
+  }
+}
+
+/**
+ * How many long-polls are waiting on each login request: a poll waits on its request's wake-up
+ * channel once it has read the status it waits to change from. A scan made before that is the
+ * status a late poll starts from, and it sits out its whole timeout instead of answering at the scan.
+ */
+export interface WaitingPolls {
+  /** Subscribers to the request's wake-up channel now. */
+  count(uuid: string): Promise<number>;
+  /** Resolves once at least `wanted` are subscribed. */
+  atLeast(uuid: string, wanted: number, withinMs?: number): Promise<void>;
+  /** Resolves once none is subscribed any more. */
+  none(uuid: string, withinMs?: number): Promise<void>;
+}
+
+function waitingPolls(count: (uuid: string) => Promise<number>): WaitingPolls {
+  return {
+    count,
+    atLeast: (uuid, wanted, withinMs) => until(`${wanted} polls waiting on ${uuid}`, async () => (await count(uuid)) >= wanted, withinMs),
+    none: (uuid, withinMs) => until(`no poll waiting on ${uuid}`, async () => (await count(uuid)) === 0, withinMs),
+  };
+}
+
+/**
+ * Counts the subscriptions an in-process node makes on its store, by wrapping the store's
+ * `subscribe` (the node's flows call it through the same object). Call before the polls start.
+ */
+export function waitingPollsOf(kv: Kv): WaitingPolls {
+  const live = new Map<string, number>();
+  const add = (channel: string, delta: number): void => {
+    live.set(channel, (live.get(channel) ?? 0) + delta);
+  };
+  const subscribe = kv.subscribe.bind(kv);
+  Object.defineProperty(kv, 'subscribe', {
+    configurable: true,
+    value: async (channel: string, handler: KvMessageHandler): Promise<() => Promise<void>> => {
+      const unsubscribe = await subscribe(channel, handler);
+      add(channel, 1);
+      let ended = false;
+      return async () => {
+        await unsubscribe();
+        if (!ended) add(channel, -1);
+        ended = true;
+      };
+    },
+  });
+  return waitingPolls(async (uuid) => live.get(statusChannel(uuid)) ?? 0);
+}
+
+/**
+ * The same for nodes in other processes sharing one Redis: PUBSUB NUMSUB counts each node's
+ * subscriber connection once, however many polls it holds on the channel.
+ */
+export async function waitingPollsOnRedis(url: string, prefix: string): Promise<WaitingPolls & { close(): void }> {
+  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  await redis.connect();
+  const polls = waitingPolls(async (uuid) => {
+    const [, subscribers] = (await redis.pubsub('NUMSUB', prefix + statusChannel(uuid))) as [string, number];
+    return Number(subscribers);
+  });
+  return { ...polls, close: () => redis.disconnect() };
+}

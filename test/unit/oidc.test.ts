@@ -56,7 +56,13 @@ describe('token cipher', () => {
     assert.ok(!sealed.includes('refresh-token'));
     assert.equal(cipher.open(sealed, refreshTokenAad('identity-a', 'rt-1')), 'refresh-token');
     assert.equal(cipher.open(sealed, refreshTokenAad('identity-b', 'rt-1')), null);
-    const flipped = `${sealed.slice(0, -2)}${sealed.endsWith('A') ? 'B' : 'A'}${sealed.slice(-1)}`;
+    // One bit of the tag flipped in the bytes: setting a character to 'A' or 'B' left it as it was
+    // one run in 64, when it already was that character, and the untouched token opened.
+    const parts = sealed.split('.');
+    const body = Buffer.from(parts[3] ?? '', 'base64url');
+    body.writeUInt8(body.readUInt8(body.length - 1) ^ 1, body.length - 1);
+    const flipped = [...parts.slice(0, 3), body.toString('base64url')].join('.');
+    assert.notEqual(flipped, sealed);
     assert.equal(cipher.open(flipped, refreshTokenAad('identity-a', 'rt-1')), null);
   });
 
