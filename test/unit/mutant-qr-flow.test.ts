@@ -23,8 +23,9 @@ import {
 } from '../../src/flows/qr/record.ts';
 import { createLoginRequest, pollLoginStatus, type PollInput } from '../../src/flows/qr/request.ts';
 import {
-  deriveAuthCode, hashSecret, matchesHash, newCodeNonce, newPollSecret, newRequestId, sameSecret,
+  deriveAuthCode, hashSecret, matchesHash, newCodeNonce, newPollSecret, newRequestId,
 } from '../../src/flows/qr/secrets.ts';
+import { sameSecret } from '../../src/core/constant-time.ts';
 import { readQrRecord, transition } from '../../src/flows/qr/transition.ts';
 import type { Kv } from '../../src/ports/kv.ts';
 import type { User } from '../../src/ports/accounts.ts';

@@ -8,7 +8,8 @@ import type { LoginResponse } from '../login-response.ts';
 import { startSession } from '../start-session.ts';
 import { visibleStatus, type QrRecord } from './record.ts';
 import { lapsedApproval, type LapsedApproval } from './approver.ts';
-import { deriveAuthCode, matchesHash, sameSecret } from './secrets.ts';
+import { sameSecret } from '../../core/constant-time.ts';
+import { deriveAuthCode, matchesHash } from './secrets.ts';
 import { readQrRecord, transition } from './transition.ts';
 import type { QrFlowDeps } from './deps.ts';
 

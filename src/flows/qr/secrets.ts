@@ -4,7 +4,8 @@
  * whoever saw the QR could poll and take the login), so they are long and random, and neither is
  * ever stored: the poll secret only as its hash, the auth code not at all (deriveAuthCode).
  */
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
+import { matchesSha256 } from '../../core/constant-time.ts';
 import type { Random } from '../../ports/random.ts';
 
 /** 128 bits, hex: unguessable, and the 32-hex shape octo-server clients know. */
@@ -24,21 +25,10 @@ export function deriveAuthCode(pollSecret: string, uuid: string, nonce: string):
   return createHmac('sha256', pollSecret).update(`latchkey qr auth code\0${uuid}\0${nonce}`).digest('base64url');
 }
 
-/** Constant time whatever the lengths: both sides are hashed to 32 bytes before comparing. */
-export function sameSecret(presented: string, expected: string): boolean {
-  const digest = (value: string): Buffer => createHash('sha256').update(value).digest();
-  return timingSafeEqual(digest(presented), digest(expected));
-}
-
 export const hashSecret = (secret: string): string => createHash('sha256').update(secret).digest('base64url');
 
-/**
- * Compares a presented secret with a stored hash in constant time: hashing first makes both sides
- * 32 bytes whatever was presented, so neither the length nor a common prefix leaks through timing.
- */
+/** Whether a presented poll secret is the one whose hash the record keeps (constant time: core/constant-time.ts). */
 export function matchesHash(presented: string | undefined, storedHash: string | null): boolean {
   if (presented === undefined || presented === '' || storedHash === null) return false;
-  const given = createHash('sha256').update(presented).digest();
-  const stored = Buffer.from(storedHash, 'base64url');
-  return stored.length === given.length && timingSafeEqual(given, stored);
+  return matchesSha256(presented, storedHash);
 }
