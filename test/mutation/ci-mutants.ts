@@ -23,7 +23,7 @@ const DEVICE_SLOT = 'src/core/sessions/device-slot.ts';
 const CODE_STORE = 'src/flows/code/code-store.ts';
 
 export const CI_MUTANTS: readonly CiMutant[] = [
-  // --- the four of issue 13 ---
+  // --- the four that had survived the whole suite ---
   {
     name: 'slot-blind-set',
     file: DEVICE_SLOT,

@@ -12,7 +12,7 @@ import { describeRun, runLatchkeyCli } from '../support/cli-run.ts';
 import { prng, type Flag, APP, WEB, PC, type Exchange, type AppLogin, type RevokeOthers, type Verdict } from '../support/storm-model.ts';
 
 /**
- * The session storm at scale, with faults (issue 8, docs/deploy.md §6): three latchkey processes on
+ * The session storm at scale, with faults (docs/deploy.md §6): three latchkey processes on
  * a Redis Cluster (3 masters, 3 replicas) and a private PostgreSQL. Ten thousand operations —
  * password logins on every flag, QR logins, logouts, revokes, revoke-others, bans and unbans by an
  * admin — spread over the three nodes, while the test kills a Redis master (its replica takes

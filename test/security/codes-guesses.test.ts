@@ -1,5 +1,5 @@
 /**
- * Issue 12, hole 3 (code part): a wrong guess must be counted before it is answered (never
+ * docs/security.md hole 3 (code part): a wrong guess must be counted before it is answered (never
  * GET-then-INCR), and a code must be usable exactly once, under parallel right and wrong guesses, on
  * the embedded store and on Redis, where the calls really interleave.
  */

@@ -1,5 +1,5 @@
 /**
- * Issue 12, hole 7: anyone could lock an address out of one-time codes. Five sends from anywhere used
+ * docs/security.md hole 7: anyone could lock an address out of one-time codes. Five sends from anywhere used
  * up the destination's hourly quota and its 60 s cooldown, and a stranger's send replaced the code
  * in the owner's inbox.
  */

@@ -1,5 +1,5 @@
 /**
- * Issue 12, hole 4: a public /metrics told which addresses have accounts
+ * docs/security.md hole 4: a public /metrics told which addresses have accounts
  * (`latchkey_code_sent_total{result="sent"|"suppressed"}`).
  */
 import { after, before, describe, it } from 'node:test';

@@ -1,5 +1,5 @@
 /**
- * Issue 12, hole 8: code/send answered as soon as the code was delivered, and addresses without an
+ * docs/security.md hole 8: code/send answered as soon as the code was delivered, and addresses without an
  * account get no delivery: right after a start (nothing yet to imitate) they answered in
  * milliseconds while real ones took the sender's time.
  */

@@ -1,5 +1,5 @@
 /**
- * Issue 12, hole 10 as it touches the `im` section: a config error must never print a secret. An
+ * docs/security.md hole 10 as it touches the `im` section: a config error must never print a secret. An
  * `im.wukongim.api_url` refused because it carries credentials was echoed in full, password
  * included, into the start-up error that ends up in logs.
  */

@@ -1,5 +1,5 @@
 /**
- * Issue 12, "Also": GET /v1/user/im_token answers a secret (the IM token that lets a device onto
+ * docs/security.md hole 14 (secrets without Cache-Control: no-store): GET /v1/user/im_token answers a secret (the IM token that lets a device onto
  * WuKongIM). Without `Cache-Control: no-store` a shared or browser cache may keep it after logout,
  * where the next user of the machine, or a proxy, can read it.
  */

@@ -1,5 +1,5 @@
 /**
- * Issue 13, mutant "ban-sweep-first": the production ban (setAccountStatus) reversed, sweeping the
+ * Mutant "ban-sweep-first" (test/mutation/ci-mutants.ts): the production ban (setAccountStatus) reversed, sweeping the
  * sessions before it sets the status. A login that joins the index after the sweep and re-checks
  * the status before it is set then outlives the ban (invariant 5). The real function runs here,
  * on the real SQLite account store; only the order of the two racers is forced: the ban's status

@@ -1,6 +1,6 @@
 /**
  * The QR answers that carry a secret — the poll secret, the auth code, the session token — must
- * not be kept by a browser or a shared proxy cache (ASVS V7 / issue 12 "secrets in API answers
+ * not be kept by a browser or a shared proxy cache (ASVS V7 / docs/security.md hole 14: "secrets in API answers
  * lack Cache-Control: no-store"): a cached loginstatus answer hands its auth code to the next
  * user of the machine.
  */

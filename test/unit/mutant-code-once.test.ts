@@ -1,5 +1,5 @@
 /**
- * Issue 13, mutant "code-get-then-del": a one-time code consumed by GET then DEL instead of
+ * Mutant "code-get-then-del" (test/mutation/ci-mutants.ts): a one-time code consumed by GET then DEL instead of
  * compare-and-delete of the value it verified. Two right guesses that both read the record before
  * either consumes it must give ONE 'ok': with GET-then-DEL both delete and both log in.
  *

@@ -1,5 +1,5 @@
 /**
- * Issue 13, mutant "slot-blind-set": the APP slot written with a blind SET instead of
+ * Mutant "slot-blind-set" (test/mutation/ci-mutants.ts): the APP slot written with a blind SET instead of
  * compare-and-set. With an APP session already in the slot, two APP logins that both read it
  * before either writes must still leave ONE live APP session (invariant 3): the loser of the
  * compare-and-set reads again and ends the winner. A blind SET lets both writes land, each ends
