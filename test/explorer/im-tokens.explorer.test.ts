@@ -11,22 +11,14 @@
  * requests' steps since the read that decided it): every order of every Kv call, and the late
  * landings that matter, in a few thousand orders instead of millions. See im-double.ts.
  */
-import assert from 'node:assert/strict';
-import { describe, it, type TestContext } from 'node:test';
-import type { Exploration } from './scheduler.ts';
+import { describe, it } from 'node:test';
 import {
   banIsTotal, exclusiveMeansOne, finalLogout, imSettled, imTokenEndsWith, imTokensNeverResurrected, noCollateral,
   storeConsistent, type SessionInvariant,
 } from './invariants.ts';
 import { ban, login, logout, revokeAll, revokeOthers } from './protocols.ts';
 import { APP, exploreSessions, WEB } from './world.ts';
-
-function assertEveryInterleavingHolds(t: TestContext, result: Exploration): void {
-  if (result.violation !== null) assert.fail(result.violation.report);
-  assert.equal(result.exhausted, true, 'the search stopped before enumerating every interleaving');
-  assert.ok(result.interleavings > 1, 'a single order proves nothing about a race');
-  t.diagnostic(`${result.interleavings} interleavings explored, all of them`);
-}
+import { assertEveryInterleavingHolds } from './verdicts.ts';
 
 /** Invariants every IM scenario checks, whatever it races. */
 const imInvariants: readonly SessionInvariant[] = [imTokensNeverResurrected(), storeConsistent, imSettled];
