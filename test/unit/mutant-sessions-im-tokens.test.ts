@@ -71,6 +71,20 @@ function setup() {
   return { kv, im, live, watched, tokens, queue, value };
 }
 
+/** The flag's token is deleted under the first owed mark written for it, which then finds it gone. */
+function removedBeforeOwedMark(kv: MemoryKv, flag: number): void {
+  const cas = kv.compareAndSet.bind(kv);
+  let raced = false;
+  kv.compareAndSet = async (k, expected, v, options) => {
+    if (k === key(flag) && v.startsWith('owed:') && !raced) {
+      raced = true;
+      await kv.del(k);
+      return false;
+    }
+    return cas(k, expected, v, options);
+  };
+}
+
 describe('acquire', () => {
   it('a multi flag shares one token at level slave, stored for the session lifetime', async () => {
     const { kv, im, live, tokens, value } = setup();
@@ -203,16 +217,7 @@ describe('release', () => {
   it('an IM server down, and the token removed before the owed mark: committed as none', async () => {
     const { kv, im, tokens } = setup();
     await tokens.acquire(UID, WEB);
-    const cas = kv.compareAndSet.bind(kv);
-    let raced = false;
-    kv.compareAndSet = async (k, expected, v, options) => {
-      if (k === key(WEB) && v.startsWith('owed:') && !raced) {
-        raced = true;
-        await kv.del(k);
-        return false;
-      }
-      return cas(k, expected, v, options);
-    };
+    removedBeforeOwedMark(kv, WEB);
     im.down = new ImUnavailableError('down');
     await tokens.release(UID, WEB);
     // Its quit that timed out may still land: committed like any other step.
@@ -450,16 +455,7 @@ describe('releaseAll', () => {
   it('with the IM server down, a flag whose token was removed before its owed mark is committed as none', async () => {
     const { kv, im, tokens } = setup();
     await tokens.acquire(UID, WEB);
-    const cas = kv.compareAndSet.bind(kv);
-    let raced = false;
-    kv.compareAndSet = async (k, expected, v, options) => {
-      if (k === key(WEB) && v.startsWith('owed:') && !raced) {
-        raced = true;
-        await kv.del(k);
-        return false;
-      }
-      return cas(k, expected, v, options);
-    };
+    removedBeforeOwedMark(kv, WEB);
     im.down = new ImUnavailableError('down');
     await tokens.releaseAll(UID);
     // The quit that timed out may still land: the settling release brackets it like any other.
