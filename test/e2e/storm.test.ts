@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { call, type Answer } from '../support/server.ts';
 import { skipUnlessRedisServer, startLatchkey, startRedisServer, type LatchkeyProcess, type RedisServerProcess } from '../support/processes.ts';
 import {
-  prng, type Flag, APP, WEB, PC, held, sessionEndings, timedLogin, trackedSession, verdict, type StormSession, type StormUser, type Verdict,
+  prng, stormSize, verdictCounts, type Flag, APP, WEB, PC, held, sessionEndings, timedLogin, trackedSession, verdict, type StormSession, type StormUser, type Verdict,
 } from '../support/storm-model.ts';
 
 /**
@@ -22,10 +22,7 @@ import {
  * Env: STORM_OPS (default 3000), STORM_CONCURRENCY (64), STORM_USERS (40), STORM_SEED.
  */
 
-const OPS = Number(process.env.STORM_OPS ?? 3000);
-const CONCURRENCY = Number(process.env.STORM_CONCURRENCY ?? 64);
-const USERS = Number(process.env.STORM_USERS ?? 40);
-const SEED = Number(process.env.STORM_SEED ?? Math.floor(Math.random() * 2 ** 31));
+const { ops: OPS, concurrency: CONCURRENCY, users: USERS, seed: SEED } = stormSize('STORM', { ops: 3000, concurrency: 64, users: 40 });
 /** Web and PC logins per user stay at the default multi cap, so the cap never ends a session. */
 const MULTI_CAP = 10;
 const PASSWORD = 'storm password';
@@ -226,9 +223,7 @@ describe('storm: two latchkey processes, one Redis, one account file', { skip: s
       revokes: counts.revokes,
       revoke_others: counts.revokeOthers,
       mid_storm_rechecks: counts.rechecks,
-      ended_checked: byVerdict('ended').length,
-      live_checked: byVerdict('live').length,
-      unknown: byVerdict('unknown').length,
+      ...verdictCounts(byVerdict),
       nodes: nodes.length,
       concurrency: CONCURRENCY,
       duration_s: Number((stormMs / 1000).toFixed(1)),

@@ -10,7 +10,7 @@ import { skipUnlessRedisServer, startLatchkey, type LatchkeyProcess } from '../s
 import { skipUnlessPrivatePostgres, startPrivatePostgres, type PrivatePostgres } from '../support/private-postgres.ts';
 import { describeRun, runLatchkeyCli } from '../support/cli-run.ts';
 import {
-  prng, type Flag, APP, WEB, PC, type Exchange, ended, held, ok, sessionEndings, timedLogin, trackedSession, verdict as stormVerdict,
+  prng, stormSize, verdictCounts, type Flag, APP, WEB, PC, type Exchange, ended, held, ok, sessionEndings, timedLogin, trackedSession, verdict as stormVerdict,
   type StormSession, type StormUser, type Verdict,
 } from '../support/storm-model.ts';
 
@@ -30,10 +30,7 @@ import {
  * Env: SCALE_OPS (default 10000), SCALE_CONCURRENCY (48), SCALE_USERS (100), SCALE_SEED.
  */
 
-const OPS = Number(process.env.SCALE_OPS ?? 10_000);
-const CONCURRENCY = Number(process.env.SCALE_CONCURRENCY ?? 48);
-const USERS = Number(process.env.SCALE_USERS ?? 100);
-const SEED = Number(process.env.SCALE_SEED ?? Math.floor(Math.random() * 2 ** 31));
+const { ops: OPS, concurrency: CONCURRENCY, users: USERS, seed: SEED } = stormSize('SCALE', { ops: 10_000, concurrency: 48, users: 100 });
 /** Web and PC caps far above what one user logs in here, so a cap never ends a tracked session. */
 const MULTI_CAP = 1000;
 const PASSWORD = 'cluster storm password';
@@ -564,9 +561,7 @@ describe('cluster storm: 3 latchkey nodes, Redis Cluster, PostgreSQL, with fault
       bans: counts.bans,
       unbans: counts.unbans,
       mid_storm_rechecks: counts.rechecks,
-      ended_checked: byVerdict('ended').length,
-      live_checked: byVerdict('live').length,
-      unknown: byVerdict('unknown').length,
+      ...verdictCounts(byVerdict),
       answered_503: counts.unavailable,
       socket_errors: counts.socketErrors,
       hung: counts.hung,

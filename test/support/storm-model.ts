@@ -17,6 +17,20 @@ export function prng(seed: number): () => number {
   };
 }
 
+/**
+ * A storm's size from `<prefix>_OPS`, `_CONCURRENCY` and `_USERS` (else the defaults), and its
+ * seed from `<prefix>_SEED`, else a random one (every failure message names it, to replay the run).
+ */
+export function stormSize(prefix: string, defaults: { ops: number; concurrency: number; users: number }) {
+  const env = (name: string, fallback: number): number => Number(process.env[`${prefix}_${name}`] ?? fallback);
+  return {
+    ops: env('OPS', defaults.ops),
+    concurrency: env('CONCURRENCY', defaults.concurrency),
+    users: env('USERS', defaults.users),
+    seed: env('SEED', Math.floor(Math.random() * 2 ** 31)),
+  };
+}
+
 /** The device flags the storms log in with: APP is exclusive, Web and PC are multi-session. */
 export type Flag = 0 | 1 | 2;
 export const APP: Flag = 0;
@@ -152,6 +166,13 @@ export function sessionEndings<S extends StormSession>(request: StormRequest<S['
 export function replacedBy(session: StormSession): AppLogin | undefined {
   return session.user.appLogins.find((l) => l.sid !== session.sid && ok(l.status) && l.sentAt > session.issuedAt);
 }
+
+/** How many sessions got each verdict, as the storms' summaries print them. */
+export const verdictCounts = (byVerdict: (wanted: Verdict) => readonly StormSession[]) => ({
+  ended_checked: byVerdict('ended').length,
+  live_checked: byVerdict('live').length,
+  unknown: byVerdict('unknown').length,
+});
 
 /**
  * What the contract says about a session once everything has settled:
