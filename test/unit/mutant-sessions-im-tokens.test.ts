@@ -71,18 +71,23 @@ function setup() {
   return { kv, im, live, watched, tokens, queue, value };
 }
 
-/** The flag's token is deleted under the first owed mark written for it, which then finds it gone. */
-function removedBeforeOwedMark(kv: MemoryKv, flag: number): void {
-  const cas = kv.compareAndSet.bind(kv);
+/**
+ * Another call deletes the flag's token just before `method` first acts on it (a compare-and-set
+ * only when it writes the owed mark), which then finds it gone.
+ */
+function removedBefore(kv: MemoryKv, method: 'compareAndSet' | 'compareAndDelete', flag: number): void {
+  const original = kv[method].bind(kv) as (key: string, ...rest: unknown[]) => Promise<boolean>;
   let raced = false;
-  kv.compareAndSet = async (k, expected, v, options) => {
-    if (k === key(flag) && v.startsWith('owed:') && !raced) {
+  const racing = async (k: string, ...rest: unknown[]): Promise<boolean> => {
+    const aimed = method === 'compareAndDelete' || String(rest[1]).startsWith('owed:');
+    if (k === key(flag) && aimed && !raced) {
       raced = true;
       await kv.del(k);
       return false;
     }
-    return cas(k, expected, v, options);
+    return original(k, ...rest);
   };
+  Object.assign(kv, { [method]: racing });
 }
 
 describe('acquire', () => {
@@ -217,7 +222,7 @@ describe('release', () => {
   it('an IM server down, and the token removed before the owed mark: committed as none', async () => {
     const { kv, im, tokens } = setup();
     await tokens.acquire(UID, WEB);
-    removedBeforeOwedMark(kv, WEB);
+    removedBefore(kv, 'compareAndSet', WEB);
     im.down = new ImUnavailableError('down');
     await tokens.release(UID, WEB);
     // Its quit that timed out may still land: committed like any other step.
@@ -290,16 +295,7 @@ describe('a release whose commit loses', () => {
     const { kv, im, tokens } = setup();
     await tokens.acquire(UID, WEB);
     im.take();
-    const cad = kv.compareAndDelete.bind(kv);
-    let raced = false;
-    kv.compareAndDelete = async (k, expected) => {
-      if (k === key(WEB) && !raced) {
-        raced = true;
-        await kv.del(k);
-        return false;
-      }
-      return cad(k, expected);
-    };
+    removedBefore(kv, 'compareAndDelete', WEB);
     assert.equal(await tokens.release(UID, WEB), 'ok');
     assert.deepEqual(im.take(), [['quit', WEB]]);
     // Its quit may have landed after another's update: committed as `none`, so that update's commit fails.
@@ -417,16 +413,7 @@ describe('releaseAll', () => {
   it('a flag whose token another call removed meanwhile is committed again as none', async () => {
     const { kv, im, tokens } = setup();
     await tokens.acquire(UID, WEB);
-    const cad = kv.compareAndDelete.bind(kv);
-    let raced = false;
-    kv.compareAndDelete = async (k, expected) => {
-      if (k === key(WEB) && !raced) {
-        raced = true;
-        await kv.del(k);
-        return false;
-      }
-      return cad(k, expected);
-    };
+    removedBefore(kv, 'compareAndDelete', WEB);
     im.take();
     assert.equal(await tokens.releaseAll(UID), 'ok');
     // The quit of every device may have landed after another's update: `none` makes that update's commit fail.
@@ -455,7 +442,7 @@ describe('releaseAll', () => {
   it('with the IM server down, a flag whose token was removed before its owed mark is committed as none', async () => {
     const { kv, im, tokens } = setup();
     await tokens.acquire(UID, WEB);
-    removedBeforeOwedMark(kv, WEB);
+    removedBefore(kv, 'compareAndSet', WEB);
     im.down = new ImUnavailableError('down');
     await tokens.releaseAll(UID);
     // The quit that timed out may still land: the settling release brackets it like any other.
