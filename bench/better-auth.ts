@@ -7,11 +7,12 @@
  * nothing: every cookie's answer is read and checked (a session of the signed-up user) before the
  * load and after it, and during the load every body must start like a session (verifyBody).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startHttpProcess, startRedisServer, type HttpProcess, type RedisServerProcess } from '../test/support/processes.ts';
+import { tearDown } from './server.ts';
 
 /** Stores better-auth runs on here, matching latchkey's: SQLite alone, or Redis beside it. */
 export type BetterAuthStore = 'sqlite' | 'redis';
@@ -58,11 +59,7 @@ export async function startBetterAuth(variant: BetterAuthVariant, sessions: numb
   const dataDir = mkdtempSync(join(tmpdir(), 'latchkey-bench-better-auth-'));
   let redis: RedisServerProcess | null = null;
   let server: HttpProcess | null = null;
-  const stop = async () => {
-    await server?.stop();
-    await redis?.stop();
-    rmSync(dataDir, { recursive: true, force: true });
-  };
+  const stop = () => tearDown(server, redis, dataDir);
   try {
     if (variant.store === 'redis') redis = await startRedisServer();
     server = await startHttpProcess({
