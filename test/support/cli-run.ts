@@ -22,7 +22,7 @@ export interface CliOptions {
   readonly timeoutMs?: number;
 }
 
-export function runCli(args: readonly string[], { env = {}, script = CLI, input = '', timeoutMs }: CliOptions = {}): Promise<CliRun> {
+export function runCliWith(args: readonly string[], { env = {}, script = CLI, input = '', timeoutMs }: CliOptions = {}): Promise<CliRun> {
   const inherited: NodeJS.ProcessEnv = {};
   for (const [key, value] of Object.entries(process.env)) if (!key.startsWith('LATCHKEY_')) inherited[key] = value;
   const child = spawn(process.execPath, [script, ...args], {
@@ -42,7 +42,7 @@ export function runCli(args: readonly string[], { env = {}, script = CLI, input 
 
 /** `input`, when given, is written to the CLI's stdin (then closed): `--password-stdin`. */
 export function runLatchkeyCli(args: readonly string[], env: Record<string, string> = {}, script = CLI, input?: string): Promise<CliRun> {
-  return runCli(args, { env, script, ...(input === undefined ? {} : { input }) });
+  return runCliWith(args, { env, script, ...(input === undefined ? {} : { input }) });
 }
 
 export function describeRun(run: CliRun): string {

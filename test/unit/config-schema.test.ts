@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { describeRun, runCli, type CliRun } from '../support/cli-run.ts';
+import { describeRun, runCliWith, type CliRun } from '../support/cli-run.ts';
 import { ConfigError, parseConfig, parseValues } from '../../src/config/config.ts';
 import { CONFIG_SCHEMA, nearestKey, schemaKeys, schemaProblems } from '../../src/config/schema.ts';
 
@@ -63,7 +63,7 @@ const FULL_CONFIGS: readonly Record<string, unknown>[] = [
 ];
 
 /** `latchkey serve`, stopped after 10 s if it started (the bug: a typo did not stop it). */
-const serveBriefly = (file: string): Promise<CliRun> => runCli(['serve', '--config', file], { timeoutMs: 10_000 });
+const serveBriefly = (file: string): Promise<CliRun> => runCliWith(['serve', '--config', file], { timeoutMs: 10_000 });
 
 /** The exact one line a config with one unknown key must give. */
 function refusedWith(raw: Record<string, unknown>, expected: string): void {
@@ -266,7 +266,7 @@ describe('config schema: the parsers, the README and --help agree with it', () =
   });
 
   it('latchkey --help lists every environment variable of the schema, and no other', async () => {
-    const { stdout: help } = await runCli(['--help']);
+    const { stdout: help } = await runCliWith(['--help']);
     const listed = new Set([...help.matchAll(/LATCHKEY_\w+/g)].map(([name]) => name).filter((name) => name !== 'LATCHKEY_CONFIG'));
     assert.deepEqual([...listed].sort(), envKeys.map(({ env }) => env).sort());
   });
