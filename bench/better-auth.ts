@@ -7,11 +7,13 @@
  * nothing: every cookie's answer is read and checked (a session of the signed-up user) before the
  * load and after it, and during the load every body must start like a session (verifyBody).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startHttpProcess, startRedisServer, type HttpProcess, type RedisServerProcess } from '../test/support/processes.ts';
+import type { LoadTarget } from './measure.ts';
+import { tearDown } from './server.ts';
 
 /** Stores better-auth runs on here, matching latchkey's: SQLite alone, or Redis beside it. */
 export type BetterAuthStore = 'sqlite' | 'redis';
@@ -32,19 +34,14 @@ export function betterAuthName(variant: BetterAuthVariant): string {
   return `better-auth ${variant.store}${variant.cookieCache ? ' + cookie cache' : ''}`;
 }
 
-export interface BetterAuthTarget {
+export interface BetterAuthTarget extends LoadTarget {
   readonly variant: BetterAuthVariant;
-  readonly url: string;
-  readonly path: string;
   /** Cookie headers, one per session: the session token (and, with the cookie cache, its data). */
   readonly cookies: readonly string[];
-  readonly serverPid: number;
-  readonly redisPids: readonly number[];
   /** Cheap enough for every answer of the load: a session object, never `null`. */
   readonly verifyBody: (body: string) => boolean;
   /** Every cookie answers 200 with a session of the user (and, with the cookie cache, from the cookie). */
   checkCookies(): Promise<void>;
-  stop(): Promise<void>;
 }
 
 export const GET_SESSION_PATH = '/api/auth/get-session';
@@ -58,11 +55,7 @@ export async function startBetterAuth(variant: BetterAuthVariant, sessions: numb
   const dataDir = mkdtempSync(join(tmpdir(), 'latchkey-bench-better-auth-'));
   let redis: RedisServerProcess | null = null;
   let server: HttpProcess | null = null;
-  const stop = async () => {
-    await server?.stop();
-    await redis?.stop();
-    rmSync(dataDir, { recursive: true, force: true });
-  };
+  const stop = () => tearDown(server, redis, dataDir);
   try {
     if (variant.store === 'redis') redis = await startRedisServer();
     server = await startHttpProcess({

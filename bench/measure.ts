@@ -23,6 +23,14 @@ export interface Processes {
   readonly redisPids: readonly number[];
 }
 
+/** A server under load in its own child process (with its Redis, if any), its processes measured. */
+export interface LoadTarget extends Processes {
+  readonly url: string;
+  /** The route under load. */
+  readonly path: string;
+  stop(): Promise<void>;
+}
+
 /**
  * `what` names the measurement in the error thrown when a single answer was not a success, in the
  * warm-up as in the measured period. `verify`, when given, checks every credential outside the

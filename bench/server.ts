@@ -37,6 +37,16 @@ export const NO_RATE_LIMITS = {
 /** For scenarios where logins only prepare the run: their hashing cost is not what is measured. */
 export const CHEAP_PASSWORDS = { memory_cost: 1024, time_cost: 1 };
 
+/**
+ * A bench server's teardown, safe on a half-started one: the server first (it holds Redis
+ * connections), then its Redis, then the data dir.
+ */
+export async function tearDown(server: { stop(): Promise<void> } | null, redis: { stop(): Promise<void> } | null, dataDir: string): Promise<void> {
+  await server?.stop();
+  await redis?.stop();
+  rmSync(dataDir, { recursive: true, force: true });
+}
+
 export async function startBenchServer(
   store: StoreKind,
   config: Record<string, unknown>,
@@ -46,11 +56,7 @@ export async function startBenchServer(
   const sqliteFile = join(dataDir, 'latchkey.db');
   let redis: { readonly url: string; readonly pids: readonly number[]; stop(): Promise<void> } | null = null;
   let server: HttpProcess | null = null;
-  const stop = async () => {
-    await server?.stop();
-    await redis?.stop();
-    rmSync(dataDir, { recursive: true, force: true });
-  };
+  const stop = () => tearDown(server, redis, dataDir);
   try {
     redis = await startRedis(store);
     // sqlite: sessions and accounts in one file of the data dir, as `npm start` does; on Redis the

@@ -6,6 +6,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { startHttpProcess } from '../test/support/processes.ts';
+import type { LoadTarget } from './measure.ts';
 import {
   BENCH_DEVICE, BENCH_PASSWORD, CHEAP_PASSWORDS, checkTokens, postJson, registerUser, startBenchServer, type StoreKind,
 } from './server.ts';
@@ -19,15 +20,9 @@ export const TARGET_NAMES: Record<TargetKey, string> = {
   cluster: 'latchkey redis cluster',
 };
 
-export interface Target {
+export interface Target extends LoadTarget {
   readonly key: TargetKey;
-  readonly url: string;
-  /** The route under load. */
-  readonly path: string;
   readonly tokens: readonly string[];
-  readonly serverPid: number;
-  readonly redisPids: readonly number[];
-  stop(): Promise<void>;
 }
 
 export interface TargetOptions {

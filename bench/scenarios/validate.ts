@@ -32,11 +32,11 @@ export const validateScenario: Scenario = async (settings, progress) => {
     const target = await startTarget(key, settings.sessions);
     try {
       const load = { url: target.url, path: target.path, tokens: target.tokens, connections: settings.connections, durationSeconds: settings.durationSeconds };
-      const result = await measureLoad(TARGET_NAMES[key], { serverPid: target.serverPid, redisPids: target.redisPids }, load, settings.warmupSeconds);
+      const result = await measureLoad(TARGET_NAMES[key], target, load, settings.warmupSeconds);
       measured.push({ key, name: TARGET_NAMES[key], ...result });
       for (const connections of settings.sweepConnections) {
         progress(`${TARGET_NAMES[key]}: ${connections} connections…`);
-        const point = await measureLoad(`${TARGET_NAMES[key]} at ${connections} connections`, { serverPid: target.serverPid, redisPids: target.redisPids }, { ...load, connections }, 1);
+        const point = await measureLoad(`${TARGET_NAMES[key]} at ${connections} connections`, target, { ...load, connections }, 1);
         sweep.push({ key, name: TARGET_NAMES[key], connections, ...point });
       }
     } finally {
@@ -101,8 +101,7 @@ async function measureBetterAuth(
       url: target.url, path: target.path, tokens: [], cookies: target.cookies, verifyBody: target.verifyBody,
       connections: settings.connections, durationSeconds: settings.durationSeconds,
     };
-    const processes = { serverPid: target.serverPid, redisPids: target.redisPids };
-    const result = await measureLoad(name, processes, load, settings.warmupSeconds, target.checkCookies);
+    const result = await measureLoad(name, target, load, settings.warmupSeconds, target.checkCookies);
     return { key: betterAuthKey(variant), name, ...result };
   } finally {
     await target.stop();

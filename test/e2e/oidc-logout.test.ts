@@ -1,9 +1,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
-import { SignJWT, importJWK, exportJWK, generateKeyPair } from 'jose';
+import { exportJWK, generateKeyPair } from 'jose';
 import { call } from '../support/server.ts';
-import { Browser, CLIENT_ID, CLIENT_SECRET, PROVIDER, ssoLogin, startSsoWorld, storedRefreshToken, type SsoWorld } from '../support/idp.ts';
+import { Browser, CLIENT_ID, CLIENT_SECRET, logoutToken, PROVIDER, ssoLogin, startSsoWorld, storedRefreshToken, type SsoWorld } from '../support/idp.ts';
 import { readLink } from '../../src/flows/oidc/session-links.ts';
 
 const clientAuth = `Basic ${Buffer.from(`${CLIENT_ID}:${CLIENT_SECRET}`).toString('base64')}`;
@@ -85,16 +84,6 @@ describe('OIDC back-channel logout', () => {
     await world.stop();
   });
 
-  /** A logout_token as the IdP would sign it (the test holds the IdP's signing key). */
-  async function logoutToken(claims: Record<string, unknown>, key = world.signingKey): Promise<string> {
-    return new SignJWT({ events: { 'http://schemas.openid.net/event/backchannel-logout': {} }, jti: randomUUID(), ...claims })
-      .setProtectedHeader({ alg: 'RS256', kid: key.kid ?? '', typ: 'logout+jwt' })
-      .setIssuer(world.idp.issuer)
-      .setAudience(CLIENT_ID)
-      .setIssuedAt()
-      .sign(await importJWK(key, 'RS256'));
-  }
-
   it('ending the IdP session revokes its latchkey sessions and leaves other IdP sessions\' alone', async () => {
     const laptop = new Browser();
     const phone = new Browser();
@@ -121,7 +110,7 @@ describe('OIDC back-channel logout', () => {
     const first = await ssoLogin(browser, world.server, 'ada');
     const idpSid = (await readLink(world.server.runtime.kv, first.sid))?.idpSid;
     assert.ok(typeof idpSid === 'string');
-    const token = await logoutToken({ sid: idpSid });
+    const token = await logoutToken(world, { sid: idpSid });
 
     const accepted = await postLogoutToken(world, token);
     assert.equal(accepted.status, 200);
@@ -142,10 +131,10 @@ describe('OIDC back-channel logout', () => {
     const { privateKey } = await generateKeyPair('RS256', { extractable: true });
     const forgedKey = { ...(await exportJWK(privateKey)), kid: world.signingKey.kid };
     for (const token of [
-      await logoutToken({ sid: idpSid }, forgedKey),
-      await logoutToken({ sid: idpSid, events: {} }),
-      await logoutToken({ sid: idpSid, nonce: 'n' }),
-      await logoutToken({}),
+      await logoutToken(world, { sid: idpSid }, forgedKey),
+      await logoutToken(world, { sid: idpSid, events: {} }),
+      await logoutToken(world, { sid: idpSid, nonce: 'n' }),
+      await logoutToken(world, {}),
       'not.a.jwt',
     ]) {
       const answer = await postLogoutToken(world, token);
@@ -157,7 +146,7 @@ describe('OIDC back-channel logout', () => {
   it('a sub-only token ends every session of that user from this IdP', async () => {
     const a = await ssoLogin(new Browser(), world.server, 'mallory');
     const b = await ssoLogin(new Browser(), world.server, 'mallory');
-    const answer = await postLogoutToken(world, await logoutToken({ sub: 'mallory' }));
+    const answer = await postLogoutToken(world, await logoutToken(world, { sub: 'mallory' }));
     assert.equal(answer.status, 200);
     assert.equal(await isValid(world, a.token), false);
     assert.equal(await isValid(world, b.token), false);

@@ -77,6 +77,16 @@ describe('Redis outage: fail fast with 503, recover without a restart', { skip: 
     return timed(node, 'POST', '/v1/user/register', { username: `outage${users}`, password: PASSWORD, flag: 1 });
   };
 
+  /** The session's token and a Web login both answer 503 fast; timed as `<phase>_current` and `<phase>_login`. */
+  async function assertSessionAndLoginUnavailable(phase: 'hung' | 'down'): Promise<void> {
+    const current = await timed(node, 'GET', '/v1/user/current', undefined, token);
+    assertUnavailable(`GET /v1/user/current (${phase})`, current);
+    timings[`${phase}_current`] = current.ms;
+    const login = await timed(node, 'POST', '/v1/user/login', { username: 'outage1', password: PASSWORD, flag: 1 });
+    assertUnavailable(`POST /v1/user/login (${phase})`, login);
+    timings[`${phase}_login`] = login.ms;
+  }
+
   before(async () => {
     redis = await startRedisServer();
     node = await startLatchkey({
@@ -102,12 +112,7 @@ describe('Redis outage: fail fast with 503, recover without a restart', { skip: 
     assert.ok(redis);
     redis.pause();
     try {
-      const current = await timed(node, 'GET', '/v1/user/current', undefined, token);
-      assertUnavailable('GET /v1/user/current (hung)', current);
-      timings.hung_current = current.ms;
-      const login = await timed(node, 'POST', '/v1/user/login', { username: 'outage1', password: PASSWORD, flag: 1 });
-      assertUnavailable('POST /v1/user/login (hung)', login);
-      timings.hung_login = login.ms;
+      await assertSessionAndLoginUnavailable('hung');
       const ready = await timed(node, 'GET', '/readyz');
       assert.equal(ready.status, 503, JSON.stringify(ready.body));
       assert.ok(ready.ms < FAIL_FAST_MS, `/readyz took ${Math.round(ready.ms)} ms`);
@@ -123,12 +128,7 @@ describe('Redis outage: fail fast with 503, recover without a restart', { skip: 
   it('a stopped Redis: current, login and logout answer 503 within 2 s, /readyz 503, the process stays up', async () => {
     assert.ok(redis);
     await redis.stop();
-    const current = await timed(node, 'GET', '/v1/user/current', undefined, token);
-    assertUnavailable('GET /v1/user/current', current);
-    timings.down_current = current.ms;
-    const login = await timed(node, 'POST', '/v1/user/login', { username: 'outage1', password: PASSWORD, flag: 1 });
-    assertUnavailable('POST /v1/user/login', login);
-    timings.down_login = login.ms;
+    await assertSessionAndLoginUnavailable('down');
     // A logout that cannot reach the store must not claim the session ended.
     const quit = await timed(node, 'POST', '/v1/user/quit', undefined, token);
     assertUnavailable('POST /v1/user/quit', quit);

@@ -5,7 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { call, type Answer } from '../support/server.ts';
 import { skipUnlessRedisServer, startLatchkey, startRedisServer, type LatchkeyProcess, type RedisServerProcess } from '../support/processes.ts';
-import { prng, type Flag, APP, WEB, PC, type AppLogin, type RevokeOthers, type Verdict } from '../support/storm-model.ts';
+import {
+  prng, stormSize, verdictCounts, type Flag, APP, WEB, PC, held, sessionEndings, timedLogin, trackedSession, verdict, type StormSession, type StormUser, type Verdict,
+} from '../support/storm-model.ts';
 
 /**
  * Storm test (docs/design.md §3.3): two latchkey processes share one Redis and one SQLite account file;
@@ -20,36 +22,19 @@ import { prng, type Flag, APP, WEB, PC, type AppLogin, type RevokeOthers, type V
  * Env: STORM_OPS (default 3000), STORM_CONCURRENCY (64), STORM_USERS (40), STORM_SEED.
  */
 
-const OPS = Number(process.env.STORM_OPS ?? 3000);
-const CONCURRENCY = Number(process.env.STORM_CONCURRENCY ?? 64);
-const USERS = Number(process.env.STORM_USERS ?? 40);
-const SEED = Number(process.env.STORM_SEED ?? Math.floor(Math.random() * 2 ** 31));
+const { ops: OPS, concurrency: CONCURRENCY, users: USERS, seed: SEED } = stormSize('STORM', { ops: 3000, concurrency: 64, users: 40 });
 /** Web and PC logins per user stay at the default multi cap, so the cap never ends a session. */
 const MULTI_CAP = 10;
 const PASSWORD = 'storm password';
 /** The operations that end sessions (their check names start so). */
 const ENDINGS = ['quit', 'revoke one', 'revoke_others'];
 
-interface Tracked {
+interface Tracked extends StormSession {
   readonly user: UserState;
-  readonly flag: Flag;
-  readonly token: string;
-  readonly sid: string;
-  readonly loginSentAt: number;
-  readonly issuedAt: number;
-  /** A logout or revoke was aimed at it, whatever it answered. */
-  targeted: boolean;
-  /** When an answer that the contract says ended it arrived (logout/revoke/revoke-others 200). */
-  endedAt: number | null;
-  endedBy: string | null;
 }
 
-interface UserState {
-  readonly username: string;
-  uid: string;
+interface UserState extends StormUser {
   readonly sessions: Tracked[];
-  readonly appLogins: AppLogin[];
-  readonly revokeOthers: RevokeOthers[];
   webLogins: number;
   pcLogins: number;
 }
@@ -71,7 +56,6 @@ describe('storm: two latchkey processes, one Redis, one account file', { skip: s
   const tick = () => ++clock;
 
   const node = () => pick(nodes);
-  const held = (user: UserState) => user.sessions.filter((s) => !s.targeted && s.endedAt === null);
   /** Ends that answered 503 upstream_unavailable: allowed by the contract (nothing was promised), but rare. */
   const unavailable: string[] = [];
   const check = (what: string, answer: Answer, allowed: readonly number[]) => {
@@ -84,30 +68,14 @@ describe('storm: two latchkey processes, one Redis, one account file', { skip: s
     if (!allowed.includes(answer.status)) violations.push(`${what}: HTTP ${answer.status} ${JSON.stringify(answer.body)}`);
   };
 
-  const ended = (session: Tracked, at: number, by: string) => {
-    if (session.endedAt === null) {
-      session.endedAt = at;
-      session.endedBy = by;
-    }
-  };
-
   async function login(user: UserState, flag: Flag, path: '/v1/user/login' | '/v1/user/register'): Promise<void> {
-    const appLogin: AppLogin | null = flag === APP ? { sentAt: 0, respondedAt: Number.POSITIVE_INFINITY, status: 0, sid: null } : null;
     const device = { device_id: `${user.username}-${flag}-${clock}`, device_name: 'storm', device_model: `flag ${flag}` };
     const body = { username: user.username, password: PASSWORD, flag, device };
-    const sentAt = tick();
-    // An APP login in flight may displace any APP session: it is known before its answer is.
-    if (appLogin !== null) user.appLogins.push(Object.assign(appLogin, { sentAt }));
-    const answer = await call(node(), 'POST', path, body);
-    const respondedAt = tick();
-    if (appLogin !== null) Object.assign(appLogin, { respondedAt, status: answer.status, sid: answer.body?.sid ?? null });
+    const { answer, sentAt, respondedAt } = await timedLogin(user, flag, tick, () => call(node(), 'POST', path, body));
     check(`${path} ${user.username} flag ${flag}`, answer, [path === '/v1/user/register' ? 201 : 200]);
     if (answer.status !== 200 && answer.status !== 201) return;
     user.uid = answer.body.uid;
-    user.sessions.push({
-      user, flag, token: answer.body.token, sid: answer.body.sid, loginSentAt: sentAt, issuedAt: respondedAt,
-      targeted: false, endedAt: null, endedBy: null,
-    });
+    user.sessions.push(trackedSession(user, flag, answer.body, sentAt, respondedAt));
   }
 
   async function passwordLogin(user: UserState): Promise<void> {
@@ -121,40 +89,11 @@ describe('storm: two latchkey processes, one Redis, one account file', { skip: s
     await login(user, flag, '/v1/user/login');
   }
 
-  async function logout(session: Tracked): Promise<void> {
-    session.targeted = true;
-    counts.logouts += 1;
-    const answer = await call(node(), 'POST', '/v1/user/quit', undefined, session.token);
-    const at = tick();
-    check('quit', answer, [200, 401]);
-    if (answer.status === 200) ended(session, at, 'logout');
-  }
-
-  async function revokeOne(caller: Tracked, target: Tracked): Promise<void> {
-    target.targeted = true;
-    counts.revokes += 1;
-    const answer = await call(node(), 'DELETE', `/v1/user/sessions/${target.sid}`, undefined, caller.token);
-    const at = tick();
-    // 404: the target had already ended; 401: the caller had.
-    check('revoke one', answer, [200, 401, 404]);
-    if (answer.status === 200) ended(target, at, 'revoke');
-  }
-
-  async function revokeOthers(caller: Tracked): Promise<void> {
-    const user = caller.user;
-    const exchange: RevokeOthers = { sentAt: tick(), respondedAt: Number.POSITIVE_INFINITY, status: 0, keepSid: caller.sid };
-    user.revokeOthers.push(exchange);
-    counts.revokeOthers += 1;
-    const answer = await call(node(), 'POST', '/v1/user/sessions/revoke_others', undefined, caller.token);
-    exchange.respondedAt = tick();
-    exchange.status = answer.status;
-    check('revoke_others', answer, [200, 401]);
-    if (answer.status !== 200) return;
-    // Every sibling whose login had answered before this request was sent was in the index.
-    for (const session of user.sessions) {
-      if (session !== caller && session.issuedAt < exchange.sentAt) ended(session, exchange.respondedAt, 'revoke_others');
-    }
-  }
+  const { logout, revokeOne, revokeOthers } = sessionEndings<Tracked>(async (what, allowed, method, path, token) => {
+    const answer = await call(node(), method, path, undefined, token);
+    check(what, answer, allowed);
+    return answer;
+  }, tick, counts);
 
   /** An ended token tried again mid-storm, on either node: it must fail at once and forever. */
   async function recheck(session: Tracked): Promise<void> {
@@ -181,28 +120,10 @@ describe('storm: two latchkey processes, one Redis, one account file', { skip: s
     return passwordLogin(user);
   }
 
-  /**
-   * What the contract says about a session once everything has settled:
-   * - ended: a logout/revoke/revoke-others answered 200 after its login answered, or (APP) an APP
-   *   login of the same user was sent after its login answered — exclusive means one (invariant 3);
-   * - unknown: something that may have ended it ran, but without that guarantee;
-   * - live: nothing aimed at it, no revoke-others by a sibling and (APP) no other APP login of the
-   *   user overlapped or followed it. The Web/PC cap never applies (≤ 10 logins per flag and user).
-   */
-  function verdict(session: Tracked): Verdict {
-    const user = session.user;
-    const otherAppLogins = user.appLogins.filter((l) => l.sid !== session.sid);
-    if (session.endedAt !== null) return 'ended';
-    if (session.flag === APP && otherAppLogins.some((l) => (l.status === 200 || l.status === 201) && l.sentAt > session.issuedAt)) return 'ended';
-    if (session.targeted) return 'unknown';
-    if (user.revokeOthers.some((r) => r.keepSid !== session.sid && r.respondedAt > session.loginSentAt)) return 'unknown';
-    if (session.flag === APP && otherAppLogins.some((l) => l.respondedAt > session.loginSentAt)) return 'unknown';
-    return 'live';
-  }
-
   /** Status of GET /v1/user/current with each session's token, on each node, after the storm. */
   const finalAnswers = new Map<Tracked, Answer[]>();
   const all = () => users.flatMap((u) => u.sessions);
+  /** The Web/PC cap never ends a session here (≤ 10 logins per flag and user): only the storm's operations do. */
   const byVerdict = (wanted: Verdict) => all().filter((s) => verdict(s) === wanted);
 
   before(async () => {
@@ -302,9 +223,7 @@ describe('storm: two latchkey processes, one Redis, one account file', { skip: s
       revokes: counts.revokes,
       revoke_others: counts.revokeOthers,
       mid_storm_rechecks: counts.rechecks,
-      ended_checked: byVerdict('ended').length,
-      live_checked: byVerdict('live').length,
-      unknown: byVerdict('unknown').length,
+      ...verdictCounts(byVerdict),
       nodes: nodes.length,
       concurrency: CONCURRENCY,
       duration_s: Number((stormMs / 1000).toFixed(1)),

@@ -2,16 +2,15 @@
  * Proof that the explorer can fail: deliberately broken variants of the session protocols, each
  * breaking an invariant only in some interleavings, and the explorer must find one and report it.
  */
-import assert from 'node:assert/strict';
-import { describe, it, type TestContext } from 'node:test';
+import { describe, it } from 'node:test';
 import { LatchkeyError } from '../../src/core/errors.ts';
 import { defaultDevicePolicies } from '../../src/core/sessions/policy.ts';
 import type { Kv } from '../../src/ports/kv.ts';
-import type { Exploration } from './scheduler.ts';
 import { banIsTotal, capKeepsOne, exclusiveMeansOne, finalLogout, noCollateral, slotsReleased, storeConsistent } from './invariants.ts';
 import { loadMutant, srcFile, type Replacement } from './mutant.ts';
 import { ban, login, logout, revokeAll, type SessionProtocol } from './protocols.ts';
 import { APP, asStatus, exploreSessions, loginInput, statusKey, UID, WEB } from './world.ts';
+import { assertViolationFound } from './verdicts.ts';
 
 /** Mutants of production modules: the real source with one bug in it (mutant.ts). */
 type SessionsModule = typeof import('../../src/core/sessions/service.ts');
@@ -49,15 +48,6 @@ const banSweepingFirst = (): Promise<AccountsModule> => loadMutant<AccountsModul
   ["    await removeAccess(deps, uid, { status }, options);\n    return deps.sessions.revokeAll(uid, 'ban');",
     "    const ended = await deps.sessions.revokeAll(uid, 'ban');\n    await removeAccess(deps, uid, { status }, options);\n    return ended;"],
 ]);
-
-function assertViolationFound(t: TestContext, result: Exploration, expected: RegExp): void {
-  const { violation } = result;
-  if (violation === null) return assert.fail(`no violation in ${result.interleavings} interleavings`);
-  t.diagnostic(violation.report);
-  assert.match(violation.message, expected, violation.report);
-  // The first interleaving runs the protocols one after the other, as listed: only a race breaks these.
-  assert.ok(violation.run > 1, `broken already without a race:\n${violation.report}`);
-}
 
 /** The protocol, over a Kv whose compare-and-delete of a device slot is a blind DEL. */
 function withBlindSlotDelete(protocol: SessionProtocol): SessionProtocol {

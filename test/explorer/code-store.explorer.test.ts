@@ -5,30 +5,13 @@
  * total (up to MAX_LIVE_CODES of them share one budget; a send never adds tries). Each check is
  * shown to catch a broken store: a mutant of the production file (mutant.ts).
  */
-import assert from 'node:assert/strict';
-import { describe, it, type TestContext } from 'node:test';
-import type { Exploration } from './scheduler.ts';
+import { describe, it } from 'node:test';
 import { loadMutant, srcFile } from './mutant.ts';
 import { atMostFiveWrongGuesses, codeWorksOnce, withdrawnCodeDead, wrongGuessesCounted } from './code-invariants.ts';
 import { exploreCodes, guess, send, withdraw, WRONG_GUESS } from './code-world.ts';
+import { assertEveryInterleavingHolds, assertViolationFound } from './verdicts.ts';
 
 const invariants = [codeWorksOnce, atMostFiveWrongGuesses, wrongGuessesCounted, withdrawnCodeDead];
-
-function assertEveryInterleavingHolds(t: TestContext, result: Exploration): void {
-  if (result.violation !== null) assert.fail(result.violation.report);
-  assert.equal(result.exhausted, true, 'the search stopped before enumerating every interleaving');
-  assert.ok(result.interleavings > 1, 'a single order proves nothing about a race');
-  t.diagnostic(`${result.interleavings} interleavings explored, all of them`);
-}
-
-function assertViolationFound(t: TestContext, result: Exploration, expected: RegExp, { raceOnly = true } = {}): void {
-  const { violation } = result;
-  if (violation === null) return assert.fail(`no violation in ${result.interleavings} interleavings`);
-  t.diagnostic(violation.report);
-  assert.match(violation.message, expected, violation.report);
-  // The first interleaving runs the protocols one after the other: a race bug must not show there.
-  if (raceOnly) assert.ok(violation.run > 1, `broken already without a race:\n${violation.report}`);
-}
 
 type CodeStoreModule = typeof import('../../src/flows/code/code-store.ts');
 const codeStoreMutant = async (original: string, broken: string): Promise<CodeStoreModule['CodeStore']> =>

@@ -8,40 +8,16 @@ import { MemoryKv } from '../../src/adapters/memory/memory-kv.ts';
 import type { Destination } from '../../src/core/destinations.ts';
 import type { Clock } from '../../src/ports/clock.ts';
 import type { Kv } from '../../src/ports/kv.ts';
-import type { Random } from '../../src/ports/random.ts';
 import type { CodePurpose } from '../../src/ports/sender.ts';
 import { CodeStore, type Verdict } from '../../src/flows/code/code-store.ts';
 import { explore, type Exploration, type Invariant, type Protocol } from './scheduler.ts';
+import { CounterRandoms } from './counter-random.ts';
 
 const NOW = Date.UTC(2025, 0, 1);
 export const PURPOSE: CodePurpose = 'login';
 export const DESTINATION: Destination = { channel: 'email', to: 'owner@example.test' };
-/** Never issued: every code is `<stream><draw>` with a stream of at least 1 (CodeRandom). */
+/** Never issued: every code is `<stream><draw>` with a stream of at least 1 (CounterRandom). */
 export const WRONG_GUESS = '000000';
-
-/**
- * Codes from a counter, one stream per owner: distinct across owners and draws, the same in every
- * run and whatever order the owners draw in (which the explorer's reduction relies on).
- */
-class CodeRandom implements Random {
-  readonly #stream: number;
-  #drawn = 0;
-
-  constructor(stream: number) {
-    this.#stream = stream;
-  }
-
-  bytes(length: number): Buffer {
-    const bytes = Buffer.alloc(length);
-    bytes.writeUInt32BE(++this.#drawn);
-    bytes.writeUInt16BE(this.#stream, 4);
-    return bytes;
-  }
-
-  int(min: number, max: number): number {
-    return min + ((this.#stream * 1000 + ++this.#drawn) % (max - min));
-  }
-}
 
 export interface Answer {
   readonly protocol: string;
@@ -63,7 +39,7 @@ export class CodeWorld {
   /** Code name → its nonce, to withdraw exactly that code. */
   readonly nonces = new Map<string, string>();
   readonly #Codes: typeof CodeStore;
-  readonly #randoms = new Map<string, CodeRandom>();
+  readonly #randoms = new CounterRandoms();
 
   constructor(Codes: typeof CodeStore) {
     this.#Codes = Codes;
@@ -71,12 +47,7 @@ export class CodeWorld {
 
   /** The code store over `kv`, with randomness of its own for `owner`. */
   codes(kv: Kv, owner: string): CodeStore {
-    let random = this.#randoms.get(owner);
-    if (random === undefined) {
-      random = new CodeRandom(this.#randoms.size + 1);
-      this.#randoms.set(owner, random);
-    }
-    return new this.#Codes(kv, this.clock, random);
+    return new this.#Codes(kv, this.clock, this.#randoms.of(owner));
   }
 
   code(name: string): string {

@@ -3,23 +3,13 @@
  * breaking invariant 4 (a deleted IM token is never written again) only in some interleavings,
  * which the explorer must find and report.
  */
-import assert from 'node:assert/strict';
-import { describe, it, type TestContext } from 'node:test';
+import { describe, it } from 'node:test';
 import type { Kv } from '../../src/ports/kv.ts';
-import type { Exploration } from './scheduler.ts';
 import { imSettled, imTokenEndsWith, imTokensNeverResurrected } from './invariants.ts';
 import { loadMutant, srcFile, type Replacement } from './mutant.ts';
 import { ban, login, logout, type SessionProtocol } from './protocols.ts';
 import { exploreSessions, WEB } from './world.ts';
-
-function assertViolationFound(t: TestContext, result: Exploration, expected: RegExp, { raceOnly = true } = {}): void {
-  const { violation } = result;
-  if (violation === null) return assert.fail(`no violation in ${result.interleavings} interleavings`);
-  t.diagnostic(violation.report);
-  assert.match(violation.message, expected, violation.report);
-  // The first interleaving runs the protocols one after the other, as listed: only a race breaks these.
-  if (raceOnly) assert.ok(violation.run > 1, `broken already without a race:\n${violation.report}`);
-}
+import { assertViolationFound } from './verdicts.ts';
 
 type SessionsModule = typeof import('../../src/core/sessions/service.ts');
 const sessionsMutant = async (replacement: Replacement) =>

@@ -11,51 +11,47 @@
  * requests' steps since the read that decided it): every order of every Kv call, and the late
  * landings that matter, in a few thousand orders instead of millions. See im-double.ts.
  */
-import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
-import type { Exploration } from './scheduler.ts';
 import {
   banIsTotal, exclusiveMeansOne, finalLogout, imSettled, imTokenEndsWith, imTokensNeverResurrected, noCollateral,
   storeConsistent, type SessionInvariant,
 } from './invariants.ts';
 import { ban, login, logout, revokeAll, revokeOthers } from './protocols.ts';
-import { APP, exploreSessions, WEB } from './world.ts';
-
-function assertEveryInterleavingHolds(t: TestContext, result: Exploration): void {
-  if (result.violation !== null) assert.fail(result.violation.report);
-  assert.equal(result.exhausted, true, 'the search stopped before enumerating every interleaving');
-  assert.ok(result.interleavings > 1, 'a single order proves nothing about a race');
-  t.diagnostic(`${result.interleavings} interleavings explored, all of them`);
-}
+import { APP, exploreSessions, WEB, type SessionScenario } from './world.ts';
+import { assertEveryInterleavingHolds } from './verdicts.ts';
 
 /** Invariants every IM scenario checks, whatever it races. */
 const imInvariants: readonly SessionInvariant[] = [imTokensNeverResurrected(), storeConsistent, imSettled];
 
+/**
+ * Every interleaving of an IM race holds: `invariants` on top of imInvariants, with sleep-set
+ * reduction, IM timing 'any' and 10,000 runs unless the scenario says otherwise.
+ */
+async function assertImRaceHolds(
+  t: TestContext,
+  { im = 'any', maxRuns = 10_000, invariants, ...scenario }: Omit<SessionScenario, 'maxRuns' | 'reduction'> & { maxRuns?: number },
+): Promise<void> {
+  const result = await exploreSessions({ ...scenario, im, maxRuns, reduction: 'sleep-sets', invariants: [...imInvariants, ...invariants] });
+  assertEveryInterleavingHolds(t, result);
+}
+
 describe('the IM token protocol under every interleaving', () => {
   it('a Web login racing the last Web logout: the logged-out token never comes back', async (t) => {
-    const result = await exploreSessions({
-      im: 'any',
-      reduction: 'sleep-sets',
+    await assertImRaceHolds(t, {
       seed: { oldWeb: WEB },
       protocols: { login: login(WEB), logout: logout('oldWeb') },
-      invariants: [...imInvariants, imTokenEndsWith('logout', 'oldWeb'), finalLogout('logout', ['oldWeb']), noCollateral(['login'])],
-      maxRuns: 10_000,
+      invariants: [imTokenEndsWith('logout', 'oldWeb'), finalLogout('logout', ['oldWeb']), noCollateral(['login'])],
     });
-    assertEveryInterleavingHolds(t, result);
   });
 
   it('two Web logins and one Web logout: the logged-out token never comes back', async (t) => {
-    const result = await exploreSessions({
+    await assertImRaceHolds(t, {
       im: 'with-commit',
-      reduction: 'sleep-sets',
       seed: { oldWeb: WEB },
       protocols: { login1: login(WEB), login2: login(WEB), logout: logout('oldWeb') },
-      invariants: [
-        ...imInvariants, imTokenEndsWith('logout', 'oldWeb'), finalLogout('logout', ['oldWeb']), noCollateral(['login1', 'login2']),
-      ],
+      invariants: [imTokenEndsWith('logout', 'oldWeb'), finalLogout('logout', ['oldWeb']), noCollateral(['login1', 'login2'])],
       maxRuns: 20_000,
     });
-    assertEveryInterleavingHolds(t, result);
   });
 
   it('two Web logins share one token, whichever creates it', async (t) => {
@@ -64,73 +60,49 @@ describe('the IM token protocol under every interleaving', () => {
       const [a, b] = [world.session('login1').imToken, world.session('login2').imToken];
       return a !== undefined && a === b ? null : `two Web logins got different IM tokens ${a} and ${b}`;
     };
-    const result = await exploreSessions({
-      im: 'any',
-      reduction: 'sleep-sets',
+    await assertImRaceHolds(t, {
       protocols: { login1: login(WEB), login2: login(WEB) },
-      invariants: [...imInvariants, shareOne, noCollateral(['login1', 'login2'])],
-      maxRuns: 10_000,
+      invariants: [shareOne, noCollateral(['login1', 'login2'])],
     });
-    assertEveryInterleavingHolds(t, result);
   });
 
   it('two Web logouts at once (the last two): both tokens\' holders are cut off, nothing is left', async (t) => {
-    const result = await exploreSessions({
-      im: 'any',
-      reduction: 'sleep-sets',
+    await assertImRaceHolds(t, {
       seed: { web1: WEB, web2: WEB },
       protocols: { logout1: logout('web1'), logout2: logout('web2') },
-      invariants: [...imInvariants, imTokenEndsWith('logout1', 'web1'), imTokenEndsWith('logout2', 'web2')],
-      maxRuns: 10_000,
+      invariants: [imTokenEndsWith('logout1', 'web1'), imTokenEndsWith('logout2', 'web2')],
     });
-    assertEveryInterleavingHolds(t, result);
   });
 
   it('revoke-others from the PC racing a Web login: the revoked Web token dies, the new Web session keeps one', async (t) => {
-    const result = await exploreSessions({
-      im: 'any',
-      reduction: 'sleep-sets',
+    await assertImRaceHolds(t, {
       seed: { web: WEB, pc: 2 },
       protocols: { revokeOthers: revokeOthers('pc'), login: login(WEB) },
-      invariants: [...imInvariants, imTokenEndsWith('revokeOthers', 'web'), finalLogout('revokeOthers', ['web'])],
-      maxRuns: 10_000,
+      invariants: [imTokenEndsWith('revokeOthers', 'web'), finalLogout('revokeOthers', ['web'])],
     });
-    assertEveryInterleavingHolds(t, result);
   });
 
   it('an APP login replacing the APP session while it logs out: one APP token, the old one dead', async (t) => {
-    const result = await exploreSessions({
-      im: 'any',
-      reduction: 'sleep-sets',
+    await assertImRaceHolds(t, {
       seed: { oldApp: APP },
       protocols: { login: login(APP), logout: logout('oldApp') },
-      invariants: [...imInvariants, imTokenEndsWith('logout', 'oldApp'), exclusiveMeansOne(['login'])],
-      maxRuns: 10_000,
+      invariants: [imTokenEndsWith('logout', 'oldApp'), exclusiveMeansOne(['login'])],
     });
-    assertEveryInterleavingHolds(t, result);
   });
 
   it('a password reset (revoke-all) racing a Web login: the old token dies; a login that survives the sweep has a working one', async (t) => {
-    const result = await exploreSessions({
-      im: 'any',
-      reduction: 'sleep-sets',
+    await assertImRaceHolds(t, {
       seed: { web: WEB },
       protocols: { login: login(WEB), reset: revokeAll('password') },
-      invariants: [...imInvariants, imTokenEndsWith('reset', 'web'), finalLogout('reset', ['web'])],
-      maxRuns: 10_000,
+      invariants: [imTokenEndsWith('reset', 'web'), finalLogout('reset', ['web'])],
     });
-    assertEveryInterleavingHolds(t, result);
   });
 
   it('a ban racing a Web login: no token of the user is left, in the store or at the IM server', async (t) => {
-    const result = await exploreSessions({
-      im: 'any',
-      reduction: 'sleep-sets',
+    await assertImRaceHolds(t, {
       seed: { web: WEB },
       protocols: { login: login(WEB), ban: ban() },
-      invariants: [...imInvariants, banIsTotal('ban'), imTokenEndsWith('ban', 'web')],
-      maxRuns: 10_000,
+      invariants: [banIsTotal('ban'), imTokenEndsWith('ban', 'web')],
     });
-    assertEveryInterleavingHolds(t, result);
   });
 });

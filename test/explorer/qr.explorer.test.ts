@@ -5,11 +5,10 @@
  * account, the ones an approval or a password from before it is still being turned into included.
  * Each check is shown to catch a mutant of the production file (mutant.ts).
  */
-import assert from 'node:assert/strict';
-import { describe, it, type TestContext } from 'node:test';
+import { describe, it } from 'node:test';
 import { readQrRecord } from '../../src/flows/qr/transition.ts';
-import type { Exploration } from './scheduler.ts';
 import { loadMutant, srcFile, writeMutant } from './mutant.ts';
+import { assertEveryInterleavingHolds, assertViolationFound } from './verdicts.ts';
 import {
   exchange, exploreQr, loginWithOldPassword, reset, resetEndsEverything, scanAndApprove, type ApprovalModule, type PasswordLogin, type QrInvariant,
 } from './qr-world.ts';
@@ -27,22 +26,6 @@ const approvedByOne: QrInvariant = async ({ world, final }) => {
 /** One auth code, one session: of the exchanges, one at most is answered with a token. */
 const exchangedOnce: QrInvariant = async ({ world }) =>
   world.exchanged.size <= 1 ? null : `exchanged once: ${[...world.exchanged.keys()].join(' and ')} were all given a session`;
-
-function assertEveryInterleavingHolds(t: TestContext, result: Exploration): void {
-  if (result.violation !== null) assert.fail(result.violation.report);
-  assert.equal(result.exhausted, true, 'the search stopped before enumerating every interleaving');
-  assert.ok(result.interleavings > 1, 'a single order proves nothing about a race');
-  t.diagnostic(`${result.interleavings} interleavings explored, all of them`);
-}
-
-function assertViolationFound(t: TestContext, result: Exploration, expected: RegExp): void {
-  const { violation } = result;
-  if (violation === null) return assert.fail(`no violation in ${result.interleavings} interleavings`);
-  t.diagnostic(violation.report);
-  assert.match(violation.message, expected, violation.report);
-  // The first interleaving runs the protocols one after the other, as listed: only a race breaks these.
-  assert.ok(violation.run > 1, `broken already without a race:\n${violation.report}`);
-}
 
 /** Every transition of the record written with a blind SET of what it decided on a read. */
 async function blindTransitions(): Promise<ApprovalModule> {

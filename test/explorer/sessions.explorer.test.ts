@@ -3,20 +3,12 @@
  * the invariants of docs/design.md §3.2. Each scenario seeds the state before the race and explores the
  * whole space: the search must be exhausted, never cut short, and hold more than one order.
  */
-import assert from 'node:assert/strict';
-import { describe, it, type TestContext } from 'node:test';
-import type { Exploration } from './scheduler.ts';
+import { describe, it } from 'node:test';
 import { defaultDevicePolicies } from '../../src/core/sessions/policy.ts';
 import { banIsTotal, capKeepsOne, exclusiveMeansOne, finalLogout, noCollateral, slotsReleased, storeConsistent } from './invariants.ts';
 import { ban, login, logout, revoke, revokeAll, revokeOthers } from './protocols.ts';
 import { APP, exploreSessions, PC, WEB } from './world.ts';
-
-function assertEveryInterleavingHolds(t: TestContext, result: Exploration): void {
-  if (result.violation !== null) assert.fail(result.violation.report);
-  assert.equal(result.exhausted, true, 'the search stopped before enumerating every interleaving');
-  assert.ok(result.interleavings > 1, 'a single order proves nothing about a race');
-  t.diagnostic(`${result.interleavings} interleavings explored, all of them`);
-}
+import { assertEveryInterleavingHolds } from './verdicts.ts';
 
 describe('session protocols under every interleaving', () => {
   it('two concurrent APP logins leave exactly one APP session, which holds the slot', async (t) => {

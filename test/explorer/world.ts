@@ -14,6 +14,7 @@ import { parseSessionRecord, type Session } from '../../src/core/sessions/record
 import { SessionService, type AccountStatusReader, type IssueInput, type IssuedSession } from '../../src/core/sessions/service.ts';
 import { sidOf } from '../../src/core/sessions/token.ts';
 import { explore, type Exploration, type Invariant, type Protocol } from './scheduler.ts';
+import { CounterRandoms } from './counter-random.ts';
 import { ImServerModel, type ImTiming } from './im-double.ts';
 import { asStatus, kvAccounts, passwordKey, statusKey } from './kv-accounts.ts';
 
@@ -31,31 +32,6 @@ export { asStatus, statusKey } from './kv-accounts.ts';
 /** The account's password hash before the race (a reset replaces it). */
 export const OLD_PASSWORD_HASH = 'hash:old';
 
-/**
- * Counter bytes, one stream per owner: distinct on every draw, identical in every run, and the same
- * whatever order the owners draw in (so swapping two independent calls changes nothing, which the
- * explorer's reduction relies on).
- */
-class CounterRandom implements Random {
-  readonly #stream: number;
-  #drawn = 0;
-
-  constructor(stream: number) {
-    this.#stream = stream;
-  }
-
-  bytes(length: number): Buffer {
-    const bytes = Buffer.alloc(length);
-    bytes.writeUInt32BE(++this.#drawn);
-    bytes.writeUInt16BE(this.#stream, 4);
-    return bytes;
-  }
-
-  int(min: number, max: number): number {
-    return min + (++this.#drawn % (max - min));
-  }
-}
-
 export class SessionWorld {
   readonly store = new MemoryKv({ now: () => NOW });
   readonly clock: Clock = { now: () => NOW };
@@ -64,7 +40,7 @@ export class SessionWorld {
   readonly im: ImServerModel | null;
   /** Names of the sessions logged in before the race (not protocols: they never run). */
   readonly seeded = new Set<string>();
-  readonly #randoms = new Map<string, CounterRandom>();
+  readonly #randoms = new CounterRandoms();
   /** Sessions whose token a client holds: made before the race, or returned by a login in it. */
   readonly handedOut = new Map<string, IssuedSession>();
   /** Logins refused with account_disabled. */
@@ -171,12 +147,7 @@ export class SessionWorld {
 
   /** Names each sid after whoever minted it (a token is TOKEN_BYTES random bytes; see token.ts). */
   #naming(owner: string): Random {
-    let random = this.#randoms.get(owner);
-    if (random === undefined) {
-      random = new CounterRandom(this.#randoms.size + 1);
-      this.#randoms.set(owner, random);
-    }
-    const stream = random;
+    const stream = this.#randoms.of(owner);
     return {
       bytes: (length) => {
         const bytes = stream.bytes(length);

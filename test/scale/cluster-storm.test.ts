@@ -9,7 +9,10 @@ import { redisCli, redisClusterAvailable, startRedisCluster, type RedisCluster }
 import { skipUnlessRedisServer, startLatchkey, type LatchkeyProcess } from '../support/processes.ts';
 import { skipUnlessPrivatePostgres, startPrivatePostgres, type PrivatePostgres } from '../support/private-postgres.ts';
 import { describeRun, runLatchkeyCli } from '../support/cli-run.ts';
-import { prng, type Flag, APP, WEB, PC, type Exchange, type AppLogin, type RevokeOthers, type Verdict } from '../support/storm-model.ts';
+import {
+  prng, stormSize, verdictCounts, type Flag, APP, WEB, PC, type Exchange, ended, held, ok, sessionEndings, timedLogin, trackedSession, verdict as stormVerdict,
+  type StormSession, type StormUser, type Verdict,
+} from '../support/storm-model.ts';
 
 /**
  * The session storm at scale, with faults (docs/deploy.md §6): three latchkey processes on
@@ -27,10 +30,7 @@ import { prng, type Flag, APP, WEB, PC, type Exchange, type AppLogin, type Revok
  * Env: SCALE_OPS (default 10000), SCALE_CONCURRENCY (48), SCALE_USERS (100), SCALE_SEED.
  */
 
-const OPS = Number(process.env.SCALE_OPS ?? 10_000);
-const CONCURRENCY = Number(process.env.SCALE_CONCURRENCY ?? 48);
-const USERS = Number(process.env.SCALE_USERS ?? 100);
-const SEED = Number(process.env.SCALE_SEED ?? Math.floor(Math.random() * 2 ** 31));
+const { ops: OPS, concurrency: CONCURRENCY, users: USERS, seed: SEED } = stormSize('SCALE', { ops: 10_000, concurrency: 48, users: 100 });
 /** Web and PC caps far above what one user logs in here, so a cap never ends a tracked session. */
 const MULTI_CAP = 1000;
 const PASSWORD = 'cluster storm password';
@@ -47,31 +47,17 @@ interface Answer {
   hung?: boolean;
 }
 
-interface Tracked {
+interface Tracked extends StormSession {
   readonly user: UserState;
-  readonly flag: Flag;
-  readonly token: string;
-  readonly sid: string;
   readonly method: 'password' | 'qr' | 'register';
-  readonly loginSentAt: number;
-  readonly issuedAt: number;
-  /** A logout or revoke was aimed at it, whatever it answered. */
-  targeted: boolean;
-  /** When an answer that the contract says ended it arrived. */
-  endedAt: number | null;
-  endedBy: string | null;
 }
 
 interface BanOp extends Exchange {
   readonly kind: 'ban' | 'unban';
 }
 
-interface UserState {
-  readonly username: string;
-  uid: string;
+interface UserState extends StormUser {
   readonly sessions: Tracked[];
-  readonly appLogins: AppLogin[];
-  readonly revokeOthers: RevokeOthers[];
   readonly bans: BanOp[];
   /** A ban or unban of this user is in flight (the test sends one at a time per user). */
   banBusy: boolean;
@@ -89,8 +75,6 @@ interface UserState {
    */
   readonly unknownLogins: Record<Flag, number>;
 }
-
-const ok = (status: number) => status === 200 || status === 201;
 
 async function send(node: { url: string }, method: string, path: string, body?: unknown, token?: string): Promise<Answer> {
   const headers: Record<string, string> = {};
@@ -178,18 +162,9 @@ describe('cluster storm: 3 latchkey nodes, Redis Cluster, PostgreSQL, with fault
     return answer;
   }
 
-  const ended = (session: Tracked, at: number, by: string) => {
-    if (session.endedAt === null) {
-      session.endedAt = at;
-      session.endedBy = by;
-    }
-  };
-
   const track = (user: UserState, flag: Flag, method: Tracked['method'], body: any, loginSentAt: number, issuedAt: number) => {
     user.uid = body.uid;
-    user.sessions.push({
-      user, flag, token: body.token, sid: body.sid, method, loginSentAt, issuedAt, targeted: false, endedAt: null, endedBy: null,
-    });
+    user.sessions.push({ ...trackedSession(user, flag, body, loginSentAt, issuedAt), method });
   };
 
   /** A 403 on a login is true only while a ban may be in force. */
@@ -204,16 +179,11 @@ describe('cluster storm: 3 latchkey nodes, Redis Cluster, PostgreSQL, with fault
 
   async function passwordLogin(user: UserState, flag: Flag, path = '/v1/user/login'): Promise<void> {
     if (flag !== APP) user.attempts[flag] += 1;
-    const appLogin: AppLogin | null = flag === APP ? { sentAt: 0, respondedAt: Number.POSITIVE_INFINITY, status: 0, sid: null } : null;
     const device = { device_id: `${user.username}-${flag}-${clock}`, device_name: 'cluster storm', device_model: `flag ${flag}` };
-    const sentAt = tick();
-    // An APP login in flight may displace any APP session: that is known before its answer is.
-    if (appLogin !== null) user.appLogins.push(Object.assign(appLogin, { sentAt }));
     counts.logins += 1;
-    const answer = await request(`${path} ${user.username} flag ${flag}`, [200, 201, 403], 'POST', path, { username: user.username, password: PASSWORD, flag, device }, undefined, user);
-    const respondedAt = tick();
+    const { answer, sentAt, respondedAt } = await timedLogin(user, flag, tick, () =>
+      request(`${path} ${user.username} flag ${flag}`, [200, 201, 403], 'POST', path, { username: user.username, password: PASSWORD, flag, device }, undefined, user));
     if (UNKNOWN.includes(answer.status)) user.unknownLogins[flag] += 1;
-    if (appLogin !== null) Object.assign(appLogin, { respondedAt, status: answer.status, sid: answer.body?.sid ?? null });
     checkLoginRefusal(path, user, sentAt, answer);
     if (ok(answer.status)) track(user, flag, path === '/v1/user/register' ? 'register' : 'password', answer.body, sentAt, respondedAt);
   }
@@ -260,37 +230,8 @@ describe('cluster storm: 3 latchkey nodes, Redis Cluster, PostgreSQL, with fault
     counts.qrAbandoned += 1;
   }
 
-  async function logout(session: Tracked): Promise<void> {
-    session.targeted = true;
-    counts.logouts += 1;
-    const answer = await request('quit', [200, 401], 'POST', '/v1/user/quit', undefined, session.token, session.user);
-    const at = tick();
-    if (answer.status === 200) ended(session, at, 'logout');
-  }
-
-  async function revokeOne(caller: Tracked, target: Tracked): Promise<void> {
-    target.targeted = true;
-    counts.revokes += 1;
-    // 404: the target had already ended; 401: the caller had.
-    const answer = await request('revoke one', [200, 401, 404], 'DELETE', `/v1/user/sessions/${target.sid}`, undefined, caller.token, caller.user);
-    const at = tick();
-    if (answer.status === 200) ended(target, at, 'revoke');
-  }
-
-  async function revokeOthers(caller: Tracked): Promise<void> {
-    const user = caller.user;
-    const exchange: RevokeOthers = { sentAt: tick(), respondedAt: Number.POSITIVE_INFINITY, status: 0, keepSid: caller.sid };
-    user.revokeOthers.push(exchange);
-    counts.revokeOthers += 1;
-    const answer = await request('revoke_others', [200, 401], 'POST', '/v1/user/sessions/revoke_others', undefined, caller.token, user);
-    exchange.respondedAt = tick();
-    exchange.status = answer.status;
-    if (answer.status !== 200) return;
-    // Every sibling whose login had answered before this request was sent was in the index.
-    for (const session of user.sessions) {
-      if (session !== caller && session.issuedAt < exchange.sentAt) ended(session, exchange.respondedAt, 'revoke_others');
-    }
-  }
+  const { logout, revokeOne, revokeOthers } = sessionEndings<Tracked>(
+    (what, allowed, method, path, token, user) => request(what, allowed, method, path, undefined, token, user), tick, counts);
 
   /** An admin bans or unbans the user (one op per user at a time). */
   async function banOrUnban(user: UserState): Promise<void> {
@@ -321,8 +262,6 @@ describe('cluster storm: 3 latchkey nodes, Redis Cluster, PostgreSQL, with fault
     if (answer.status === 200) violations.push(`token ended by ${session.endedBy ?? 'an APP login'} answered 200 mid-storm (${session.user.username}, flag ${session.flag})`);
   }
 
-  const held = (user: UserState) => user.sessions.filter((s) => !s.targeted && s.endedAt === null);
-
   async function oneOp(): Promise<void> {
     const user = pick(users);
     const live = held(user);
@@ -346,33 +285,9 @@ describe('cluster storm: 3 latchkey nodes, Redis Cluster, PostgreSQL, with fault
     return passwordLogin(user, loginFlag(user));
   }
 
-  /**
-   * An APP session is replaced by a later APP login that answered 200, even when an APP login with
-   * an unknown outcome ran between: one that took the device slot and failed before ending the
-   * session it displaced leaves it named in the slot, and the next login ends it too.
-   */
-  function replacedBy(session: Tracked): AppLogin | undefined {
-    return session.user.appLogins.find((l) => l.sid !== session.sid && l.status === 200 && l.sentAt > session.issuedAt);
-  }
-
-  /**
-   * What the contract says about a session once everything has settled:
-   * - ended: a logout, revoke, revoke-others or ban answered 200 after its login had answered, or
-   *   (APP) a later APP login answered 200 (see replacedBy);
-   * - unknown: something that may have ended it ran, without that guarantee (an answer 503, a
-   *   socket error, a 401 to a logout, or an overlap);
-   * - live: nothing could have ended it.
-   */
-  function verdict(session: Tracked): Verdict {
-    const user = session.user;
-    if (session.endedAt !== null) return 'ended';
-    if (session.flag === APP && replacedBy(session) !== undefined) return 'ended';
-    if (session.targeted) return 'unknown';
-    if (user.revokeOthers.some((r) => r.keepSid !== session.sid && r.respondedAt > session.loginSentAt)) return 'unknown';
-    if (user.bans.some((b) => b.kind === 'ban' && b.respondedAt > session.loginSentAt)) return 'unknown';
-    if (session.flag === APP && user.appLogins.some((l) => l.sid !== session.sid && l.respondedAt > session.loginSentAt)) return 'unknown';
-    return 'live';
-  }
+  /** The storms' verdict; a ban that answered after the session's login was sent may have ended it too. */
+  const verdict = (session: Tracked): Verdict => stormVerdict(session, () =>
+    session.user.bans.some((b) => b.kind === 'ban' && b.respondedAt > session.loginSentAt));
 
   // -------------------------------------------------------------------------------------------
   // faults
@@ -646,9 +561,7 @@ describe('cluster storm: 3 latchkey nodes, Redis Cluster, PostgreSQL, with fault
       bans: counts.bans,
       unbans: counts.unbans,
       mid_storm_rechecks: counts.rechecks,
-      ended_checked: byVerdict('ended').length,
-      live_checked: byVerdict('live').length,
-      unknown: byVerdict('unknown').length,
+      ...verdictCounts(byVerdict),
       answered_503: counts.unavailable,
       socket_errors: counts.socketErrors,
       hung: counts.hung,

@@ -8,8 +8,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { SignJWT, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
-import { Browser, CLIENT_ID, PROVIDER, ssoToCallback, startSsoWorld, visitCallback, type SsoWorld } from '../support/idp.ts';
+import { exportJWK, generateKeyPair, type JWK } from 'jose';
+import { Browser, logoutToken, PROVIDER, ssoToCallback, startSsoWorld, visitCallback, type SsoWorld } from '../support/idp.ts';
 
 const MAX = 10;
 
@@ -34,15 +34,6 @@ describe('outsiders cannot write unbounded rows through the SSO routes', () => {
     return fetch(`${world.server.url}/v1/auth/oidc/${PROVIDER}/${path}`, { method: 'POST', headers, body });
   };
 
-  async function logoutToken(claims: Record<string, unknown>, key: JWK = world.signingKey): Promise<string> {
-    return new SignJWT({ events: { 'http://schemas.openid.net/event/backchannel-logout': {} }, jti: randomUUID(), ...claims })
-      .setProtectedHeader({ alg: 'RS256', kid: key.kid ?? '', typ: 'logout+jwt' })
-      .setIssuer(world.idp.issuer)
-      .setAudience(CLIENT_ID)
-      .setIssuedAt()
-      .sign(await importJWK(key, 'RS256'));
-  }
-
   const auditRows = async (type: string): Promise<number> => (await world.server.runtime.accounts.queryAudit({ type, limit: 100_000 })).length;
   const metric = async (pattern: RegExp): Promise<number> => {
     const text = await world.server.runtime.metrics.registry.metrics();
@@ -53,7 +44,7 @@ describe('outsiders cannot write unbounded rows through the SSO routes', () => {
     const rowsBefore = await auditRows('oidc_backchannel');
     const invalidBefore = await metric(/^latchkey_oidc_backchannel_invalid_total\{[^}]*\} (\d+)$/);
     assert.equal(await metric(/^latchkey_oidc_backchannel_total\{result="rate_limited"\} (\d+)$/), 0);
-    const forged = await logoutToken({ sub: 'ada' }, forgedKey);
+    const forged = await logoutToken(world, { sub: 'ada' }, forgedKey);
     const answers = await Promise.all(Array.from({ length: 200 }, (_, i) => post('backchannel_logout', { form: { logout_token: i % 2 === 0 ? forged : 'not.a.jwt' } })));
     const statuses = answers.map((answer) => answer.status);
     assert.equal(statuses.filter((s) => s === 400).length, MAX, JSON.stringify(statuses));
@@ -67,7 +58,7 @@ describe('outsiders cannot write unbounded rows through the SSO routes', () => {
   });
 
   it('logout tokens the IdP signed are never limited, even in a burst from the same address', async () => {
-    const tokens = await Promise.all(Array.from({ length: 4 * MAX }, () => logoutToken({ sub: `nobody-${randomUUID()}` })));
+    const tokens = await Promise.all(Array.from({ length: 4 * MAX }, () => logoutToken(world, { sub: `nobody-${randomUUID()}` })));
     const answers = await Promise.all(tokens.map((token) => post('backchannel_logout', { form: { logout_token: token }, from: '198.51.100.7' })));
     assert.deepEqual([...new Set(answers.map((a) => a.status))], [200]);
   });

@@ -12,13 +12,24 @@ export interface CliRun {
   readonly stderr: string;
 }
 
-/** `input`, when given, is written to the CLI's stdin (then closed): `--password-stdin`. */
-export function runLatchkeyCli(args: readonly string[], env: Record<string, string> = {}, script = CLI, input?: string): Promise<CliRun> {
+export interface CliOptions {
+  /** LATCHKEY_* variables (or any others) for the run; the caller's own LATCHKEY_* never leak in. */
+  readonly env?: Record<string, string>;
+  readonly script?: string;
+  /** Written to the CLI's stdin (then closed): `--password-stdin`. */
+  readonly input?: string;
+  /** Ends the run with SIGTERM after this long (for a command that would otherwise run on, `serve`). */
+  readonly timeoutMs?: number;
+}
+
+export function runCliWith(args: readonly string[], { env = {}, script = CLI, input = '', timeoutMs }: CliOptions = {}): Promise<CliRun> {
   const inherited: NodeJS.ProcessEnv = {};
   for (const [key, value] of Object.entries(process.env)) if (!key.startsWith('LATCHKEY_')) inherited[key] = value;
-  const child = spawn(process.execPath, [script, ...args], { cwd: REPO_ROOT, env: { ...inherited, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [script, ...args], {
+    cwd: REPO_ROOT, env: { ...inherited, ...env }, stdio: ['pipe', 'pipe', 'pipe'], ...(timeoutMs === undefined ? {} : { timeout: timeoutMs }),
+  });
   // Closed at once without input: what `< /dev/null` gives, never a terminal.
-  child.stdin.end(input ?? '');
+  child.stdin.end(input);
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
@@ -27,6 +38,11 @@ export function runLatchkeyCli(args: readonly string[], env: Record<string, stri
     child.once('error', reject);
     child.once('close', (code) => resolve({ code, stdout, stderr }));
   });
+}
+
+/** `input`, when given, is written to the CLI's stdin (then closed): `--password-stdin`. */
+export function runLatchkeyCli(args: readonly string[], env: Record<string, string> = {}, script = CLI, input?: string): Promise<CliRun> {
+  return runCliWith(args, { env, script, ...(input === undefined ? {} : { input }) });
 }
 
 export function describeRun(run: CliRun): string {

@@ -4,8 +4,8 @@
  * consent forms with plain fetch.
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import type { JWK } from 'jose';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { SignJWT, importJWK, type JWK } from 'jose';
 import { generateSigningKey, startDevIdp, type DevIdp, type DevIdpOptions } from '../../src/dev-idp.ts';
 import { freePort } from './processes.ts';
 import { readLink } from '../../src/flows/oidc/session-links.ts';
@@ -228,6 +228,16 @@ export async function ssoLogin(browser: Browser, server: TestServer, login: stri
   const answer = await exchange(browser, server, callback.lkCode);
   assert.equal(answer.status, 200, JSON.stringify(answer.body));
   return answer.body;
+}
+
+/** A back-channel logout_token as the IdP would sign it (the world holds the IdP's signing key), or signed with `key`. */
+export async function logoutToken(world: SsoWorld, claims: Record<string, unknown>, key: JWK = world.signingKey): Promise<string> {
+  return new SignJWT({ events: { 'http://schemas.openid.net/event/backchannel-logout': {} }, jti: randomUUID(), ...claims })
+    .setProtectedHeader({ alg: 'RS256', kid: key.kid ?? '', typ: 'logout+jwt' })
+    .setIssuer(world.idp.issuer)
+    .setAudience(CLIENT_ID)
+    .setIssuedAt()
+    .sign(await importJWK(key, 'RS256'));
 }
 
 /** The refresh token latchkey keeps (sealed) for a session, read the way latchkey reads it. */

@@ -8,9 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { describeRun, type CliRun } from '../support/cli-run.ts';
+import { describeRun, runCliWith, type CliRun } from '../support/cli-run.ts';
 import { ConfigError, parseConfig, parseValues } from '../../src/config/config.ts';
 import { CONFIG_SCHEMA, nearestKey, schemaKeys, schemaProblems } from '../../src/config/schema.ts';
 
@@ -65,20 +63,7 @@ const FULL_CONFIGS: readonly Record<string, unknown>[] = [
 ];
 
 /** `latchkey serve`, stopped after 10 s if it started (the bug: a typo did not stop it). */
-function serveBriefly(file: string): Promise<CliRun> {
-  const cli = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
-  const env: NodeJS.ProcessEnv = {};
-  for (const [key, value] of Object.entries(process.env)) if (!key.startsWith('LATCHKEY_')) env[key] = value;
-  const child = spawn(process.execPath, [cli, 'serve', '--config', file], { env, stdio: ['ignore', 'pipe', 'pipe'], timeout: 10_000 });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  return new Promise((resolve, reject) => {
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const serveBriefly = (file: string): Promise<CliRun> => runCliWith(['serve', '--config', file], { timeoutMs: 10_000 });
 
 /** The exact one line a config with one unknown key must give. */
 function refusedWith(raw: Record<string, unknown>, expected: string): void {
@@ -281,11 +266,7 @@ describe('config schema: the parsers, the README and --help agree with it', () =
   });
 
   it('latchkey --help lists every environment variable of the schema, and no other', async () => {
-    const cli = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
-    const child = spawn(process.execPath, [cli, '--help'], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let help = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (help += chunk));
-    await new Promise((resolve) => child.once('close', resolve));
+    const { stdout: help } = await runCliWith(['--help']);
     const listed = new Set([...help.matchAll(/LATCHKEY_\w+/g)].map(([name]) => name).filter((name) => name !== 'LATCHKEY_CONFIG'));
     assert.deepEqual([...listed].sort(), envKeys.map(({ env }) => env).sort());
   });

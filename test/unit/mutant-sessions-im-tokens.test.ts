@@ -71,6 +71,25 @@ function setup() {
   return { kv, im, live, watched, tokens, queue, value };
 }
 
+/**
+ * Another call deletes the flag's token just before `method` first acts on it (a compare-and-set
+ * only when it writes the owed mark), which then finds it gone.
+ */
+function removedBefore(kv: MemoryKv, method: 'compareAndSet' | 'compareAndDelete', flag: number): void {
+  const original = kv[method].bind(kv) as (key: string, ...rest: unknown[]) => Promise<boolean>;
+  let raced = false;
+  const racing = async (k: string, ...rest: unknown[]): Promise<boolean> => {
+    const aimed = method === 'compareAndDelete' || String(rest[1]).startsWith('owed:');
+    if (k === key(flag) && aimed && !raced) {
+      raced = true;
+      await kv.del(k);
+      return false;
+    }
+    return original(k, ...rest);
+  };
+  Object.assign(kv, { [method]: racing });
+}
+
 describe('acquire', () => {
   it('a multi flag shares one token at level slave, stored for the session lifetime', async () => {
     const { kv, im, live, tokens, value } = setup();
@@ -203,16 +222,7 @@ describe('release', () => {
   it('an IM server down, and the token removed before the owed mark: committed as none', async () => {
     const { kv, im, tokens } = setup();
     await tokens.acquire(UID, WEB);
-    const cas = kv.compareAndSet.bind(kv);
-    let raced = false;
-    kv.compareAndSet = async (k, expected, v, options) => {
-      if (k === key(WEB) && v.startsWith('owed:') && !raced) {
-        raced = true;
-        await kv.del(k);
-        return false;
-      }
-      return cas(k, expected, v, options);
-    };
+    removedBefore(kv, 'compareAndSet', WEB);
     im.down = new ImUnavailableError('down');
     await tokens.release(UID, WEB);
     // Its quit that timed out may still land: committed like any other step.
@@ -285,16 +295,7 @@ describe('a release whose commit loses', () => {
     const { kv, im, tokens } = setup();
     await tokens.acquire(UID, WEB);
     im.take();
-    const cad = kv.compareAndDelete.bind(kv);
-    let raced = false;
-    kv.compareAndDelete = async (k, expected) => {
-      if (k === key(WEB) && !raced) {
-        raced = true;
-        await kv.del(k);
-        return false;
-      }
-      return cad(k, expected);
-    };
+    removedBefore(kv, 'compareAndDelete', WEB);
     assert.equal(await tokens.release(UID, WEB), 'ok');
     assert.deepEqual(im.take(), [['quit', WEB]]);
     // Its quit may have landed after another's update: committed as `none`, so that update's commit fails.
@@ -412,16 +413,7 @@ describe('releaseAll', () => {
   it('a flag whose token another call removed meanwhile is committed again as none', async () => {
     const { kv, im, tokens } = setup();
     await tokens.acquire(UID, WEB);
-    const cad = kv.compareAndDelete.bind(kv);
-    let raced = false;
-    kv.compareAndDelete = async (k, expected) => {
-      if (k === key(WEB) && !raced) {
-        raced = true;
-        await kv.del(k);
-        return false;
-      }
-      return cad(k, expected);
-    };
+    removedBefore(kv, 'compareAndDelete', WEB);
     im.take();
     assert.equal(await tokens.releaseAll(UID), 'ok');
     // The quit of every device may have landed after another's update: `none` makes that update's commit fail.
@@ -450,16 +442,7 @@ describe('releaseAll', () => {
   it('with the IM server down, a flag whose token was removed before its owed mark is committed as none', async () => {
     const { kv, im, tokens } = setup();
     await tokens.acquire(UID, WEB);
-    const cas = kv.compareAndSet.bind(kv);
-    let raced = false;
-    kv.compareAndSet = async (k, expected, v, options) => {
-      if (k === key(WEB) && v.startsWith('owed:') && !raced) {
-        raced = true;
-        await kv.del(k);
-        return false;
-      }
-      return cas(k, expected, v, options);
-    };
+    removedBefore(kv, 'compareAndSet', WEB);
     im.down = new ImUnavailableError('down');
     await tokens.releaseAll(UID);
     // The quit that timed out may still land: the settling release brackets it like any other.
