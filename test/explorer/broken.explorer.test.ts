@@ -7,7 +7,7 @@ import { LatchkeyError } from '../../src/core/errors.ts';
 import { defaultDevicePolicies } from '../../src/core/sessions/policy.ts';
 import type { Kv } from '../../src/ports/kv.ts';
 import { banIsTotal, capKeepsOne, exclusiveMeansOne, finalLogout, noCollateral, slotsReleased, storeConsistent } from './invariants.ts';
-import { loadMutant, srcFile, type Replacement } from './mutant.ts';
+import { loadMutant, srcFile, writeMutant, type Replacement } from './mutant.ts';
 import { ban, login, logout, revokeAll, type SessionProtocol } from './protocols.ts';
 import { APP, asStatus, exploreSessions, loginInput, statusKey, UID, WEB } from './world.ts';
 import { assertViolationFound } from './verdicts.ts';
@@ -19,14 +19,18 @@ type AccountsModule = typeof import('../../src/core/accounts.ts');
 const sessionsMutant = async (replacement: Replacement) =>
   (await loadMutant<SessionsModule>(srcFile('core/sessions/service.ts'), [replacement])).SessionService;
 
+/** The real SessionService over a mutant of the exclusive slot's protocol (device-slot.ts). */
+const slotMutant = (replacement: Replacement) =>
+  sessionsMutant(["from './device-slot.ts'", `from '${writeMutant(srcFile('core/sessions/device-slot.ts'), [replacement])}'`]);
+
 /** The slot loop writes the taken slot with a blind SET instead of a compare-and-set of what it read. */
-const blindSlotSet = () => sessionsMutant([
-  '? await this.#kv.set(slot, taken, { nx: true, ttlMs })\n      : await this.#kv.compareAndSet(slot, previous, taken, { ttlMs })',
-  '? await this.#kv.set(slot, taken, { nx: true, ttlMs })\n      : await this.#kv.set(slot, taken, { ttlMs })',
+const blindSlotSet = () => slotMutant([
+  ': await kv.compareAndSet(slot, previous, taken, { ttlMs });',
+  ': await kv.set(slot, taken, { ttlMs });',
 ]);
 
 /** A login ends only the session the slot named first, not the ones still owed an end after it. */
-const endsOnlyTheFirstDisplaced = () => sessionsMutant([
+const endsOnlyTheFirstDisplaced = () => slotMutant([
   "const displaced = [...new Set(previous?.split(' ') ?? [])]",
   "const displaced = [...new Set(previous?.split(' ').slice(0, 1) ?? [])]",
 ]);
@@ -38,8 +42,8 @@ const capCountsNewer = () => sessionsMutant([
 ]);
 
 /** A login no longer looks, after taking the slot, whether a sweep ended it meanwhile. */
-const noSlotRecheck = () => sessionsMutant([
-  '    if ((await this.#kv.get(sessionKey(session.sid))) === null) {\n      await this.#kv.compareAndDelete(slot, session.sid);\n    }\n',
+const noSlotRecheck = () => slotMutant([
+  '  if ((await kv.get(sessionKey(session.sid))) === null) {\n    await kv.compareAndDelete(slot, session.sid);\n  }\n',
   '',
 ]);
 

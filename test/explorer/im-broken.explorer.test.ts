@@ -6,7 +6,7 @@
 import { describe, it } from 'node:test';
 import type { Kv } from '../../src/ports/kv.ts';
 import { imSettled, imTokenEndsWith, imTokensNeverResurrected } from './invariants.ts';
-import { loadMutant, srcFile, type Replacement } from './mutant.ts';
+import { loadMutant, srcFile, writeMutant, type Replacement } from './mutant.ts';
 import { ban, login, logout, type SessionProtocol } from './protocols.ts';
 import { exploreSessions, WEB } from './world.ts';
 import { assertViolationFound } from './verdicts.ts';
@@ -17,12 +17,15 @@ const sessionsMutant = async (replacement: Replacement) =>
 
 /** A logout that ends the session but leaves its flag's IM token as it was (neither deleted nor rotated). */
 const logoutKeepsImToken = () => sessionsMutant([
-  'const im = ended && this.#im !== null ? await this.#im.release(uid, flag) : null;',
-  'const im = null;',
+  'return { ended, im: ended ? await this.im.sessionEnded(uid, flag) : null };',
+  'return { ended, im: null };',
 ]);
 
 /** A sweep of every session (ban, reset, revoke-all) that never tells the IM server. */
-const sweepKeepsImTokens = () => sessionsMutant(['      await im.releaseAll(uid);\n      return;', '      return;']);
+const sweepKeepsImTokens = () => sessionsMutant([
+  "from './session-im.ts'",
+  `from '${writeMutant(srcFile('core/sessions/session-im.ts'), [['        await tokens.releaseAll(uid);\n        return;', '        return;']])}'`,
+]);
 
 const isImTokenKey = (key: string): boolean => /^user:\{[^}]*\}:im:\d$/.test(key);
 
