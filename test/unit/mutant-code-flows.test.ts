@@ -18,7 +18,6 @@ import { createPasswordHasher } from '../../src/runtime/password-hasher.ts';
 import { SessionService } from '../../src/core/sessions/service.ts';
 import { UniqueViolation, type AccountRepo, type User } from '../../src/ports/accounts.ts';
 import { systemClock, type Clock } from '../../src/ports/clock.ts';
-import { cryptoRandom, type Random } from '../../src/ports/random.ts';
 import { SenderError, type CodeChannel, type CodeMessage, type CodePurpose } from '../../src/ports/sender.ts';
 import type { AuditRecord, AuditTrail } from '../../src/ops/audit.ts';
 import { createMetrics } from '../../src/ops/metrics.ts';
@@ -31,6 +30,7 @@ import { codeLogin, releaseClaim } from '../../src/flows/code/code-login.ts';
 import { resetPassword } from '../../src/flows/code/password-reset.ts';
 import { verifyAddress } from '../../src/flows/code/verify-address.ts';
 import { addressOf, type CodeFlowDeps } from '../../src/flows/code/deps.ts';
+import { TellingRandom } from '../support/codes.ts';
 
 const context = { ip: '198.51.100.7', userAgent: 'test' };
 const login = { ...context, flag: 1 as const, device: { device_id: 'd', device_name: 'D', device_model: 'm' } };
@@ -51,18 +51,6 @@ class ManualClock implements Clock {
   }
 }
 
-/** Real randomness that remembers the codes it drew, so a test knows an undelivered code too. */
-class TellingRandom implements Random {
-  readonly codes: string[] = [];
-  bytes(length: number): Buffer {
-    return cryptoRandom.bytes(length);
-  }
-  int(min: number, max: number): number {
-    const value = cryptoRandom.int(min, max);
-    if (min === 0 && max === 1_000_000) this.codes.push(String(value).padStart(6, '0'));
-    return value;
-  }
-}
 
 interface Options {
   registerByEmail?: boolean;
