@@ -14,6 +14,7 @@ import { parseOidcConfig, type OidcConfig } from './oidc.ts';
 import { parseImConfig, type ImConfig } from './im.ts';
 import { parseAuditConfig, parseServiceKeys, type AuditConfig } from './admin.ts';
 import { parseHttpConfig, parsePublicUrl, type HttpConfig } from './http.ts';
+import { parseCorsConfig, type CorsConfig } from './cors.ts';
 import { metricsFromEnv, parseMetricsConfig, type MetricsConfig } from './metrics.ts';
 import { schemaKeys, schemaProblems, type SchemaProblem } from './schema.ts';
 import { ConfigError, HIDDEN_VALUE } from './errors.ts';
@@ -134,6 +135,8 @@ export interface Config {
   /** Keys other backends present at POST /v1/auth/verify (admin.ts); empty: the route is off. */
   readonly serviceKeys: readonly string[];
   readonly audit: AuditConfig;
+  /** Web clients on other origins allowed to call the API (cors.ts). */
+  readonly cors: CorsConfig;
   /** Timeouts and a connection cap against slow clients (http.ts). */
   readonly http: HttpConfig;
   /** The origin browsers use (`https://…` makes cookies Secure and `__Host-`), or undefined: judged per request. */
@@ -259,6 +262,7 @@ export function parseValues(raw: Json): Config {
     im: parseImConfig(raw.im),
     serviceKeys: parseServiceKeys(raw.service_keys),
     audit: parseAuditConfig(raw.audit),
+    cors: parseCorsConfig(raw.cors),
     http: parseHttpConfig(raw.http, integerIn(section(raw, 'qr'), 'qr.poll_timeout_seconds', 25, 1, 120)),
     publicUrl: parsePublicUrl(raw.public_url),
     metrics: parseMetricsConfig(raw.metrics),

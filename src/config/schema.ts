@@ -90,6 +90,7 @@ export const CONFIG_SCHEMA: SchemaNode = object({
     quit_retry: object({ interval_ms: int, max_interval_ms: int, max_attempts: int }),
   }),
   audit: object({ retention_days: int }),
+  cors: object({ origins: strings, max_age_seconds: int }),
   http: object({ request_timeout_seconds: int, idle_timeout_seconds: int, max_connections: int }),
   // null, false or "off": no metrics listener.
   metrics: object({

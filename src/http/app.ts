@@ -1,5 +1,6 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import cookie from '@fastify/cookie';
+import cors from '@fastify/cors';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { Logger } from 'pino';
@@ -52,6 +53,22 @@ export async function buildApp(runtime: Runtime, logger: Logger): Promise<Fastif
 
   // No parsing hook: the console's cookie is read only on requests without a token header.
   await app.register(cookie, { hook: false });
+  const { origins, maxAgeSeconds } = runtime.config.cors;
+  if (origins.length > 0) {
+    // Web clients on their own origin (docs/api.md §1). Exact origins, compared as they are; no
+    // credentials: such a client sends its token in a header, and the console's cookie stays
+    // same-site. Any other origin gets no CORS headers, and its preflight a 404.
+    const listed = new Set(origins);
+    await app.register(cors, {
+      // false (not listed, or no Origin at all): no CORS headers, and a preflight falls through to 404.
+      origin: (origin, callback) => callback(null, origin !== undefined && listed.has(origin)),
+      methods: ['GET', 'POST', 'PUT', 'DELETE'],
+      allowedHeaders: ['token', 'authorization', 'content-type'],
+      exposedHeaders: ['Retry-After'],
+      credentials: false,
+      maxAge: maxAgeSeconds,
+    });
+  }
   await app.register(swagger, {
     // New passwords are validated by the policy, not the schema; the document states its bounds.
     transform: ({ schema, url }) => ({ schema: withNewPasswordBounds(schema), url }),

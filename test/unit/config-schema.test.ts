@@ -50,6 +50,7 @@ const COMMON = {
     quit_retry: { interval_ms: 1000, max_interval_ms: 60_000, max_attempts: 3 },
   },
   audit: { retention_days: 30 },
+  cors: { origins: ['https://im.example.test'], max_age_seconds: 300 },
   http: { request_timeout_seconds: 20, idle_timeout_seconds: 60, max_connections: 100 },
   metrics: { host: '127.0.0.1', port: 9465, bearer_key: 'b'.repeat(32) },
 };
