@@ -74,6 +74,8 @@ export interface Config {
   readonly sessionTtlSeconds: number;
   /** A session unused this long ends; 0: no inactivity timeout (docs/security.md, ASVS 7.3.1). */
   readonly sessionIdleTimeoutSeconds: number;
+  /** How long a token whose session ended still learns why (401 details.reason); 0: never. */
+  readonly endedRetentionSeconds: number;
   readonly logLevel: LogLevel;
   readonly devicePolicies: DevicePolicies;
   readonly rateLimits: {
@@ -225,6 +227,7 @@ export function parseValues(raw: Json): Config {
     trustProxy: trustProxy(raw.trust_proxy),
     sessionTtlSeconds: integerIn(raw, 'session_ttl', 30 * 24 * 3600, 60, 400 * 24 * 3600),
     sessionIdleTimeoutSeconds: idleTimeout(raw),
+    endedRetentionSeconds: integerIn(raw, 'ended_retention_seconds', 7 * 86_400, 0, 90 * 86_400),
     logLevel: oneOf(raw, 'log_level', 'info', LOG_LEVELS),
     devicePolicies: devicePolicies(raw.device_policies),
     rateLimits: {

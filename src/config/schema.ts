@@ -58,6 +58,7 @@ export const CONFIG_SCHEMA: SchemaNode = object({
   trust_proxy: withEnv({ type: ['boolean', 'string', 'array'], items: str }, 'LATCHKEY_TRUST_PROXY'),
   session_ttl: withEnv(int, 'LATCHKEY_SESSION_TTL'),
   session_idle_timeout: withEnv(int, 'LATCHKEY_SESSION_IDLE_TIMEOUT'),
+  ended_retention_seconds: int,
   log_level: withEnv(str, 'LATCHKEY_LOG_LEVEL'),
   service_keys: withEnv(strings, 'LATCHKEY_SERVICE_KEYS'),
   public_url: withEnv(str, 'LATCHKEY_PUBLIC_URL'),

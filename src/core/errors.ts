@@ -39,8 +39,11 @@ export class LatchkeyError extends Error {
 
 export const invalidRequest = (field: string, message: string): LatchkeyError =>
   new LatchkeyError('invalid_request', message, { field });
-export const unauthorized = (): LatchkeyError =>
-  new LatchkeyError('unauthorized', 'a valid session token is required');
+/** `ended`: why the token's session ended, when it is known (core/sessions/tombstone.ts). */
+export const unauthorized = (ended?: { readonly reason: string; readonly ended_at: number }): LatchkeyError =>
+  ended === undefined
+    ? new LatchkeyError('unauthorized', 'a valid session token is required')
+    : new LatchkeyError('unauthorized', `this session has ended (${ended.reason})`, { ...ended });
 export const invalidCredentials = (): LatchkeyError =>
   new LatchkeyError('invalid_credentials', 'wrong username or password');
 export const accountDisabled = (): LatchkeyError =>

@@ -37,7 +37,7 @@ export function authenticate(sessions: SessionService, metrics: Metrics) {
     const started = performance.now();
     const session = await sessions.validate(token);
     (session === null ? invalid : valid).observe((performance.now() - started) / 1000);
-    if (session === null) throw unauthorized();
+    if (session === null) throw unauthorized((await sessions.whyEnded(token)) ?? undefined);
     request.session = session;
   };
 }

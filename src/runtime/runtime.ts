@@ -64,6 +64,7 @@ export async function createRuntime(config: Config, log: AuditLogger & SenderLog
     policies: config.devicePolicies,
     ttlMs: config.sessionTtlSeconds * 1000,
     idleTimeoutMs: config.sessionIdleTimeoutSeconds * 1000,
+    endedRetentionMs: config.endedRetentionSeconds * 1000,
     accountStatus: async (uid) => (await accounts.findByUid(uid))?.status ?? null,
     onEnded: (session, reason) => {
       metrics.revoked.inc({ reason });

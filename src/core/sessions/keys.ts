@@ -6,6 +6,8 @@ import type { DeviceFlag } from './policy.ts';
  */
 export const sessionKey = (sid: string): string => `sess:${sid}`;
 export const lastSeenKey = (sid: string): string => `seen:${sid}`;
+/** Why the session ended, for its device (tombstone.ts). */
+export const endedKey = (sid: string): string => `ended:${sid}`;
 export const userSessionsKey = (uid: string): string => `user:{${uid}}:sessions`;
 export const deviceSlotKey = (uid: string, flag: DeviceFlag): string => `user:{${uid}}:slot:${flag}`;
 /** The IM token this flag's live sessions share (docs/design.md §3.4); see im-token-value.ts for what it holds. */

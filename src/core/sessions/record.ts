@@ -2,7 +2,9 @@ import { isDeviceFlag, type DeviceFlag } from './policy.ts';
 
 export type LoginMethod = 'password' | 'register' | 'code' | 'qr' | 'oidc';
 /** `aborted`: a login undone before it answered (its IM server could not be told, docs/design.md §3.4). */
-export type RevokeReason = 'logout' | 'revoked' | 'others' | 'replaced' | 'cap' | 'ban' | 'all' | 'password' | 'device' | 'aborted' | 'idle';
+export type RevokeReason =
+  | 'logout' | 'revoked' | 'others' | 'replaced' | 'cap' | 'ban' | 'all' | 'password' | 'password_changed' | 'device' | 'aborted' | 'idle'
+  | 'idp_logout';
 
 export interface DeviceInfo {
   readonly device_id: string;

@@ -26,6 +26,8 @@ export interface SessionServiceOptions {
   readonly touchIntervalMs?: number;
   /** A session unused this long ends (ASVS 7.3.1); 0 or absent: no inactivity timeout. */
   readonly idleTimeoutMs?: number;
+  /** How long a token whose session ended can still learn why (tombstone.ts); 0 or absent: never. */
+  readonly endedRetentionMs?: number;
   readonly onEnded?: SessionEndedListener;
   /** The IM server whose per-(uid, flag) token the sessions share (docs/design.md §3.4); none without it. */
   readonly im?: { readonly bridge: ImBridge; readonly quitRetry: ImQuitRetryOptions };

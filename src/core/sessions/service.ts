@@ -1,6 +1,7 @@
 import type { Kv } from '../../ports/kv.ts';
 import { LatchkeyError, accountDisabled } from '../errors.ts';
-import { lastSeenKey, sessionKey, userSessionsKey } from './keys.ts';
+import { endedKey, lastSeenKey, sessionKey, userSessionsKey } from './keys.ts';
+import { parseTombstone, tombstone, type EndedDetails } from './tombstone.ts';
 import { releaseDeviceSlot, takeDeviceSlot } from './device-slot.ts';
 import { LastSeenStamps } from './last-seen.ts';
 import { newSessionToken, sidOfPresentedToken } from './token.ts';
@@ -64,6 +65,10 @@ export class SessionService {
       const { token, sid } = newSessionToken(random);
       const now = clock.now();
       const record = this.#record(input, now, ttlMs);
+      // Expiry is no call that could say why the session ended: it is said in advance, outliving
+      // the record by the retention (a later end overwrites it).
+      const retentionMs = this.#options.endedRetentionMs ?? 0;
+      if (retentionMs > 0) await kv.set(endedKey(sid), JSON.stringify(tombstone('idle', record.expires_at)), { ttlMs: ttlMs + retentionMs });
       if (!(await kv.set(sessionKey(sid), JSON.stringify(record), { nx: true, ttlMs }))) continue;
       await kv.hset(userSessionsKey(input.uid), sid, encodeIndexEntry(input.flag, now, record.expires_at));
       return { token, session: { sid, ...record } };
@@ -144,9 +149,9 @@ export class SessionService {
   }
 
   /** Revokes every session of the user but `keepSid`. Returns how many this call ended. */
-  async revokeOthers(uid: string, keepSid: string): Promise<number> {
+  async revokeOthers(uid: string, keepSid: string, reason: 'others' | 'password_changed' = 'others'): Promise<number> {
     const entries = (await this.#indexEntries(uid)).filter((entry) => entry.sid !== keepSid);
-    const ended = await this.#endEach(uid, entries, 'others');
+    const ended = await this.#endEach(uid, entries, reason);
     await this.im.sweepEnded(uid, ended.map((entry) => entry.flag));
     return ended.length;
   }
@@ -174,7 +179,7 @@ export class SessionService {
   async #applyPolicy(session: Session): Promise<void> {
     const policy = this.#options.policies[session.device_flag];
     if (policy.mode === 'exclusive') {
-      await takeDeviceSlot(this.#kv, session, this.#options.ttlMs, (sid) => this.#endAndRelease(session.uid, sid, session.device_flag, 'replaced'));
+      await takeDeviceSlot(this.#kv, session, this.#options.ttlMs, (sid) => this.#endAndRelease(session.uid, sid, session.device_flag, 'replaced', session));
       return;
     }
     // Only sessions older than this one count against it, so two concurrent logins never evict
@@ -185,7 +190,7 @@ export class SessionService {
       .sort((a, b) => (isOlder(a, b) ? -1 : 1));
     const excess = older.length + 1 - policy.cap;
     await Promise.all(
-      older.slice(0, Math.max(0, excess)).map((entry) => this.#endAndRelease(session.uid, entry.sid, entry.flag, 'cap')),
+      older.slice(0, Math.max(0, excess)).map((entry) => this.#endAndRelease(session.uid, entry.sid, entry.flag, 'cap', session)),
     );
   }
 
@@ -194,9 +199,10 @@ export class SessionService {
    * keys that only this session owns (index field, last-seen) or that it may no longer own, which
    * are released by compare-and-delete so a concurrent login's slot survives (invariant 2).
    */
-  async #end(uid: string, sid: string, flag: DeviceFlag, reason: RevokeReason): Promise<boolean> {
+  async #end(uid: string, sid: string, flag: DeviceFlag, reason: RevokeReason, by?: Session): Promise<boolean> {
     const kv = this.#kv;
     const raw = await kv.getdel(sessionKey(sid));
+    if (raw !== null) await this.#writeTombstone(sid, reason, by);
     await kv.hdel(userSessionsKey(uid), sid);
     if (this.#options.policies[flag].mode === 'exclusive') await releaseDeviceSlot(kv, uid, flag, sid);
     await this.#lastSeen.forget(sid);
@@ -206,8 +212,8 @@ export class SessionService {
   }
 
   /** Ends one session, then settles its flag's IM token (docs/design.md §3.4): deleted if it was the last, else rotated. */
-  async #endAndRelease(uid: string, sid: string, flag: DeviceFlag, reason: RevokeReason): Promise<LogoutOutcome> {
-    const ended = await this.#end(uid, sid, flag, reason);
+  async #endAndRelease(uid: string, sid: string, flag: DeviceFlag, reason: RevokeReason, by?: Session): Promise<LogoutOutcome> {
+    const ended = await this.#end(uid, sid, flag, reason, by);
     return { ended, im: ended ? await this.im.sessionEnded(uid, flag) : null };
   }
 
@@ -222,6 +228,29 @@ export class SessionService {
   async #endEach(uid: string, entries: readonly IndexEntry[], reason: RevokeReason): Promise<IndexEntry[]> {
     const ended = await Promise.all(entries.map((entry) => this.#end(uid, entry.sid, entry.flag, reason)));
     return entries.filter((_, i) => ended[i]);
+  }
+
+  /**
+   * Only the call whose GETDEL ended the session gets here. A lost tombstone loses an explanation,
+   * never the end itself, so a store error here does not fail the call.
+   */
+  async #writeTombstone(sid: string, reason: RevokeReason, by?: Session): Promise<void> {
+    const retentionMs = this.#options.endedRetentionMs ?? 0;
+    const details = retentionMs > 0 ? tombstone(reason, this.#options.clock.now(), by) : null;
+    if (details === null) return;
+    await this.#kv.set(endedKey(sid), JSON.stringify(details), { ttlMs: retentionMs }).catch(() => false);
+  }
+
+  /**
+   * Why the session of a token that failed to validate ended, or null: unknown, malformed, ended
+   * longer ago than the retention, or lost from the store (an expiry still ahead is no expiry).
+   * Read only on the failure path, so validating a live token costs nothing more.
+   */
+  async whyEnded(token: string): Promise<EndedDetails | null> {
+    const sid = sidOfPresentedToken(token);
+    if (sid === null || (this.#options.endedRetentionMs ?? 0) <= 0) return null;
+    const details = parseTombstone(await this.#kv.get(endedKey(sid)));
+    return details === null || details.ended_at > this.#options.clock.now() ? null : details;
   }
 
   /** Whether the session's record is still there: the record decides, never the index. */

@@ -125,7 +125,7 @@ export async function endIdentitySessions(
 
 async function endLinked(kv: Kv, sessions: SessionService, uid: string, sid: string): Promise<boolean> {
   // revoke() checks the sid is in this uid's index, so a stale or forged entry ends nobody else's session.
-  const ended = await sessions.revoke(uid, sid, 'revoked');
+  const ended = await sessions.revoke(uid, sid, 'idp_logout');
   const link = await readLink(kv, sid);
   if (link !== null && link.uid === uid) await unlinkSession(kv, sid, link);
   return ended;

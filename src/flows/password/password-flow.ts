@@ -207,7 +207,7 @@ export async function changePassword(
   if (!(await deps.accounts.updatePasswordHash(user.uid, user.passwordHash, next, deps.clock.now()))) {
     throw new LatchkeyError('conflict', 'the password was changed meanwhile; try again', { field: 'password' });
   }
-  if (input.revokeOtherSessions) await deps.sessions.revokeOthers(user.uid, session.sid);
+  if (input.revokeOtherSessions) await deps.sessions.revokeOthers(user.uid, session.sid, 'password_changed');
   await deps.audit.record({ type: 'password_change', uid: user.uid, sid: session.sid, result: 'ok', reason: null, context });
 }
 
