@@ -28,8 +28,8 @@ export interface SqliteKvOptions {
   /** How often expired rows are deleted from disk. Default 60 s. */
   readonly sweepIntervalMs?: number;
   /**
-   * How long a call waits for another process's write lock before failing with
-   * StoreUnavailableError. It blocks the event loop meanwhile, so keep it short. Default 2 s.
+   * How long a call waits for the write lock, held by another process or by this process's own
+   * account database in a transaction, before failing with StoreUnavailableError. Default 2 s.
    */
   readonly busyTimeoutMs?: number;
   /** How much of the file reads may map (PRAGMA mmap_size); 0 reads with read() only. Default 1 GiB. */
@@ -37,6 +37,8 @@ export interface SqliteKvOptions {
 }
 
 const DEFAULT_MMAP_BYTES = 2 ** 30;
+/** How long one attempt may block the thread waiting for the write lock. */
+const BLOCKING_WAIT_MS = 20;
 
 type Row = Record<string, SQLOutputValue> | undefined;
 
@@ -47,10 +49,16 @@ export class SqliteKv implements Kv {
   readonly #pubsub: SharedPubSub;
   readonly #sweepTimer: NodeJS.Timeout;
   readonly #reads = new ReadBatch((keys) => this.#readMany(keys));
+  readonly #busyTimeoutMs: number;
 
   constructor(options: SqliteKvOptions) {
     if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
-    this.#db = new DatabaseSync(options.path, { timeout: options.busyTimeoutMs ?? 2000 });
+    // Only a short blocking wait inside SQLite: a write that finds the lock taken gives the event
+    // loop back and tries again (#write). Waiting the whole timeout here deadlocked against this
+    // very process when the account database (the same file) held the lock across the awaits of a
+    // transaction: the ban of one admin answered 503 while another admin's ban was in its UPDATE.
+    this.#db = new DatabaseSync(options.path, { timeout: BLOCKING_WAIT_MS });
+    this.#busyTimeoutMs = options.busyTimeoutMs ?? 2000;
     this.#db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;');
     // Reads through a memory map instead of read() calls: past the 2 MB page cache (~3,000
     // sessions) each validation cost a few syscalls more, and with 10^5 sessions a quarter more
@@ -85,7 +93,7 @@ export class SqliteKv implements Kv {
     const now = this.#now();
     const expiresAt = options.ttlMs === undefined ? null : now + options.ttlMs;
     const keepTtl = options.keepTtl ? 1 : 0;
-    return this.#call(() => {
+    return this.#write(() => {
       if (options.nx) return this.#sql.insertIfAbsent.run({ key, value, expiresAt, now }).changes > 0;
       if (options.xx) {
         return this.#sql.updateIfPresent.run({ key, value, expiresAt, keepTtl, expected: null, now }).changes > 0;
@@ -107,7 +115,7 @@ export class SqliteKv implements Kv {
   }
 
   async getdel(key: string): Promise<string | null> {
-    return this.#call(() => text(this.#sql.takeString.get({ key, now: this.#now() }), 'value'));
+    return this.#write(() => text(this.#sql.takeString.get({ key, now: this.#now() }), 'value'));
   }
 
   async del(key: string): Promise<boolean> {
@@ -123,7 +131,7 @@ export class SqliteKv implements Kv {
   }
 
   async compareAndDelete(key: string, expected: string): Promise<boolean> {
-    return this.#call(() => this.#sql.deleteStringIf.run({ key, expected, now: this.#now() }).changes > 0);
+    return this.#write(() => this.#sql.deleteStringIf.run({ key, expected, now: this.#now() }).changes > 0);
   }
 
   async compareAndSet(
@@ -136,7 +144,7 @@ export class SqliteKv implements Kv {
     const now = this.#now();
     const expiresAt = options.ttlMs === undefined ? null : now + options.ttlMs;
     const keepTtl = options.keepTtl ? 1 : 0;
-    return this.#call(
+    return this.#write(
       () => this.#sql.updateIfPresent.run({ key, value, expiresAt, keepTtl, expected, now }).changes > 0,
     );
   }
@@ -181,7 +189,7 @@ export class SqliteKv implements Kv {
 
   async hset(key: string, field: string, value: string): Promise<void> {
     const now = this.#now();
-    this.#transaction(() => {
+    await this.#transaction(() => {
       this.#sql.purgeExpiredHash.run({ key, now });
       this.#sql.deleteOrphanHashExpiry.run({ key });
       this.#sql.hset.run({ key, field, value });
@@ -240,12 +248,13 @@ export class SqliteKv implements Kv {
   /** Deletes expired rows from disk; returns how many. Runs on a timer; public for tests. */
   sweep(): number {
     const now = this.#now();
-    return this.#transaction(
+    return this.#call(() => this.#inTransaction(
       () =>
         Number(this.#sql.sweepStrings.run({ now }).changes) +
         Number(this.#sql.sweepHashes.run({ now }).changes) +
         Number(this.#sql.sweepHashExpiry.run({ now }).changes),
-    );
+      'IMMEDIATE',
+    ));
   }
 
   #sweepQuietly(): void {
@@ -271,18 +280,38 @@ export class SqliteKv implements Kv {
    * One transaction for a multi-statement method. IMMEDIATE takes the write lock up front, so the
    * reads inside see the state the writes apply to, even with other processes on the file.
    */
-  #transaction<T>(work: () => T, mode: 'IMMEDIATE' | 'DEFERRED' = 'IMMEDIATE'): T {
-    return this.#call(() => {
-      this.#db.exec(`BEGIN ${mode}`);
+  #transaction<T>(work: () => T, mode: 'IMMEDIATE' | 'DEFERRED' = 'IMMEDIATE'): Promise<T> {
+    return this.#write(() => this.#inTransaction(work, mode));
+  }
+
+  #inTransaction<T>(work: () => T, mode: 'IMMEDIATE' | 'DEFERRED'): T {
+    this.#db.exec(`BEGIN ${mode}`);
+    try {
+      const result = work();
+      this.#db.exec('COMMIT');
+      return result;
+    } catch (error) {
+      if (this.#db.isTransaction) this.#db.exec('ROLLBACK');
+      throw error;
+    }
+  }
+
+  /**
+   * A write (or a transaction): when the lock is taken, the event loop is given back and the write
+   * tried again, until `busyTimeoutMs`. A busy attempt changed nothing (SQLite refuses it before
+   * it writes), so trying again is safe. Then the store is unavailable, not broken.
+   */
+  async #write<T>(work: () => T): Promise<T> {
+    const deadline = Date.now() + this.#busyTimeoutMs;
+    for (let pause = 1; ; pause = Math.min(pause * 2, 25)) {
       try {
-        const result = work();
-        this.#db.exec('COMMIT');
-        return result;
+        return work();
       } catch (error) {
-        if (this.#db.isTransaction) this.#db.exec('ROLLBACK');
-        throw error;
+        if (!isBusy(error)) throw error;
+        if (Date.now() >= deadline) throw new StoreUnavailableError('SQLite Kv: database is locked', { cause: error });
       }
-    });
+      await new Promise((resolve) => setTimeout(resolve, pause));
+    }
   }
 
   /** Another process held the lock past busy_timeout: the store is unavailable, not broken. */
