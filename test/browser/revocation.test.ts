@@ -47,7 +47,8 @@ describe('console: a session ended elsewhere ends the open console', { skip: ski
 
     await refreshDevices(second.page);
     assert.ok(await onSignInPage(second.page, server), 'the other browser is on the sign-in page');
-    assert.equal(await second.page.locator('#notice').innerText(), 'You’ve been signed out. Sign in again to continue.');
+    // The 401 said why (docs/api.md §3), and the page says it in words.
+    assert.match(await second.page.locator('#notice').innerText(), /^Signed out from another of your devices at \d\d?:\d\d\b.*\. Sign in again to continue\.$/);
     assert.deepEqual((await second.context.cookies()).map((cookie) => cookie.name), [], 'its dead cookie was cleared');
 
     await refreshDevices(first.page);
@@ -94,6 +95,7 @@ describe('console: a session ended elsewhere ends the open console', { skip: ski
 
     await refreshDevices(bobConsole.page);
     assert.ok(await onSignInPage(bobConsole.page, server), "bob's console is on the sign-in page");
+    assert.match(await bobConsole.page.locator('#notice').innerText(), /This account has been disabled/);
     await bobConsole.page.getByLabel('Username, email or phone').fill(bob.username);
     await bobConsole.page.getByRole('textbox', { name: 'Password', exact: true }).fill(bob.password);
     await bobConsole.page.getByRole('button', { name: 'Sign in', exact: true }).click();

@@ -50,7 +50,12 @@ export function hasSessionCookie() {
 export const RETURN_PAGES = ['/account', '/admin'];
 
 /** Leaves for the sign-in page, saying why, and remembering where to come back to. */
-export function signInAgain() {
+/** Where the sign-in page finds why this tab's session ended (this tab's sessionStorage only). */
+export const ENDED_KEY = 'latchkey.ended';
+
+/** @param {Record<string, unknown>} [ended] the 401's details: why the session ended, when known */
+export function signInAgain(ended) {
+  if (ended !== undefined) sessionStorage.setItem(ENDED_KEY, JSON.stringify(ended));
   const query = new URLSearchParams({ signed_out: '1' });
   if (RETURN_PAGES.includes(location.pathname)) query.set('next', location.pathname);
   location.replace(`/?${query}`);
@@ -95,7 +100,7 @@ export async function api(method, path, body, options = {}) {
   if (response.ok) return parsed;
   const code = typeof parsed?.code === 'string' ? parsed.code : `http_${response.status}`;
   if (code === 'unauthorized' && options.leaveOnUnauthorized !== false) {
-    signInAgain();
+    signInAgain(parsed?.details !== null && typeof parsed?.details === 'object' ? parsed.details : undefined);
     // The page is going away: settle nothing, so no caller paints an error over it meanwhile.
     return new Promise(() => {});
   }

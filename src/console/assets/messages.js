@@ -23,6 +23,32 @@ const ERRORS = {
   network: 'Can’t reach the server. Check your connection and try again.',
 };
 
+/**
+ * Why this device was signed out (the 401's `details`, docs/api.md §3), in words: a device that
+ * can tell "you signed in on another phone" from an expiry does not sign in again and kick back.
+ * @param {unknown} ended
+ */
+export function endedWords(ended) {
+  const fallback = 'You’ve been signed out. Sign in again to continue.';
+  if (ended === null || typeof ended !== 'object') return fallback;
+  const { reason, ended_at: endedAt, by } = /** @type {{reason?: unknown, ended_at?: unknown, by?: {device_name?: unknown}}} */ (ended);
+  const at = typeof endedAt === 'number' ? new Date(endedAt).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }) : '';
+  const device = typeof by?.device_name === 'string' && by.device_name !== '' ? by.device_name : 'another device';
+  switch (reason) {
+    case 'replaced': return `Signed out: you signed in on ${device} at ${at}.`;
+    case 'cap': return `Signed out: ${device} signed in at ${at}, one sign-in too many for this kind of device.`;
+    case 'revoked': return `Signed out from another of your devices at ${at}. Sign in again to continue.`;
+    case 'logout': return 'You signed out.';
+    case 'admin': return `Signed out by an administrator at ${at}.`;
+    case 'banned': return ERRORS.account_disabled ?? fallback;
+    case 'password_changed': return `Signed out: your password was changed at ${at}.`;
+    case 'password_reset': return `Signed out: your password was reset at ${at}.`;
+    case 'expired': return 'Your session expired. Sign in again to continue.';
+    case 'idp_logout': return `Signed out by your organization’s sign-in at ${at}.`;
+    default: return fallback;
+  }
+}
+
 /** @param {number} seconds */
 function waitWords(seconds) {
   if (seconds < 60) return `${seconds} second${seconds === 1 ? '' : 's'}`;

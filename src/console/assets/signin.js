@@ -5,10 +5,10 @@
  * (`?lk_code=`). Every way in ends the same: the login answer sets the session cookie, and the
  * page moves on to the account (or to the page that sent the user here).
  */
-import { api, hasSessionCookie, RETURN_PAGES } from './api.js';
+import { api, ENDED_KEY, hasSessionCookie, RETURN_PAGES } from './api.js';
 import { thisDevice } from './device.js';
 import { byId, h, onSubmit, say, setupTabs } from './dom.js';
-import { describeError, describeSsoError } from './messages.js';
+import { describeError, describeSsoError, endedWords } from './messages.js';
 import { codeSignIn } from './signin-code.js';
 import { qrSignIn } from './signin-qr.js';
 import { SSO_PROVIDER_KEY } from './signed-in.js';
@@ -138,7 +138,16 @@ function passwordSignIn() {
 async function main() {
   if (params.get('signed_out') === '1') {
     const notice = byId('notice', HTMLElement);
-    say(notice, 'You’ve been signed out. Sign in again to continue.');
+    const stored = sessionStorage.getItem(ENDED_KEY);
+    sessionStorage.removeItem(ENDED_KEY);
+    /** @type {unknown} */
+    let ended = null;
+    try {
+      ended = stored === null ? null : JSON.parse(stored);
+    } catch {
+      // unreadable: the plain words
+    }
+    say(notice, endedWords(ended));
     notice.hidden = false;
   } else if (!params.has('lk_code') && hasSessionCookie()) {
     // Already signed in on this browser: straight on, unless that session has ended meanwhile.
