@@ -53,8 +53,8 @@ export class SqliteKv implements Kv {
 
   constructor(options: SqliteKvOptions) {
     if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
-    // Only a short blocking wait inside SQLite: a write that finds the lock taken gives the event
-    // loop back and tries again (#write). Waiting the whole timeout here deadlocked against this
+    // Only a short blocking wait inside SQLite: a call that finds the lock taken gives the event
+    // loop back and tries again (#retrying). Waiting the whole timeout here deadlocked against this
     // very process when the account database (the same file) held the lock across the awaits of a
     // transaction: the ban of one admin answered 503 while another admin's ban was in its UPDATE.
     this.#db = new DatabaseSync(options.path, { timeout: BLOCKING_WAIT_MS });
@@ -77,15 +77,16 @@ export class SqliteKv implements Kv {
   }
 
   /** One statement for all the keys read in this event-loop turn (read-batch.ts). */
-  #readMany(keys: readonly string[]): (string | null)[] {
-    const rows = this.#call(() => this.#sql.getMany.all(JSON.stringify(keys), this.#now()));
-    const values = new Map<string, string>();
-    for (const row of rows) {
-      const key = text(row, 'key');
-      const value = text(row, 'value');
-      if (key !== null && value !== null) values.set(key, value);
-    }
-    return keys.map((key) => values.get(key) ?? null);
+  #readMany(keys: readonly string[]): Promise<(string | null)[]> {
+    return this.#retrying(() => {
+      const values = new Map<string, string>();
+      for (const row of this.#sql.getMany.all(JSON.stringify(keys), this.#now())) {
+        const key = text(row, 'key');
+        const value = text(row, 'value');
+        if (key !== null && value !== null) values.set(key, value);
+      }
+      return keys.map((key) => values.get(key) ?? null);
+    });
   }
 
   async set(key: string, value: string, options: SetOptions = {}): Promise<boolean> {
@@ -93,7 +94,7 @@ export class SqliteKv implements Kv {
     const now = this.#now();
     const expiresAt = options.ttlMs === undefined ? null : now + options.ttlMs;
     const keepTtl = options.keepTtl ? 1 : 0;
-    return this.#write(() => {
+    return this.#retrying(() => {
       if (options.nx) return this.#sql.insertIfAbsent.run({ key, value, expiresAt, now }).changes > 0;
       if (options.xx) {
         return this.#sql.updateIfPresent.run({ key, value, expiresAt, keepTtl, expected: null, now }).changes > 0;
@@ -115,7 +116,7 @@ export class SqliteKv implements Kv {
   }
 
   async getdel(key: string): Promise<string | null> {
-    return this.#write(() => text(this.#sql.takeString.get({ key, now: this.#now() }), 'value'));
+    return this.#retrying(() => text(this.#sql.takeString.get({ key, now: this.#now() }), 'value'));
   }
 
   async del(key: string): Promise<boolean> {
@@ -131,7 +132,7 @@ export class SqliteKv implements Kv {
   }
 
   async compareAndDelete(key: string, expected: string): Promise<boolean> {
-    return this.#write(() => this.#sql.deleteStringIf.run({ key, expected, now: this.#now() }).changes > 0);
+    return this.#retrying(() => this.#sql.deleteStringIf.run({ key, expected, now: this.#now() }).changes > 0);
   }
 
   async compareAndSet(
@@ -144,7 +145,7 @@ export class SqliteKv implements Kv {
     const now = this.#now();
     const expiresAt = options.ttlMs === undefined ? null : now + options.ttlMs;
     const keepTtl = options.keepTtl ? 1 : 0;
-    return this.#write(
+    return this.#retrying(
       () => this.#sql.updateIfPresent.run({ key, value, expiresAt, keepTtl, expected, now }).changes > 0,
     );
   }
@@ -197,7 +198,7 @@ export class SqliteKv implements Kv {
   }
 
   async hget(key: string, field: string): Promise<string | null> {
-    return this.#call(() => text(this.#sql.hget.get({ key, field, now: this.#now() }), 'value'));
+    return this.#retrying(() => text(this.#sql.hget.get({ key, field, now: this.#now() }), 'value'));
   }
 
   async hdel(key: string, field: string): Promise<boolean> {
@@ -211,7 +212,7 @@ export class SqliteKv implements Kv {
   }
 
   async hgetall(key: string): Promise<Record<string, string>> {
-    const rows = this.#call(() => this.#sql.hgetall.all({ key, now: this.#now() }));
+    const rows = await this.#retrying(() => this.#sql.hgetall.all({ key, now: this.#now() }));
     const fields: Record<string, string> = {};
     for (const row of rows) {
       const field = text(row, 'field');
@@ -281,7 +282,7 @@ export class SqliteKv implements Kv {
    * reads inside see the state the writes apply to, even with other processes on the file.
    */
   #transaction<T>(work: () => T, mode: 'IMMEDIATE' | 'DEFERRED' = 'IMMEDIATE'): Promise<T> {
-    return this.#write(() => this.#inTransaction(work, mode));
+    return this.#retrying(() => this.#inTransaction(work, mode));
   }
 
   #inTransaction<T>(work: () => T, mode: 'IMMEDIATE' | 'DEFERRED'): T {
@@ -297,11 +298,11 @@ export class SqliteKv implements Kv {
   }
 
   /**
-   * A write (or a transaction): when the lock is taken, the event loop is given back and the write
-   * tried again, until `busyTimeoutMs`. A busy attempt changed nothing (SQLite refuses it before
-   * it writes), so trying again is safe. Then the store is unavailable, not broken.
+   * One call: when the lock is taken, the event loop is given back and the call tried again, until
+   * `busyTimeoutMs`. A busy attempt changed nothing (SQLite refuses it before it writes), so trying
+   * again is safe. Then the store is unavailable, not broken.
    */
-  async #write<T>(work: () => T): Promise<T> {
+  async #retrying<T>(work: () => T): Promise<T> {
     const deadline = Date.now() + this.#busyTimeoutMs;
     for (let pause = 1; ; pause = Math.min(pause * 2, 25)) {
       try {
@@ -314,7 +315,7 @@ export class SqliteKv implements Kv {
     }
   }
 
-  /** Another process held the lock past busy_timeout: the store is unavailable, not broken. */
+  /** The sweep, on its timer: a lock held elsewhere only postpones it (#sweepQuietly). */
   #call<T>(work: () => T): T {
     try {
       return work();
