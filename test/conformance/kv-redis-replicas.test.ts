@@ -78,6 +78,17 @@ describe('GETDEL waits for a replica (store_min_replicas = 1)', { skip: skipUnle
     await patient.set('k3', 'v3');
     assert.equal(await patient.getdel('k3'), 'v3');
   });
+
+  it('an HSET (a session\'s index entry) waits for the replica too, and fails when it does not answer', async () => {
+    await patient.hset('h1', 'f', 'v');
+    assert.equal(await patient.hget('h1', 'f'), 'v');
+    replica.kill('SIGSTOP');
+    try {
+      await assert.rejects(kv.hset('h2', 'f', 'v'), StoreUnavailableError);
+    } finally {
+      replica.kill('SIGCONT');
+    }
+  });
 });
 
 describe('GETDEL waits for a replica on a Redis Cluster', { skip: skipUnlessRedisServer() || (!redisClusterAvailable() && 'no redis-cli') }, () => {

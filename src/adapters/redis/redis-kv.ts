@@ -123,6 +123,11 @@ export class RedisKv implements Kv {
 
   async hset(key: string, field: string, value: string): Promise<void> {
     await attempt(() => this.#client.hset(key, field, value));
+    // A session's index entry is what revoke-all and a ban sweep find it by: lost in a failover
+    // while its record survived, the session would outlive both. With store_min_replicas the login
+    // is answered only once a replica has the entry.
+    const waitReplicas = this.#waitReplicas;
+    if (waitReplicas !== null) await attempt(() => waitReplicas(key));
   }
 
   async hget(key: string, field: string): Promise<string | null> {
