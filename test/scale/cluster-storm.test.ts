@@ -129,13 +129,20 @@ describe('cluster storm: 3 latchkey nodes, Redis Cluster, PostgreSQL, with fault
   const faultTimings: Record<string, number> = {};
   /** Faults under way (or in their tail): at a small SCALE_OPS two of them overlap. */
   const activeFaults = new Set<string>();
-  const faultSpans: { readonly name: string; readonly start: number; end: number }[] = [];
+  /** Each fault: when it began, when it was repaired (a replica took over), and when its tail ended. */
+  const faultSpans: { readonly name: string; readonly start: number; repaired: number; end: number }[] = [];
   const currentFault = (): string | null => (activeFaults.size === 0 ? null : [...activeFaults].join('+'));
   const recovered: string[] = [];
   let stormMs = 0;
 
   let clock = 0;
-  const tick = () => ++clock;
+  /** Wall-clock time of each tick, to place an answer against the faults. */
+  const tickMs = new Map<number, number>();
+  const tick = () => {
+    clock += 1;
+    tickMs.set(clock, performance.now());
+    return clock;
+  };
   const node = () => pick(nodes);
 
   /**
@@ -294,12 +301,19 @@ describe('cluster storm: 3 latchkey nodes, Redis Cluster, PostgreSQL, with fault
    * (docs/deploy.md §6): a login answered around the kill may have lost its index entry, and then
    * revoke-others and ban sweeps, which find sessions by the index, need not reach it.
    */
-  const indexMayBeLost = (session: Tracked): boolean =>
-    faultSpans.some((f) => f.name === 'redis_master_killed' && session.answeredAtMs >= f.start - 1000 && session.answeredAtMs <= f.end);
+  // From a second before the kill until the fault's tail has passed (clients reconnect to the new
+  // master meanwhile): what was answered then may rest on a write the dying master acknowledged.
+  const aroundMasterKill = (ms: number): boolean =>
+    faultSpans.some((f) => f.name === 'redis_master_killed' && ms >= f.start - 1000 && ms <= f.end);
+  const indexMayBeLost = (session: Tracked): boolean => aroundMasterKill(session.answeredAtMs);
+  /** The same for the GETDEL that ended it: lost in the failover, the record is back (docs/deploy.md §6). */
+  const endMayBeLost = (session: Tracked): boolean =>
+    session.endedAt !== null && aroundMasterKill(tickMs.get(session.endedAt) ?? Number.NaN);
 
   /** The storms' verdict; a ban that answered after the session's login was sent may have ended it too. */
   const verdict = (session: Tracked): Verdict => {
     if (indexMayBeLost(session) && (session.endedBy === 'revoke_others' || session.endedBy === 'ban')) return 'unknown';
+    if (endMayBeLost(session)) return 'unknown';
     return stormVerdict(session, () => session.user.bans.some((b) => b.kind === 'ban' && b.respondedAt > session.loginSentAt));
   };
 
@@ -309,9 +323,10 @@ describe('cluster storm: 3 latchkey nodes, Redis Cluster, PostgreSQL, with fault
   async function fault(name: string, run: () => Promise<void>): Promise<void> {
     activeFaults.add(name);
     const started = performance.now();
-    const span = { name, start: started, end: Number.POSITIVE_INFINITY };
+    const span = { name, start: started, repaired: Number.POSITIVE_INFINITY, end: Number.POSITIVE_INFINITY };
     faultSpans.push(span);
     await run();
+    span.repaired = performance.now();
     faultTimings[`${name}_ms`] = Math.round(performance.now() - started);
     // Clients see the tail of a fault for a moment after it is repaired (reconnects, pools).
     await sleep(2000);
@@ -521,7 +536,10 @@ describe('cluster storm: 3 latchkey nodes, Redis Cluster, PostgreSQL, with fault
   it('no ended token authenticates on any node', () => {
     const endedSessions = byVerdict('ended');
     assert.ok(endedSessions.length >= OPS / 10, `only ${endedSessions.length} ended tokens to check`);
-    const passed = endedSessions.flatMap((s) => (finalAnswers.get(s) ?? []).map((status, i) => ({ by: s.endedBy ?? 'app-replaced', flag: s.flag, node: i, status })))
+    const faultsAt = (s: Tracked) => faultSpans.map((f) => `${f.name}@${Math.round(s.answeredAtMs - f.start)}ms`).join(' ');
+    const passed = endedSessions.flatMap((s) => (finalAnswers.get(s) ?? []).map((status, i) => ({
+      by: s.endedBy ?? 'app-replaced', flag: s.flag, method: s.method, user: s.user.username, login_vs_faults: faultsAt(s), node: i, status,
+    })))
       .filter((r) => r.status !== 401);
     assert.deepEqual(passed, [], `seed ${SEED}: ended tokens that did not answer 401`);
   });
@@ -540,7 +558,8 @@ describe('cluster storm: 3 latchkey nodes, Redis Cluster, PostgreSQL, with fault
       const shown = (listed.get(s.user) ?? []).some((l) => l.sid === s.sid);
       const agree = answers.every((status) => status === answers[0]) && (answers[0] === 200 || answers[0] === 401);
       // A lost index entry (indexMayBeLost) is a session the list cannot show but whose record lives.
-      const listAgrees = shown === (answers[0] === 200) || (indexMayBeLost(s) && !shown);
+      // So is an ending whose GETDEL was lost (endMayBeLost): the record is back, its index entry gone.
+      const listAgrees = shown === (answers[0] === 200) || ((indexMayBeLost(s) || endMayBeLost(s)) && !shown);
       return agree && listAgrees ? [] : [{ user: s.user.username, flag: s.flag, verdict: verdict(s), answers, shown }];
     });
     assert.deepEqual(mismatched, [], `seed ${SEED}: tokens whose nodes or list disagree`);
@@ -586,6 +605,7 @@ describe('cluster storm: 3 latchkey nodes, Redis Cluster, PostgreSQL, with fault
       hung: counts.hung,
       unknown_by_fault: unknownByFault,
       logins_answered_around_master_kill: all().filter(indexMayBeLost).length,
+      endings_answered_around_master_kill: all().filter(endMayBeLost).length,
       fault_ms: faultTimings,
       dangling_index_entries_before_read: dangling.before,
       store_app_doubles: storeAppSessions,
