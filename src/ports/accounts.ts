@@ -146,7 +146,8 @@ export interface AccountRepo {
   removeAccessKeepingAnAdmin(uid: string, change: AccessRemoval, now: number): Promise<AccessRemovalResult>;
   listUsers(query: UserQuery): Promise<{ users: User[]; total: number }>;
 
-  upsertDevice(device: Device): Promise<void>;
+  /** Records a device seen at login; true when the user had no row for this device_id (a new device). */
+  upsertDevice(device: Device): Promise<boolean>;
   listDevices(uid: string): Promise<Device[]>;
   deleteDevice(uid: string, deviceId: string): Promise<boolean>;
   /**

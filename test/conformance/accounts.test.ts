@@ -186,10 +186,10 @@ function accountRepoConformance(backend: Backend): void {
   it('upserts, lists (most recent first) and deletes devices per user', async () => {
     const user = await repo.createUser(newUser(), T0);
     const other = await repo.createUser(newUser(), T0);
-    await repo.upsertDevice({ uid: user.uid, deviceId: 'd1', name: 'Phone', model: 'X1', lastLoginAt: T0 });
-    await repo.upsertDevice({ uid: user.uid, deviceId: 'd2', name: 'Laptop', model: 'L', lastLoginAt: T0 + 1 });
-    await repo.upsertDevice({ uid: other.uid, deviceId: 'd1', name: 'Other', model: 'O', lastLoginAt: T0 });
-    await repo.upsertDevice({ uid: user.uid, deviceId: 'd1', name: 'Phone 2', model: 'X2', lastLoginAt: T0 + 2 });
+    assert.equal(await repo.upsertDevice({ uid: user.uid, deviceId: 'd1', name: 'Phone', model: 'X1', lastLoginAt: T0 }), true);
+    assert.equal(await repo.upsertDevice({ uid: user.uid, deviceId: 'd2', name: 'Laptop', model: 'L', lastLoginAt: T0 + 1 }), true);
+    assert.equal(await repo.upsertDevice({ uid: other.uid, deviceId: 'd1', name: 'Other', model: 'O', lastLoginAt: T0 }), true);
+    assert.equal(await repo.upsertDevice({ uid: user.uid, deviceId: 'd1', name: 'Phone 2', model: 'X2', lastLoginAt: T0 + 2 }), false);
 
     assert.deepEqual(await repo.listDevices(user.uid), [
       { uid: user.uid, deviceId: 'd1', name: 'Phone 2', model: 'X2', lastLoginAt: T0 + 2 },
@@ -197,6 +197,9 @@ function accountRepoConformance(backend: Backend): void {
     ]);
     assert.equal(await repo.deleteDevice(user.uid, 'd1'), true);
     assert.equal(await repo.deleteDevice(user.uid, 'd1'), false);
+    const twice = await Promise.all([1, 2].map((n) => repo.upsertDevice({ uid: user.uid, deviceId: 'd3', name: 'Tab', model: 'T', lastLoginAt: T0 + n })));
+    assert.deepEqual(twice.sort(), [false, true], 'of two first logins of one device, exactly one is new');
+    assert.equal(await repo.deleteDevice(user.uid, 'd3'), true);
     assert.deepEqual((await repo.listDevices(user.uid)).map((d) => d.deviceId), ['d2']);
     assert.deepEqual((await repo.listDevices(other.uid)).map((d) => d.name), ['Other']);
     assert.deepEqual(await repo.listDevices(unique('nobody')), []);

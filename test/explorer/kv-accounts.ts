@@ -62,7 +62,7 @@ class KvAccounts implements Modelled {
   }
 
   /** Device rows and audit events change nothing a session invariant reads: not scheduled. */
-  async upsertDevice(): Promise<void> {}
+  async upsertDevice(): Promise<boolean> { return false; }
 
   async appendAudit(_event: AuditEvent): Promise<void> {}
 }

@@ -121,7 +121,7 @@ export class KyselyAccountRepo implements AccountRepo {
     return { users: rows.map(toUser), total: Number(count.total) };
   }
 
-  async upsertDevice(device: Device): Promise<void> {
+  async upsertDevice(device: Device): Promise<boolean> {
     const row = {
       uid: device.uid,
       device_id: device.deviceId,
@@ -129,17 +129,18 @@ export class KyselyAccountRepo implements AccountRepo {
       model: device.model,
       last_login_at: device.lastLoginAt,
     };
+    // Insert-or-nothing first, so that of two first logins of one device exactly one says "new".
+    const inserted = await guard(
+      this.#db.insertInto('devices').values(row).onConflict((oc) => oc.columns(['uid', 'device_id']).doNothing()).executeTakeFirst(),
+    );
+    if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) > 0) return true;
     await guard(
-      this.#db
-        .insertInto('devices')
-        .values(row)
-        .onConflict((oc) => oc.columns(['uid', 'device_id']).doUpdateSet({
-          name: row.name,
-          model: row.model,
-          last_login_at: row.last_login_at,
-        }))
+      this.#db.updateTable('devices')
+        .set({ name: row.name, model: row.model, last_login_at: row.last_login_at })
+        .where('uid', '=', row.uid).where('device_id', '=', row.device_id)
         .execute(),
     );
+    return false;
   }
 
   async listDevices(uid: string): Promise<Device[]> {
