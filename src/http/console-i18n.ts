@@ -1,5 +1,5 @@
 /**
- * The console's languages on the server side (docs/design.md, "Console languages"): which one a
+ * The console's languages on the server side (docs/design.md §5.1): which one a
  * request gets, and the pages rendered in each. The pages under src/console are templates whose
  * every word is a `{{key}}` of the catalogues in src/console/assets/i18n-*.js (the same modules
  * the browser imports), so markup and scripts share one catalogue per language.

@@ -1,6 +1,6 @@
 // @ts-check
 /**
- * The console's language (docs/design.md, "Console languages"). The server already chose it for
+ * The console's language (docs/design.md §5.1). The server already chose it for
  * the page it sent (the `latchkey_lang` cookie, else Accept-Language: zh* → zh-CN, otherwise
  * English) and wrote it in `<html lang>`; the scripts take the same one from there, so markup and
  * script words never disagree. The switch sets that cookie and reloads: a cookie rather than
