@@ -17,7 +17,8 @@ import { CONSOLE_CSP, PAGE_SECURITY_HEADERS } from '../security-headers.ts';
 
 const CONSOLE_DIR = fileURLToPath(new URL('../../console/', import.meta.url));
 
-const PAGES = { '/': 'signin.html', '/account': 'account.html', '/admin': 'admin.html' } as const;
+// /signout-everywhere: the new-device alert's link (src/flows/alerts/new-device.ts), asking before it acts.
+const PAGES = { '/': 'signin.html', '/account': 'account.html', '/admin': 'admin.html', '/signout-everywhere': 'signout-everywhere.html' } as const;
 
 const CONTENT_TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
