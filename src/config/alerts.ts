@@ -1,6 +1,6 @@
 /**
  * The `alerts` section of the config: security notices mailed to an account's verified address
- * (src/flows/alerts/, docs/security.md "New-device alerts"). Off by default: a deployment turns them
+ * (src/flows/alerts/, docs/security.md §5a). Off by default: a deployment turns them
  * on once its sender delivers email and `public_url` says where the mail's link should point.
  */
 import { ConfigError } from './errors.ts';

@@ -1,5 +1,5 @@
 /**
- * The new-device alert (docs/security.md, "New-device alerts"): when `alerts.new_device` is on and
+ * The new-device alert (docs/security.md §5a): when `alerts.new_device` is on and
  * a login brings a device the account has never used, the account's verified email gets "New
  * sign-in on <device> from <ip> at <time>; not you? <link>". The link carries a one-time secret
  * (32 random bytes) good for 24 hours, kept in the Kv only as its SHA-256 (the key) with the uid

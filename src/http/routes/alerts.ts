@@ -1,5 +1,5 @@
 /**
- * The "not you?" link of the new-device alert (src/flows/alerts/new-device.ts, docs/api.md §10).
+ * The "not you?" link of the new-device alert (src/flows/alerts/new-device.ts, docs/api.md §6, docs/security.md §5a).
  * The mail's link opens a console page (GET never acts: mail scanners fetch links); its button
  * posts the link's secret here. No session: the one-time secret is the authorisation.
  */
