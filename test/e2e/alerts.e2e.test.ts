@@ -195,3 +195,46 @@ describe('new-device alert: off by default, and without public_url no link', () 
     }
   });
 });
+
+describe('new-device alert through a real SMTP server', () => {
+  it('mails the verified address with its subject and link; the relay refusing does not fail the login', async () => {
+    const { SMTPServer } = await import('smtp-server');
+    const mails: string[] = [];
+    let refuse = false;
+    const smtp = new SMTPServer({
+      disabledCommands: ['STARTTLS', 'AUTH'],
+      onData(stream, _session, callback) {
+        let text = '';
+        stream.setEncoding('utf8');
+        stream.on('data', (chunk: string) => (text += chunk));
+        stream.on('end', () => {
+          if (refuse) return callback(new Error('mailbox full'));
+          mails.push(text);
+          callback();
+        });
+      },
+    });
+    await new Promise<void>((resolve) => smtp.listen(0, '127.0.0.1', resolve));
+    const address = smtp.server.address();
+    const port = typeof address === 'object' && address !== null ? address.port : 0;
+    const server = await startCodeTestServer({
+      alerts: { new_device: true }, public_url: PUBLIC_URL,
+      sender: { type: 'smtp', smtp: { host: '127.0.0.1', port, from: 'latchkey <no-reply@example.test>' } },
+    });
+    try {
+      const uid = await register(server, 'dee', 'dee@example.test');
+      await server.runtime.accounts.markVerified(uid, { channel: 'email', email: 'dee@example.test' }, Date.now());
+      await login(server, 'dee', 'dee-laptop');
+      assert.equal(mails.length, 1);
+      assert.match(mails[0] ?? '', /^To: dee@example\.test\r?$/m);
+      assert.match(mails[0] ?? '', /^Subject: New sign-in to your account/m);
+      assert.match(mails[0] ?? '', /signout-everywhere\?t=/);
+      refuse = true;
+      await login(server, 'dee', 'dee-tablet');
+      assert.equal(mails.length, 1, 'refused, logged, and the login answered 200 all the same');
+    } finally {
+      await server.stop();
+      await new Promise<void>((resolve) => smtp.close(() => resolve()));
+    }
+  });
+});
