@@ -91,6 +91,8 @@ describe('console: Simplified Chinese from Accept-Language, and the language swi
     assert.equal(chinese.headers.get('content-language'), 'zh-CN');
     assert.match(chinese.headers.get('vary') ?? '', /Accept-Language/);
     assert.match(await chinese.text(), /<h1>我的账号<\/h1>/);
+    const admin = await fetch(`${server.url}/admin`, { headers: { 'accept-language': 'zh' } });
+    assert.match(await admin.text(), /<h1>管理<\/h1>[\s\S]*<option value="qr_grant">扫码确认<\/option>/);
     const chosen = await fetch(`${server.url}/admin`, { headers: { 'accept-language': 'zh-CN', cookie: 'latchkey_lang=en' } });
     assert.match(await chosen.text(), /<h1>Administration<\/h1>/);
     assert.match(chosen.headers.get('content-security-policy') ?? '', /script-src 'self'/);
