@@ -197,10 +197,11 @@ describe('new-device alert: off by default, and without public_url no link', () 
 });
 
 describe('new-device alert through a real SMTP server', () => {
-  it('mails the verified address with its subject and link; the relay refusing does not fail the login', async () => {
+  it('mails the verified address with its subject and link; a slow relay does not slow the login, a refusing one does not fail it', async () => {
     const { SMTPServer } = await import('smtp-server');
     const mails: string[] = [];
     let refuse = false;
+    let slowMs = 0;
     const smtp = new SMTPServer({
       disabledCommands: ['STARTTLS', 'AUTH'],
       onData(stream, _session, callback) {
@@ -210,7 +211,7 @@ describe('new-device alert through a real SMTP server', () => {
         stream.on('end', () => {
           if (refuse) return callback(new Error('mailbox full'));
           mails.push(text);
-          callback();
+          setTimeout(() => callback(), slowMs);
         });
       },
     });
@@ -229,9 +230,20 @@ describe('new-device alert through a real SMTP server', () => {
       assert.match(mails[0] ?? '', /^To: dee@example\.test\r?$/m);
       assert.match(mails[0] ?? '', /^Subject: New sign-in to your account/m);
       assert.match(mails[0] ?? '', /signout-everywhere\?t=/);
+      // A relay that takes 3 s to accept: the login answers long before.
+      slowMs = 3000;
+      const started = performance.now();
+      const slow = await call(server, 'POST', '/v1/user/login', {
+        username: 'dee', password: PASSWORD, flag: 1, device: { device_id: 'dee-desktop', device_name: 'Desk', device_model: 'iMac' },
+      });
+      assert.equal(slow.status, 200);
+      assert.ok(performance.now() - started < 1500, `the login waited ${Math.round(performance.now() - started)} ms for the mail`);
+      await server.runtime.alerts.settled();
+      assert.equal(mails.length, 2);
+      slowMs = 0;
       refuse = true;
       await login(server, 'dee', 'dee-tablet');
-      assert.equal(mails.length, 1, 'refused, logged, and the login answered 200 all the same');
+      assert.equal(mails.length, 2, 'refused, logged, and the login answered 200 all the same');
     } finally {
       await server.stop();
       await new Promise<void>((resolve) => smtp.close(() => resolve()));
