@@ -18,6 +18,7 @@ import { parseCorsConfig, type CorsConfig } from './cors.ts';
 import { metricsFromEnv, parseMetricsConfig, type MetricsConfig } from './metrics.ts';
 import { schemaKeys, schemaProblems, type SchemaProblem } from './schema.ts';
 import { ConfigError, HIDDEN_VALUE } from './errors.ts';
+import { parseAlertsConfig, type AlertsConfig } from './alerts.ts';
 
 export { ConfigError, HIDDEN_VALUE } from './errors.ts';
 
@@ -145,6 +146,8 @@ export interface Config {
   readonly publicUrl: string | undefined;
   /** Where GET /metrics is served (metrics.ts): its own loopback listener, and/or behind a bearer key. */
   readonly metrics: MetricsConfig;
+  /** Security notices mailed to the account (alerts.ts). */
+  readonly alerts: AlertsConfig;
 }
 
 /**
@@ -269,6 +272,7 @@ export function parseValues(raw: Json): Config {
     http: parseHttpConfig(raw.http, integerIn(section(raw, 'qr'), 'qr.poll_timeout_seconds', 25, 1, 120)),
     publicUrl: parsePublicUrl(raw.public_url),
     metrics: parseMetricsConfig(raw.metrics),
+    alerts: parseAlertsConfig(raw.alerts),
   };
 }
 

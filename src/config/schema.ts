@@ -99,6 +99,7 @@ export const CONFIG_SCHEMA: SchemaNode = object({
     port: withEnv({ type: ['integer', 'string', 'null', 'boolean'] }, 'LATCHKEY_METRICS_PORT'),
     bearer_key: withEnv(str, 'LATCHKEY_METRICS_BEARER_KEY'),
   }),
+  alerts: object({ new_device: bool }),
 });
 
 /** Every key path of the schema (`oidc.providers[].id`), with its env variable if it has one. */

@@ -11,6 +11,7 @@ import { LatchkeyError } from '../core/errors.ts';
 import type { AuditContext, AuditTrail } from '../ops/audit.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import { loginResponse, type LoginResponse } from './login-response.ts';
+import type { NewDeviceAlerts } from './alerts/new-device.ts';
 
 export interface LoginContext extends AuditContext {
   readonly flag: DeviceFlag;
@@ -23,6 +24,8 @@ export interface StartSessionDeps {
   readonly audit: AuditTrail;
   readonly metrics: Metrics;
   readonly clock: Clock;
+  /** Told of a device new to the account (it mails, or not, without holding the login). */
+  readonly alerts?: Pick<NewDeviceAlerts, 'newDevice'>;
 }
 
 export async function startSession(deps: StartSessionDeps, user: User, method: LoginMethod, context: LoginContext): Promise<LoginResponse> {
@@ -56,13 +59,14 @@ export async function startSession(deps: StartSessionDeps, user: User, method: L
 
 async function recordLogin(deps: StartSessionDeps, user: User, method: LoginMethod, context: LoginContext, issued: IssuedSession): Promise<void> {
   if (context.device.device_id !== '') {
-    await deps.accounts.upsertDevice({
+    const isNew = await deps.accounts.upsertDevice({
       uid: user.uid,
       deviceId: context.device.device_id,
       name: context.device.device_name,
       model: context.device.device_model,
       lastLoginAt: deps.clock.now(),
     });
+    if (isNew) deps.alerts?.newDevice(user, context);
   }
   deps.metrics.logins.inc({ method, result: 'ok' });
   await deps.audit.record({ type: 'login', uid: user.uid, sid: issued.session.sid, result: 'ok', reason: method, context });

@@ -18,6 +18,7 @@ import { imRoutes } from './routes/im.ts';
 import { verifyRoutes } from './routes/verify.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { oidcRoutes } from './routes/oidc.ts';
+import { alertRoutes } from './routes/alerts.ts';
 import { consoleRoutes } from './routes/console.ts';
 import { userAuditRoutes } from './routes/user-audit.ts';
 import { lazyRequestLogger } from './request-logger.ts';
@@ -96,6 +97,7 @@ export async function buildApp(runtime: Runtime, logger: Logger): Promise<Fastif
   verifyRoutes(app, runtime);
   adminRoutes(app, runtime);
   userAuditRoutes(app, runtime);
+  alertRoutes(app, runtime);
   consoleRoutes(app, runtime);
   return app;
 }

@@ -19,11 +19,24 @@ export interface CodeMessage {
   readonly purpose: CodePurpose;
 }
 
+/** A notice to an account's own verified address (the new-device alert, src/flows/alerts/). */
+export interface NoticeMessage {
+  readonly channel: 'email';
+  readonly to: string;
+  readonly masked: string;
+  readonly kind: 'new_device';
+  readonly subject: string;
+  /** Plain text; it may hold a one-time link, so adapters never log it. */
+  readonly text: string;
+}
+
 export interface Sender {
   /** The channels this sender can deliver; the others are refused before any code is made. */
   readonly channels: readonly CodeChannel[];
   /** Resolves once the message is accepted for delivery; throws SenderError otherwise. */
   send(message: CodeMessage): Promise<void>;
+  /** Email notices; a sender without it sends no alerts (the webhook's gateway takes codes only). */
+  notify?(message: NoticeMessage): Promise<void>;
   close(): Promise<void>;
 }
 

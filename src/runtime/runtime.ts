@@ -26,6 +26,7 @@ import { SendTiming } from '../flows/code/send-timing.ts';
 import { PollSlots } from '../flows/qr/poll-slots.ts';
 import type { ImBridge } from '../ports/im-bridge.ts';
 import { openImBridge } from '../adapters/wukongim/open-im-bridge.ts';
+import { NewDeviceAlerts } from '../flows/alerts/new-device.ts';
 
 export interface RuntimeOverrides {
   readonly clock?: Clock;
@@ -79,7 +80,10 @@ export async function createRuntime(config: Config, log: AuditLogger & SenderLog
   });
   const audit = new AuditTrail(accounts, clock, log);
   const hasher = createPasswordHasher(config.password);
-  const oidc = createOidc(config, { kv, clock, random, sessions, accounts, audit, metrics, identities: new KyselyIdentityRepo(accountStore.db), registry: metrics.registry }, log);
+  const alerts = new NewDeviceAlerts({
+    kv, sender, random, clock, accounts, sessions, audit, log, enabled: config.alerts.newDevice, publicUrl: config.publicUrl,
+  });
+  const oidc = createOidc(config, { kv, clock, random, sessions, accounts, audit, metrics, alerts, identities: new KyselyIdentityRepo(accountStore.db), registry: metrics.registry }, log);
   return {
     config,
     clock,
@@ -105,8 +109,11 @@ export async function createRuntime(config: Config, log: AuditLogger & SenderLog
     /** Held QR polls are this node's sockets, so they are counted on this node. */
     qrPollSlots: new PollSlots({ perIp: config.qr.maxPollsPerIp, perRequest: config.qr.maxPollsPerRequest }),
     oidc,
+    /** The new-device alert (src/flows/alerts/): startSession calls it when a device is new to the account. */
+    alerts,
     async close(): Promise<void> {
       oidc.close();
+      await alerts.settled();
       await Promise.allSettled([kv.close(), accountStore.close(), sender.close(), hasher.close()]);
     },
   };

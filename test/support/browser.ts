@@ -53,9 +53,10 @@ export interface WatchedPage {
 export async function openConsole(
   browser: Browser,
   server: TestServer,
-  options: { viewport?: { width: number; height: number }; allowOrigins?: readonly string[]; path?: string } = {},
+  options: { viewport?: { width: number; height: number }; allowOrigins?: readonly string[]; path?: string; locale?: string } = {},
 ): Promise<WatchedPage> {
-  const context = await browser.newContext({ viewport: options.viewport ?? DESKTOP, locale: 'en-GB', timezoneId: 'UTC' });
+  // The locale is also the Accept-Language Chromium sends, which picks the console's language.
+  const context = await browser.newContext({ viewport: options.viewport ?? DESKTOP, locale: options.locale ?? 'en-GB', timezoneId: 'UTC' });
   const page = await context.newPage();
   const own = new URL(server.url).origin;
   const allowed = new Set([own, ...(options.allowOrigins ?? [])]);

@@ -53,6 +53,7 @@ const COMMON = {
   cors: { origins: ['https://im.example.test'], max_age_seconds: 300 },
   http: { request_timeout_seconds: 20, idle_timeout_seconds: 60, max_connections: 100 },
   metrics: { host: '127.0.0.1', port: 9465, bearer_key: 'b'.repeat(32) },
+  alerts: { new_device: true },
 };
 /** Every key the config knows, over the configs that between them take every branch (smtp, webhook). */
 const FULL_CONFIGS: readonly Record<string, unknown>[] = [

@@ -1,6 +1,6 @@
 import nodemailer from 'nodemailer';
 import type { SmtpConfig } from '../../config/config.ts';
-import { SenderError, type CodeMessage, type CodePurpose, type Sender } from '../../ports/sender.ts';
+import { SenderError, type CodeMessage, type CodePurpose, type NoticeMessage, type Sender } from '../../ports/sender.ts';
 
 const SUBJECTS: Record<CodePurpose, string> = {
   login: 'Your sign-in code',
@@ -26,6 +26,13 @@ export function createSmtpSender(config: SmtpConfig): Sender {
     async send(message: CodeMessage): Promise<void> {
       try {
         await transport.sendMail({ from: config.from, to: message.to, subject: SUBJECTS[message.purpose], text: body(message) });
+      } catch (error) {
+        throw new SenderError(`smtp delivery failed (${describe(error)})`);
+      }
+    },
+    async notify(message: NoticeMessage): Promise<void> {
+      try {
+        await transport.sendMail({ from: config.from, to: message.to, subject: message.subject, text: message.text });
       } catch (error) {
         throw new SenderError(`smtp delivery failed (${describe(error)})`);
       }

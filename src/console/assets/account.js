@@ -9,6 +9,7 @@ import { deviceIcon, icon } from './icons.js';
 import {
   absoluteTime, browserWords, describeError, eventWords, flagWords, methodWords, relativeTime,
 } from './messages.js';
+import { t, tCount } from './i18n.js';
 import { signedInPage, signOutHere, startFailed } from './signed-in.js';
 
 /**
@@ -28,11 +29,21 @@ function showPageError(text) {
 /** @type {import('./signed-in.js').CurrentUser | null} */
 let me = null;
 
+/**
+ * "First seen <time>", with the time as a <time> element wherever the language puts it.
+ * @param {number} at
+ * @returns {(Node | string)[]}
+ */
+function firstSeen(at) {
+  const [before = '', after = ''] = t('account.first_seen').split('{time}');
+  return [before, h('time', { datetime: new Date(at).toISOString() }, absoluteTime(at)), after];
+}
+
 /** @param {SessionView} session */
 function deviceItem(session) {
   const name = session.device_name || flagWords(session.device_flag);
   const model = session.device_model && session.device_model !== name ? session.device_model : '';
-  const signOut = h('button', { type: 'button', class: 'small', 'aria-label': `Sign out ${name}${session.current ? ' (this device)' : ''}` }, 'Sign out');
+  const signOut = h('button', { type: 'button', class: 'small', 'aria-label': t(session.current ? 'account.sign_out_this_device_label' : 'account.sign_out_device_label', { name }) }, t('account.sign_out_device'));
   signOut.addEventListener('click', () => void busy(signOut, async () => {
     try {
       if (session.current && me !== null) {
@@ -40,9 +51,9 @@ function deviceItem(session) {
         return;
       }
       await api('DELETE', `/v1/user/sessions/${encodeURIComponent(session.sid)}`);
-      say(byId('devices-status', HTMLElement), `Signed out ${name}.`);
+      say(byId('devices-status', HTMLElement), t('account.signed_out_device', { name }));
     } catch (error) {
-      showPageError(describeError(error, { not_found: 'That device was already signed out.' }));
+      showPageError(describeError(error, { not_found: t('account.device_gone') }));
     }
     await showDevices();
   }));
@@ -51,11 +62,11 @@ function deviceItem(session) {
     h('span', { class: 'item-icon' }, deviceIcon(session.device_flag)),
     h('div', { class: 'item-main' },
       h('span', { class: 'item-title' }, name, model !== '' && h('span', { class: 'muted small' }, model),
-        session.current && h('span', { class: 'badge accent' }, 'This device')),
-      h('span', { class: 'item-meta' }, `${methodWords(session.method)} · ${session.ip || 'unknown address'}`),
+        session.current && h('span', { class: 'badge accent' }, t('account.this_device'))),
+      h('span', { class: 'item-meta' }, `${methodWords(session.method)} · ${session.ip || t('account.unknown_address')}`),
       h('span', { class: 'item-meta' },
-        'First seen ', h('time', { datetime: new Date(session.created_at).toISOString() }, absoluteTime(session.created_at)),
-        ' · Last seen ', h('time', { datetime: new Date(seen).toISOString(), title: absoluteTime(seen) }, session.current ? 'now' : relativeTime(seen))),
+        ...firstSeen(session.created_at),
+        ` · ${t('account.last_seen')} `, h('time', { datetime: new Date(seen).toISOString(), title: absoluteTime(seen) }, session.current ? t('account.now') : relativeTime(seen))),
     ),
     h('div', { class: 'item-actions' }, signOut),
   );
@@ -78,8 +89,8 @@ function activityItem(event) {
   return h('li', {},
     h('span', { class: failed ? 'item-icon fail' : 'item-icon' }, icon(failed ? 'alert' : 'shield')),
     h('div', { class: 'item-main' },
-      h('span', { class: 'item-title' }, eventWords(event), failed && h('span', { class: 'badge danger' }, 'Failed'),
-        event.current && h('span', { class: 'badge' }, 'This device')),
+      h('span', { class: 'item-title' }, eventWords(event), failed && h('span', { class: 'badge danger' }, t('account.failed')),
+        event.current && h('span', { class: 'badge' }, t('account.this_device'))),
       h('span', { class: 'item-meta' },
         h('time', { datetime: new Date(event.at).toISOString(), title: absoluteTime(event.at) }, relativeTime(event.at)),
         where === '' ? '' : ` · ${where}`),
@@ -92,7 +103,7 @@ async function showActivity() {
   const { events } = await api('GET', `/v1/user/audit?limit=${ACTIVITY_LIMIT}`);
   const list = byId('activity', HTMLUListElement);
   list.replaceChildren(...events.map(activityItem));
-  if (events.length === 0) list.append(h('li', { class: 'empty' }, 'Nothing yet.'));
+  if (events.length === 0) list.append(h('li', { class: 'empty' }, t('account.nothing_yet')));
 }
 
 function wireDevices() {
@@ -104,15 +115,15 @@ function wireDevices() {
   const others = byId('revoke-others', HTMLButtonElement);
   others.addEventListener('click', () => void busy(others, async () => {
     const sure = await confirmAction({
-      title: 'Sign out everywhere else?',
-      text: 'Every other device and browser signed in to your account will be signed out at once. This one stays signed in.',
-      action: 'Sign out everywhere else',
+      title: t('account.revoke_others_title'),
+      text: t('account.revoke_others_text'),
+      action: t('account.revoke_others'),
       danger: true,
     });
     if (!sure) return;
     try {
       const { revoked } = await api('POST', '/v1/user/sessions/revoke_others');
-      say(byId('devices-status', HTMLElement), revoked === 1 ? 'Signed out 1 other device.' : `Signed out ${revoked} other devices.`);
+      say(byId('devices-status', HTMLElement), tCount('account.revoked_others', revoked));
     } catch (error) {
       showPageError(describeError(error));
     }
@@ -133,7 +144,7 @@ function wirePasswordChange(username) {
     say(error, '');
     say(done, '');
     if (fresh.value !== repeat.value) {
-      say(error, 'The two new passwords are not the same.');
+      say(error, t('account.passwords_differ'));
       repeat.focus();
       return;
     }
@@ -142,21 +153,21 @@ function wirePasswordChange(username) {
       await api('PUT', '/v1/user/updatepassword', { password: current.value, new_password: fresh.value, revoke_other_sessions: revokeOthers });
     } catch (failure) {
       say(error, describeError(failure, {
-        invalid_credentials: 'Your current password is not right.',
-        invalid_request: 'Choose a new password of 8 to 512 characters that is not only spaces.',
+        invalid_credentials: t('account.current_password_wrong'),
+        invalid_request: t('account.new_password_invalid'),
       }));
       return;
     }
     form.reset();
     byId('revoke-on-change', HTMLInputElement).checked = true;
-    say(done, revokeOthers ? 'Password changed. Your other devices were signed out.' : 'Password changed.');
+    say(done, t(revokeOthers ? 'account.password_changed_revoked' : 'account.password_changed'));
     await Promise.all([showDevices(), showActivity()]);
   });
 }
 
 signedInPage(async (user) => {
   me = user;
-  say(byId('who-detail', HTMLElement), `Signed in as ${user.name} (${user.username})`);
+  say(byId('who-detail', HTMLElement), t('account.signed_in_as', { name: user.name, username: user.username }));
   await Promise.all([showDevices(), showActivity()]);
 }, () => Promise.all([showDevices(), showActivity()])).then((user) => {
   wireDevices();

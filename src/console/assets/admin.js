@@ -10,6 +10,7 @@ import { deviceIcon, icon } from './icons.js';
 import {
   absoluteTime, browserWords, describeError, eventWords, flagWords, methodWords, relativeTime,
 } from './messages.js';
+import { t, tCount } from './i18n.js';
 import { signedInPage, startFailed } from './signed-in.js';
 
 /**
@@ -23,7 +24,7 @@ import { signedInPage, startFailed } from './signed-in.js';
 
 const PAGE_SIZE = 20;
 const AUDIT_LIMIT = 50;
-const NOT_ADMIN = 'This page is for administrators. Your account can’t manage users.';
+const NOT_ADMIN = t('admin.not_admin');
 
 const state = {
   query: '',
@@ -64,8 +65,8 @@ function sessionItem(session) {
     h('div', { class: 'item-main' },
       h('span', { class: 'item-title' }, session.device_name || flagWords(session.device_flag),
         session.device_model !== '' && h('span', { class: 'muted small' }, session.device_model)),
-      h('span', { class: 'item-meta' }, `${methodWords(session.method)} · ${session.ip || 'unknown address'}`),
-      h('span', { class: 'item-meta' }, `First seen ${absoluteTime(session.created_at)} · Last seen ${relativeTime(seen)}`),
+      h('span', { class: 'item-meta' }, `${methodWords(session.method)} · ${session.ip || t('admin.unknown_address')}`),
+      h('span', { class: 'item-meta' }, t('admin.session_seen', { first: absoluteTime(session.created_at), last: relativeTime(seen) })),
     ),
   );
 }
@@ -75,28 +76,28 @@ async function showSessions(user, panel) {
   const { items } = listOf(await api('GET', `/v1/manager/users/${encodeURIComponent(user.uid)}/sessions`), 'sessions');
   /** @type {SessionView[]} */
   const sessions = items;
-  const list = h('ul', { class: 'list', 'aria-label': `Sessions of ${user.username}` }, ...sessions.map(sessionItem));
-  if (sessions.length === 0) list.append(h('li', { class: 'empty' }, 'No live sessions.'));
-  const revokeAll = h('button', { type: 'button', class: 'small danger' }, 'Sign out all sessions');
+  const list = h('ul', { class: 'list', 'aria-label': t('admin.sessions_of', { username: user.username }) }, ...sessions.map(sessionItem));
+  if (sessions.length === 0) list.append(h('li', { class: 'empty' }, t('admin.no_sessions')));
+  const revokeAll = h('button', { type: 'button', class: 'small danger' }, t('admin.revoke_all'));
   revokeAll.disabled = sessions.length === 0;
   revokeAll.addEventListener('click', () => void busy(revokeAll, async () => {
     const sure = await confirmAction({
-      title: `Sign out ${user.username} everywhere?`,
-      text: `Every session of ${user.name} ends at once. They can sign in again.`,
-      action: 'Sign out all sessions',
+      title: t('admin.revoke_all_title', { username: user.username }),
+      text: t('admin.revoke_all_text', { name: user.name }),
+      action: t('admin.revoke_all'),
       danger: true,
     });
     if (!sure) return;
     try {
       await api('DELETE', `/v1/manager/users/${encodeURIComponent(user.uid)}/sessions`);
-      say(byId('users-status', HTMLElement), `Signed out every session of ${user.username}.`);
+      say(byId('users-status', HTMLElement), t('admin.revoked_all', { username: user.username }));
     } catch (error) {
       showPageError(describeError(error, { forbidden: NOT_ADMIN }));
     }
     await showSessions(user, panel);
   }));
   panel.replaceChildren(
-    h('div', { class: 'card-head' }, h('div', {}, h('h3', {}, `Sessions (${sessions.length})`)), h('div', { class: 'card-actions' }, revokeAll)),
+    h('div', { class: 'card-head' }, h('div', {}, h('h3', {}, t('admin.sessions_count', { count: sessions.length }))), h('div', { class: 'card-actions' }, revokeAll)),
     list,
   );
 }
@@ -106,18 +107,18 @@ function userItem(user) {
   const banned = user.status === 'banned';
   const panelId = `sessions-${user.uid}`;
   const panel = h('div', { class: 'sessions-panel', id: panelId, hidden: true });
-  const sessions = h('button', { type: 'button', class: 'small', 'aria-expanded': 'false', 'aria-controls': panelId }, 'Sessions');
+  const sessions = h('button', { type: 'button', class: 'small', 'aria-expanded': 'false', 'aria-controls': panelId }, t('admin.sessions'));
   sessions.addEventListener('click', () => void busy(sessions, async () => {
     const open = sessions.getAttribute('aria-expanded') !== 'true';
     sessions.setAttribute('aria-expanded', String(open));
     panel.hidden = !open;
     if (!open) return;
-    panel.replaceChildren(h('p', { class: 'muted small' }, 'Loading sessions…'));
+    panel.replaceChildren(h('p', { class: 'muted small' }, t('admin.sessions_loading')));
     await showSessions(user, panel).catch((error) => {
-      panel.replaceChildren(h('p', { class: 'error' }, describeError(error, { forbidden: NOT_ADMIN, not_found: 'That user no longer exists.' })));
+      panel.replaceChildren(h('p', { class: 'error' }, describeError(error, { forbidden: NOT_ADMIN, not_found: t('admin.user_gone') })));
     });
   }));
-  const activity = h('button', { type: 'button', class: 'small' }, 'Activity');
+  const activity = h('button', { type: 'button', class: 'small' }, t('admin.activity'));
   activity.addEventListener('click', () => {
     byId('audit-uid', HTMLInputElement).value = user.uid;
     byId('audit-type', HTMLSelectElement).value = '';
@@ -125,23 +126,23 @@ function userItem(user) {
     void showAudit();
     byId('audit-card', HTMLElement).scrollIntoView({ behavior: 'smooth', block: 'start' });
   });
-  const toggle = h('button', { type: 'button', class: banned ? 'small' : 'small danger', hidden: user.uid === state.me }, banned ? 'Unban' : 'Ban');
+  const toggle = h('button', { type: 'button', class: banned ? 'small' : 'small danger', hidden: user.uid === state.me }, t(banned ? 'admin.unban' : 'admin.ban'));
   toggle.addEventListener('click', () => void busy(toggle, async () => {
     if (!banned) {
       const sure = await confirmAction({
-        title: `Ban ${user.username}?`,
-        text: `${user.name} is signed out of every device at once and can’t sign in until you unban the account.`,
-        action: 'Ban account',
+        title: t('admin.ban_title', { username: user.username }),
+        text: t('admin.ban_text', { name: user.name }),
+        action: t('admin.ban_action'),
         danger: true,
       });
       if (!sure) return;
     }
     try {
       await api('PUT', `/v1/manager/users/${encodeURIComponent(user.uid)}/status`, { status: banned ? 'active' : 'banned' });
-      say(byId('users-status', HTMLElement), banned ? `${user.username} can sign in again.` : `${user.username} is banned and signed out everywhere.`);
+      say(byId('users-status', HTMLElement), t(banned ? 'admin.unbanned' : 'admin.banned_done', { username: user.username }));
     } catch (error) {
       showPageError(describeError(error, {
-        forbidden: NOT_ADMIN, not_found: 'That user no longer exists.', invalid_request: 'You can’t ban your own account.',
+        forbidden: NOT_ADMIN, not_found: t('admin.user_gone'), invalid_request: t('admin.ban_self'),
       }));
     }
     await showUsers();
@@ -152,11 +153,11 @@ function userItem(user) {
     h('span', { class: 'item-icon' }, h('span', { class: 'avatar' }, initials(user.name || user.username))),
     h('div', { class: 'item-main' },
       h('span', { class: 'item-title' }, user.name, h('span', { class: 'muted small' }, `@${user.username}`),
-        user.role === 'admin' && h('span', { class: 'badge accent' }, 'Admin'),
-        h('span', { class: banned ? 'badge danger' : 'badge ok', 'data-status': user.status }, banned ? 'Banned' : 'Active')),
+        user.role === 'admin' && h('span', { class: 'badge accent' }, t('admin.role_admin')),
+        h('span', { class: banned ? 'badge danger' : 'badge ok', 'data-status': user.status }, t(banned ? 'admin.status_banned' : 'admin.status_active'))),
       contact !== '' && h('span', { class: 'item-meta' }, contact),
       h('span', { class: 'item-meta' }, h('span', { class: 'mono' }, user.uid),
-        user.created_at === undefined ? '' : ` · joined ${absoluteTime(user.created_at)}`),
+        user.created_at === undefined ? '' : t('admin.joined', { date: absoluteTime(user.created_at) })),
     ),
     h('div', { class: 'item-actions' }, sessions, activity, toggle),
     panel,
@@ -170,9 +171,9 @@ async function showUsers() {
   const { items: users, total } = listOf(await api('GET', `/v1/manager/users?${query}`), 'users');
   const list = byId('users', HTMLUListElement);
   list.replaceChildren(...users.map(userItem));
-  if (users.length === 0) list.append(h('li', { class: 'empty' }, state.query === '' ? 'No users yet.' : `No users match “${state.query}”.`));
+  if (users.length === 0) list.append(h('li', { class: 'empty' }, state.query === '' ? t('admin.no_users') : t('admin.no_users_match', { query: state.query })));
   const pages = total === undefined ? undefined : Math.max(1, Math.ceil(total / PAGE_SIZE));
-  say(byId('users-page', HTMLElement), pages === undefined ? `Page ${state.page}` : `Page ${state.page} of ${pages} · ${total} users`);
+  say(byId('users-page', HTMLElement), pages === undefined || total === undefined ? t('admin.page', { page: state.page }) : tCount('admin.page_of', total, { page: state.page, pages }));
   byId('users-prev', HTMLButtonElement).disabled = state.page <= 1;
   byId('users-next', HTMLButtonElement).disabled = pages === undefined ? users.length < PAGE_SIZE : state.page >= pages;
 }
@@ -182,8 +183,8 @@ function auditItem(event) {
   const failed = event.result === 'fail';
   const where = [event.ip, browserWords(event.user_agent ?? '')].filter((part) => typeof part === 'string' && part !== '').join(' · ');
   const who = event.uid === null
-    ? h('span', {}, 'no account')
-    : h('button', { type: 'button', class: 'link mono', title: 'Show only this user’s events' }, event.uid);
+    ? h('span', {}, t('admin.audit_no_account'))
+    : h('button', { type: 'button', class: 'link mono', title: t('admin.audit_only_user') }, event.uid);
   if (who instanceof HTMLButtonElement && event.uid !== null) {
     const uid = event.uid;
     who.addEventListener('click', () => {
@@ -194,7 +195,7 @@ function auditItem(event) {
   return h('li', {},
     h('span', { class: failed ? 'item-icon fail' : 'item-icon' }, icon(failed ? 'alert' : 'shield')),
     h('div', { class: 'item-main' },
-      h('span', { class: 'item-title' }, eventWords(event), failed && h('span', { class: 'badge danger' }, 'Failed'),
+      h('span', { class: 'item-title' }, eventWords(event), failed && h('span', { class: 'badge danger' }, t('admin.failed')),
         h('span', { class: 'muted small mono' }, event.type)),
       h('span', { class: 'item-meta' }, who, event.reason === null || event.reason === '' ? '' : ` · ${event.reason}`),
       h('span', { class: 'item-meta' }, absoluteTime(event.at), where === '' ? '' : ` · ${where}`),
@@ -219,11 +220,11 @@ async function showAudit(older = false) {
     const { items: events } = listOf(body, 'events');
     if (older) list.append(...events.map(auditItem));
     else list.replaceChildren(...events.map(auditItem));
-    if (list.childElementCount === 0) list.append(h('li', { class: 'empty' }, 'No events match.'));
+    if (list.childElementCount === 0) list.append(h('li', { class: 'empty' }, t('admin.audit_none')));
     state.auditBefore = typeof body?.next_before === 'number' ? body.next_before : null;
     byId('audit-older', HTMLButtonElement).hidden = state.auditBefore === null;
   } catch (error) {
-    list.replaceChildren(h('li', { class: 'error' }, describeError(error, { forbidden: NOT_ADMIN, invalid_request: 'Check the filters: the user id or the date is not valid.' })));
+    list.replaceChildren(h('li', { class: 'error' }, describeError(error, { forbidden: NOT_ADMIN, invalid_request: t('admin.audit_bad_filter') })));
   }
 }
 

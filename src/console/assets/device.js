@@ -5,7 +5,8 @@
  * person recognises. The id is not a secret (it identifies, it never authenticates), so
  * localStorage is the right place for it.
  */
-import { browserWords } from './messages.js';
+import { t } from './i18n.js';
+import { browserParts, browserWords } from './messages.js';
 
 const DEVICE_ID_KEY = 'latchkey.device_id';
 
@@ -31,9 +32,10 @@ function deviceId() {
 /** @returns {{device_id: string, device_name: string, device_model: string}} */
 export function thisDevice() {
   const userAgent = navigator.userAgent;
-  const name = browserWords(userAgent) || 'Web browser';
+  // In the words of the page it signs in from ("Chrome on Linux", "Linux 上的 Chrome").
+  const name = browserWords(userAgent) || t('flag.1');
   const version = /(?:Edg|OPR|Firefox|Chrome|Chromium|Version)\/(\d+)/.exec(userAgent)?.[1];
-  const browser = name.split(' on ')[0] ?? name;
+  const browser = browserParts(userAgent).browser || name;
   return {
     device_id: deviceId(),
     device_name: name.slice(0, 128),

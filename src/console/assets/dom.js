@@ -3,6 +3,7 @@
  * Small DOM helpers. Everything is built with createElement and textContent, never innerHTML:
  * device names, user agents and usernames are chosen by whoever signs in, so they are text.
  */
+import { t } from './i18n.js';
 
 /**
  * @template {keyof HTMLElementTagNameMap} K
@@ -144,7 +145,7 @@ function confirmDialog() {
       h('h2', { id: 'confirm-title' }),
       h('p', { id: 'confirm-text', class: 'muted' }),
       h('div', { class: 'dialog-actions' },
-        h('button', { value: 'no', type: 'submit' }, 'Cancel'),
+        h('button', { value: 'no', type: 'submit' }, t('dialog.cancel')),
         h('button', { value: 'yes', type: 'submit', id: 'confirm-yes' })))));
   document.body.append(dialog);
   return dialog;

@@ -1,27 +1,28 @@
 // @ts-check
 /**
- * Words for people: error codes (docs/api.md §3), login methods, audit events and times.
- * The API's `msg` is for developers; the console never shows it, only what is mapped here from
- * the stable `code`.
+ * Words for people: error codes (docs/api.md §3), login methods, audit events and times, all from
+ * the catalogue of the page's language (i18n.js). The API's `msg` is for developers; the console
+ * never shows it, only what is mapped here from the stable `code`.
  */
 import { ApiError } from './api.js';
+import { known, locale, t, tCount } from './i18n.js';
 
-/** @type {Record<string, string>} */
-const ERRORS = {
-  invalid_request: 'Some of the details aren’t valid. Check them and try again.',
-  unauthorized: 'Your session has ended. Please sign in again.',
-  invalid_credentials: 'That username and password don’t match. Check them and try again.',
-  forbidden: 'You don’t have permission to do that.',
-  account_disabled: 'This account has been disabled. Contact your administrator if you think this is a mistake.',
-  not_found: 'That could not be found. It may already be gone.',
-  conflict: 'That is already taken.',
-  expired: 'That has expired or was already used. Please start again.',
-  rate_limited: 'Too many attempts in a short time. Please wait a little and try again.',
-  payload_too_large: 'That is too long.',
-  internal_error: 'Something went wrong on our side. Please try again.',
-  upstream_unavailable: 'The service is temporarily unavailable. Please try again in a moment.',
-  network: 'Can’t reach the server. Check your connection and try again.',
-};
+/** Error codes the console has words for (docs/api.md §3); any other is an internal error to a person. */
+const ERROR_CODES = [
+  'invalid_request', 'unauthorized', 'invalid_credentials', 'forbidden', 'account_disabled', 'not_found', 'conflict',
+  'expired', 'rate_limited', 'payload_too_large', 'internal_error', 'upstream_unavailable', 'network',
+];
+
+/** @param {string} code */
+function errorWords(code) {
+  const key = `error.${code}`;
+  return ERROR_CODES.includes(code) && known(key) ? t(key) : t('error.internal_error');
+}
+
+/** A time of day in the console's language. @param {number} ms */
+function timeOfDay(ms) {
+  return new Date(ms).toLocaleTimeString(locale, { hour: '2-digit', minute: '2-digit' });
+}
 
 /**
  * Why this device was signed out (the 401's `details`, docs/api.md §3), in words: a device that
@@ -29,31 +30,30 @@ const ERRORS = {
  * @param {unknown} ended
  */
 export function endedWords(ended) {
-  const fallback = 'You’ve been signed out. Sign in again to continue.';
+  const fallback = t('ended.fallback');
   if (ended === null || typeof ended !== 'object') return fallback;
   const { reason, ended_at: endedAt, by } = /** @type {{reason?: unknown, ended_at?: unknown, by?: {device_name?: unknown}}} */ (ended);
-  const at = typeof endedAt === 'number' ? new Date(endedAt).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }) : '';
-  const device = typeof by?.device_name === 'string' && by.device_name !== '' ? by.device_name : 'another device';
+  const time = typeof endedAt === 'number' ? timeOfDay(endedAt) : '';
+  const device = typeof by?.device_name === 'string' && by.device_name !== '' ? by.device_name : t('ended.another_device');
   switch (reason) {
-    case 'replaced': return `Signed out: you signed in on ${device} at ${at}.`;
-    case 'cap': return `Signed out: ${device} signed in at ${at}, one sign-in too many for this kind of device.`;
-    case 'revoked': return `Signed out from another of your devices at ${at}. Sign in again to continue.`;
-    case 'logout': return 'You signed out.';
-    case 'admin': return `Signed out by an administrator at ${at}.`;
-    case 'banned': return ERRORS.account_disabled ?? fallback;
-    case 'password_changed': return `Signed out: your password was changed at ${at}.`;
-    case 'password_reset': return `Signed out: your password was reset at ${at}.`;
-    case 'expired': return 'Your session expired. Sign in again to continue.';
-    case 'idp_logout': return `Signed out by your organization’s sign-in at ${at}.`;
+    case 'replaced': return t('ended.replaced', { device, time });
+    case 'cap': return t('ended.cap', { device, time });
+    case 'revoked': return t('ended.revoked', { time });
+    case 'logout': return t('ended.logout');
+    case 'admin': return t('ended.admin', { time });
+    case 'banned': return t('error.account_disabled');
+    case 'password_changed': return t('ended.password_changed', { time });
+    case 'password_reset': return t('ended.password_reset', { time });
+    case 'expired': return t('ended.expired');
+    case 'idp_logout': return t('ended.idp_logout', { time });
     default: return fallback;
   }
 }
 
 /** @param {number} seconds */
 function waitWords(seconds) {
-  if (seconds < 60) return `${seconds} second${seconds === 1 ? '' : 's'}`;
-  const minutes = Math.ceil(seconds / 60);
-  return `${minutes} minute${minutes === 1 ? '' : 's'}`;
+  if (seconds < 60) return tCount('wait.seconds', seconds);
+  return tCount('wait.minutes', Math.ceil(seconds / 60));
 }
 
 /**
@@ -61,60 +61,34 @@ function waitWords(seconds) {
  * @param {Record<string, string>} [overrides] words for this form, by code
  */
 export function describeError(error, overrides = {}) {
-  if (!(error instanceof ApiError)) return ERRORS.internal_error ?? '';
+  if (!(error instanceof ApiError)) return t('error.internal_error');
   if (error.code === 'rate_limited' && error.retryAfter !== undefined) {
-    return `Too many attempts in a short time. Please try again in ${waitWords(error.retryAfter)}.`;
+    return t('error.rate_limited_wait', { wait: waitWords(error.retryAfter) });
   }
-  return overrides[error.code] ?? ERRORS[error.code] ?? ERRORS.internal_error ?? '';
+  return overrides[error.code] ?? errorWords(error.code);
 }
 
 /** `?oidc_error=` codes from the SSO callback (src/flows/oidc/failure.ts), and exchange failures. */
-/** @type {Record<string, string>} */
-const SSO_ERRORS = {
-  access_denied: 'Sign-in was cancelled at your organisation’s sign-in page.',
-  login_failed: 'Single sign-on could not be completed. Please try again.',
-  idp_unavailable: 'Your organisation’s sign-in service did not answer. Please try again in a moment.',
-  account_not_found: 'There is no account for you here yet. Ask your administrator to give you access.',
-  account_disabled: ERRORS.account_disabled ?? '',
-  server_error: ERRORS.internal_error ?? '',
-  expired: 'That sign-in took too long or was already used. Please try again.',
-  not_started_here: 'That sign-in link was not started in this browser, so it was not used. Sign in below.',
-};
-
 /** @param {string} code */
 export function describeSsoError(code) {
-  return SSO_ERRORS[code] ?? 'Single sign-on could not be completed. Please try again.';
+  if (code === 'account_disabled') return t('error.account_disabled');
+  if (code === 'server_error') return t('error.internal_error');
+  const key = `sso.${code}`;
+  return known(key) ? t(key) : t('sso.login_failed');
 }
 
-/** @type {Record<string, string>} */
-const METHODS = {
-  password: 'Password',
-  register: 'Sign-up',
-  code: 'One-time code',
-  qr: 'QR code from a phone',
-  oidc: 'Single sign-on',
-};
-
-/** @type {Record<string, string>} */
-const SIGNED_IN = {
-  password: 'Signed in with a password',
-  register: 'Signed in after creating the account',
-  code: 'Signed in with a one-time code',
-  qr: 'Signed in by scanning a QR code',
-  oidc: 'Signed in with single sign-on',
-};
+const METHODS = ['password', 'register', 'code', 'qr', 'oidc'];
 
 /** @param {string} method */
 export function methodWords(method) {
-  return METHODS[method] ?? method;
+  const key = `method.${method}`;
+  return METHODS.includes(method) && known(key) ? t(key) : method;
 }
-
-/** @type {Record<number, string>} */
-const FLAGS = { 0: 'Phone app', 1: 'Web browser', 2: 'Desktop app' };
 
 /** @param {number} flag */
 export function flagWords(flag) {
-  return FLAGS[flag] ?? 'Device';
+  const key = `flag.${flag}`;
+  return [0, 1, 2].includes(flag) && known(key) ? t(key) : t('flag.other');
 }
 
 /**
@@ -125,61 +99,68 @@ export function eventWords(event) {
   const reason = event.reason ?? '';
   const failed = event.result === 'fail';
   switch (event.type) {
-    case 'login':
-      if (!failed) return SIGNED_IN[reason] ?? 'Signed in';
-      if (reason === 'invalid_credentials') return 'Failed sign-in: wrong password';
-      if (reason === 'account_disabled') return 'Sign-in refused: account disabled';
-      if (reason.startsWith('code:')) return 'Failed sign-in with a one-time code';
-      if (reason === 'password_changed') return 'Sign-in cancelled: the password changed meanwhile';
-      return 'Failed sign-in';
+    case 'login': {
+      if (!failed) {
+        const key = `event.login.${reason}`;
+        return METHODS.includes(reason) && known(key) ? t(key) : t('event.login');
+      }
+      if (reason === 'invalid_credentials') return t('event.login_wrong_password');
+      if (reason === 'account_disabled') return t('event.login_disabled');
+      if (reason.startsWith('code:')) return t('event.login_code_failed');
+      if (reason === 'password_changed') return t('event.login_password_changed');
+      return t('event.login_failed');
+    }
     case 'register':
-      return 'Account created';
+      return t('event.register');
     case 'logout':
-      return 'Signed out';
+      return t('event.logout');
     case 'revoke': {
-      if (reason === 'user') return 'Signed out a device';
-      if (reason === 'device') return 'Removed a device';
-      if (reason === 'replaced') return 'Signed out by a newer sign-in on the same kind of device';
-      if (reason === 'cap') return 'Signed out: too many devices of one kind, the oldest went';
+      if (reason === 'user') return t('event.revoke_user');
+      if (reason === 'device') return t('event.revoke_device');
+      if (reason === 'replaced') return t('event.revoke_replaced');
+      if (reason === 'cap') return t('event.revoke_cap');
+      if (reason.startsWith('alert:')) return t('event.revoke_alert');
       const others = /^others:(\d+)$/.exec(reason);
-      if (others !== null) return `Signed out everywhere else (${others[1]} device${others[1] === '1' ? '' : 's'})`;
-      return 'All sessions ended by an administrator';
+      if (others !== null) return tCount('event.revoke_others', Number(others[1]));
+      return t('event.revoke_admin');
     }
     case 'password_change':
-      return failed ? 'Failed password change: wrong current password' : 'Password changed';
+      return t(failed ? 'event.password_change_failed' : 'event.password_change');
     case 'password_reset':
-      return failed ? 'Failed password reset' : 'Password reset with a one-time code';
+      return t(failed ? 'event.password_reset_failed' : 'event.password_reset');
     case 'code_sent':
-      return failed ? 'A one-time code could not be sent' : 'One-time code sent';
+      return t(failed ? 'event.code_sent_failed' : 'event.code_sent');
     case 'qr_scan':
-      return failed ? 'QR code scan refused' : 'Scanned a sign-in QR code';
+      return t(failed ? 'event.qr_scan_failed' : 'event.qr_scan');
     case 'qr_grant':
-      return failed ? 'QR sign-in approval refused' : 'Approved a sign-in from another device';
+      return t(failed ? 'event.qr_grant_failed' : 'event.qr_grant');
     case 'qr_reject':
-      return 'Declined a sign-in from another device';
+      return t('event.qr_reject');
     case 'ban':
-      return 'Account disabled by an administrator';
+      return t('event.ban');
     case 'unban':
-      return 'Account enabled by an administrator';
+      return t('event.unban');
     case 'role_change':
-      return 'Role changed by an administrator';
+      return t('event.role_change');
     case 'oidc_callback':
-      return failed ? 'Failed single sign-on' : 'Identity confirmed by single sign-on';
+      return t(failed ? 'event.oidc_callback_failed' : 'event.oidc_callback');
     case 'oidc_exchange':
-      return failed ? 'Single sign-on not completed' : 'Signed in with single sign-on';
+      return t(failed ? 'event.oidc_exchange_failed' : 'event.oidc_exchange');
     case 'oidc_logout':
-      return 'Signed out of single sign-on';
+      return t('event.oidc_logout');
     case 'oidc_backchannel':
-      return 'Signed out by your organisation’s sign-in service';
+      return t('event.oidc_backchannel');
     case 'oidc_sync':
-      return 'Checked with your organisation’s sign-in service';
+      return t('event.oidc_sync');
+    case 'new_device_alert':
+      return t(failed ? 'event.new_device_alert_failed' : 'event.new_device_alert');
     default:
-      return `${event.type.replaceAll('_', ' ')}${failed ? ' (failed)' : ''}`;
+      return t(failed ? 'event.other_failed' : 'event.other', { type: event.type.replaceAll('_', ' ') });
   }
 }
 
-const dateTime = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
-const relative = new Intl.RelativeTimeFormat(undefined, { numeric: 'auto' });
+const dateTime = new Intl.DateTimeFormat(locale, { dateStyle: 'medium', timeStyle: 'short' });
+const relative = new Intl.RelativeTimeFormat(locale, { numeric: 'auto' });
 
 /** @param {number} ms Unix time in milliseconds */
 export function absoluteTime(ms) {
@@ -189,7 +170,7 @@ export function absoluteTime(ms) {
 /** "just now", "5 minutes ago", "yesterday"… then the date. @param {number} ms */
 export function relativeTime(ms) {
   const seconds = Math.round((ms - Date.now()) / 1000);
-  if (Math.abs(seconds) < 60) return 'just now';
+  if (Math.abs(seconds) < 60) return t('time.just_now');
   const minutes = Math.round(seconds / 60);
   if (Math.abs(minutes) < 60) return relative.format(minutes, 'minute');
   const hours = Math.round(minutes / 60);
@@ -200,10 +181,10 @@ export function relativeTime(ms) {
 }
 
 /**
- * A short browser description from a user agent ("Chrome on Linux"), for audit lines.
+ * The browser and system a user agent names (product names, the same in every language).
  * @param {string} userAgent
  */
-export function browserWords(userAgent) {
+export function browserParts(userAgent) {
   const browser = /Edg\//.test(userAgent) ? 'Edge'
     : /OPR\//.test(userAgent) ? 'Opera'
       : /Firefox\//.test(userAgent) ? 'Firefox'
@@ -217,7 +198,16 @@ export function browserWords(userAgent) {
           : /CrOS/.test(userAgent) ? 'ChromeOS'
             : /Linux/.test(userAgent) ? 'Linux'
               : '';
-  if (browser === '' && system === '') return userAgent === '' ? '' : 'an app';
+  return { browser, system };
+}
+
+/**
+ * A short browser description from a user agent ("Chrome on Linux"), for audit lines.
+ * @param {string} userAgent
+ */
+export function browserWords(userAgent) {
+  const { browser, system } = browserParts(userAgent);
+  if (browser === '' && system === '') return userAgent === '' ? '' : t('browser.app');
   if (browser === '') return system;
-  return system === '' ? browser : `${browser} on ${system}`;
+  return system === '' ? browser : t('browser.on', { browser, system });
 }

@@ -6,6 +6,7 @@
  */
 import { api, ApiError } from './api.js';
 import { busy, byId, initials, say } from './dom.js';
+import { wireLanguageSwitch } from './i18n.js';
 import { describeError } from './messages.js';
 
 /**
@@ -19,6 +20,7 @@ import { describeError } from './messages.js';
  * @returns {Promise<CurrentUser>}
  */
 export async function signedInPage(render, onReturn) {
+  wireLanguageSwitch();
   /** @type {CurrentUser} */
   const user = await api('GET', '/v1/user/current');
   say(byId('who-name', HTMLElement), user.name);

@@ -7,17 +7,18 @@
 import { api, ApiError } from './api.js';
 import { thisDevice } from './device.js';
 import { busy, byId, onSubmit, say } from './dom.js';
+import { t } from './i18n.js';
 import { describeError } from './messages.js';
 
 const SEND_WORDS = {
-  invalid_request: 'Enter a valid email address, or a phone number as country code, dash, number (86-13800000000).',
-  upstream_unavailable: 'We couldn’t send a code just now. Please try again in a moment.',
+  invalid_request: t('signin.code_send_invalid'),
+  upstream_unavailable: t('signin.code_send_unavailable'),
 };
 
 const LOGIN_WORDS = {
-  invalid_credentials: 'That code isn’t right. Check the latest message and try again.',
-  expired: 'That code has expired or was used up. Send yourself a new one.',
-  invalid_request: 'The code is the 6 digits from the message.',
+  invalid_credentials: t('signin.code_wrong'),
+  expired: t('signin.code_expired'),
+  invalid_request: t('signin.code_invalid'),
 };
 
 /**
@@ -42,7 +43,7 @@ export function codeSignIn(channels, onSignedIn) {
   };
   const showChannel = () => {
     const sms = channel() === 'sms';
-    say(byId('code-to-label', HTMLElement), sms ? 'Phone number' : 'Email address');
+    say(byId('code-to-label', HTMLElement), t(sms ? 'signin.code_to_phone' : 'signin.code_to_email'));
     byId('code-to-hint', HTMLElement).hidden = !sms;
     to.type = sms ? 'tel' : 'email';
     to.autocomplete = sms ? 'tel' : 'email';
@@ -62,7 +63,7 @@ export function codeSignIn(channels, onSignedIn) {
     }
     to.removeAttribute('aria-invalid');
     sent = destination;
-    say(byId('code-sent', HTMLElement), `If ${destination.to} belongs to an account, a 6-digit code is on its way. It works for 5 minutes.`);
+    say(byId('code-sent', HTMLElement), t('signin.code_sent', { to: destination.to }));
     sendForm.hidden = true;
     loginForm.hidden = false;
     code.value = '';

@@ -8,6 +8,7 @@
 import { api, ApiError } from './api.js';
 import { thisDevice } from './device.js';
 import { byId, say } from './dom.js';
+import { t } from './i18n.js';
 import { describeError } from './messages.js';
 
 /** @typedef {'waitScan' | 'scanned' | 'authed' | 'rejected' | 'expired'} QrStatus */
@@ -15,11 +16,11 @@ import { describeError } from './messages.js';
 
 /** @type {Record<string, string>} */
 const STATUS_WORDS = {
-  loading: 'Preparing a code…',
-  waitScan: 'Scan with your app',
-  scanned: 'Confirm on your phone',
-  authed: 'Signed in',
-  rejected: 'The sign-in was declined on your phone',
+  loading: t('signin.qr_loading'),
+  waitScan: t('signin.qr_wait_scan'),
+  scanned: t('signin.qr_scanned'),
+  authed: t('signin.qr_authed'),
+  rejected: t('signin.qr_rejected'),
 };
 
 const RETRY_DELAYS_MS = [1000, 2000, 5000, 10000];
@@ -99,7 +100,7 @@ async function follow(request, signal) {
       throw error;
     }
     if (answer.status === 'authed' && answer.auth_code !== undefined) {
-      showStatus('authed', 'Approved — signing you in…');
+      showStatus('authed', t('signin.qr_approved'));
       await api('POST', `/v1/user/login_authcode/${encodeURIComponent(answer.auth_code)}`, {
         uuid: request.uuid, poll_secret: request.poll_secret,
       }, { signal });
@@ -145,9 +146,9 @@ export function qrSignIn(onSignedIn, onError) {
     running = controller;
     run(controller.signal).catch((/** @type {unknown} */ error) => {
       if (controller.signal.aborted) return;
-      showStatus('error', 'This QR code can’t be used right now');
+      showStatus('error', t('signin.qr_unusable'));
       refresh.hidden = false;
-      onError(describeError(error, { expired: 'That approval came too late. Show a new code and scan again.' }));
+      onError(describeError(error, { expired: t('signin.qr_too_late') }));
     });
   }
 

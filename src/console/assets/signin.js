@@ -8,6 +8,7 @@
 import { api, ENDED_KEY, hasSessionCookie, RETURN_PAGES } from './api.js';
 import { thisDevice } from './device.js';
 import { byId, h, onSubmit, say, setupTabs } from './dom.js';
+import { t, wireLanguageSwitch } from './i18n.js';
 import { describeError, describeSsoError, endedWords } from './messages.js';
 import { codeSignIn } from './signin-code.js';
 import { qrSignIn } from './signin-qr.js';
@@ -76,7 +77,7 @@ async function finishSso(lkCode, provider) {
     return;
   }
   const notice = byId('notice', HTMLElement);
-  say(notice, 'Finishing single sign-on…');
+  say(notice, t('signin.sso_finishing'));
   notice.hidden = false;
   try {
     await api('POST', `/v1/auth/oidc/${encodeURIComponent(provider)}/exchange`, { lk_code: lkCode });
@@ -104,7 +105,7 @@ function showSsoButtons(providers) {
     target.searchParams.set('return_to', `/?${returnTo}`);
     target.searchParams.set('flag', '1');
     for (const [key, value] of Object.entries(thisDevice())) target.searchParams.set(key, value);
-    const link = h('a', { class: 'button', href: target.pathname + target.search, 'data-provider': provider.id }, `Continue with ${provider.name}`);
+    const link = h('a', { class: 'button', href: target.pathname + target.search, 'data-provider': provider.id }, t('signin.sso_continue', { provider: provider.name }));
     link.addEventListener('click', () => {
       try {
         sessionStorage.setItem(SSO_PENDING_KEY, provider.id);
@@ -127,7 +128,7 @@ function passwordSignIn() {
     try {
       await api('POST', '/v1/user/login', { username: username.value.trim(), password: password.value, flag: 1, device: thisDevice() });
     } catch (failure) {
-      say(error, describeError(failure, { invalid_request: 'Enter your username (or email, or phone) and your password.' }));
+      say(error, describeError(failure, { invalid_request: t('signin.password_invalid') }));
       password.select();
       return;
     }
@@ -136,6 +137,7 @@ function passwordSignIn() {
 }
 
 async function main() {
+  wireLanguageSwitch();
   if (params.get('signed_out') === '1') {
     const notice = byId('notice', HTMLElement);
     const stored = sessionStorage.getItem(ENDED_KEY);

@@ -1,3 +1,4 @@
+import type { StartSessionDeps } from '../start-session.ts';
 import type { AccountRepo, Address, User } from '../../ports/accounts.ts';
 import type { Clock } from '../../ports/clock.ts';
 import type { Random } from '../../ports/random.ts';
@@ -25,6 +26,8 @@ export interface CodeSettings {
 /** Everything the one-time-code flows use. */
 export interface CodeFlowDeps {
   readonly accounts: AccountRepo;
+  /** Told of a device new to the account at login (src/flows/alerts/). */
+  readonly alerts?: StartSessionDeps['alerts'];
   readonly sessions: SessionService;
   readonly hasher: PasswordHasher;
   readonly sender: Sender;

@@ -1,3 +1,4 @@
+import type { StartSessionDeps } from '../start-session.ts';
 import type { Kv } from '../../ports/kv.ts';
 import type { IdentityRepo } from '../../ports/identities.ts';
 import type { OidcConfig } from '../../config/oidc.ts';
@@ -15,6 +16,8 @@ export interface OidcLogger {
 /** What the SSO flows need (the runtime's `oidc` part provides it). */
 export interface OidcDeps extends Pick<PasswordFlowDeps, 'sessions' | 'accounts' | 'audit' | 'metrics' | 'clock' | 'random'> {
   readonly kv: Kv;
+  /** Told of a device new to the account at login (src/flows/alerts/). */
+  readonly alerts?: StartSessionDeps['alerts'];
   readonly identities: IdentityRepo;
   readonly cipher: TokenCipher;
   readonly bindingCookies: BindingCookies;

@@ -57,6 +57,7 @@ export function codeRoutes(app: FastifyInstance, runtime: Runtime): void {
   const deps: CodeFlowDeps = {
     accounts: runtime.accounts,
     sessions: runtime.sessions,
+    alerts: runtime.alerts,
     hasher: runtime.hasher,
     sender: runtime.sender,
     codes: runtime.codes,

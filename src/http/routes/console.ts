@@ -1,7 +1,9 @@
 /**
  * The web console: `/` (sign in), `/account`, `/admin` and their assets under `/console/`, served
- * from src/console as they are (plain ES modules and CSS, no build step). Files are read once at
- * start and looked up by exact name, so no request path ever reaches the file system.
+ * from src/console (plain ES modules and CSS, no build step). Files are read once at start and
+ * looked up by exact name, so no request path ever reaches the file system. The pages are rendered
+ * at start in each console language (src/http/console-i18n.ts) and each request gets the one its
+ * language cookie, else its Accept-Language, asks for.
  */
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -9,12 +11,14 @@ import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Runtime } from '../../runtime/runtime.ts';
+import { chooseLanguage, LANGUAGE_COOKIE, renderPageFile, type ConsoleLanguage } from '../console-i18n.ts';
 import { installConsoleSessions } from '../console-session.ts';
 import { CONSOLE_CSP, PAGE_SECURITY_HEADERS } from '../security-headers.ts';
 
 const CONSOLE_DIR = fileURLToPath(new URL('../../console/', import.meta.url));
 
-const PAGES = { '/': 'signin.html', '/account': 'account.html', '/admin': 'admin.html' } as const;
+// /signout-everywhere: the new-device alert's link (src/flows/alerts/new-device.ts), asking before it acts.
+const PAGES = { '/': 'signin.html', '/account': 'account.html', '/admin': 'admin.html', '/signout-everywhere': 'signout-everywhere.html' } as const;
 
 const CONTENT_TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -32,7 +36,10 @@ interface StaticFile {
 }
 
 function load(path: string): StaticFile {
-  const body = readFileSync(path);
+  return staticFile(readFileSync(path), path);
+}
+
+function staticFile(body: Buffer, path: string): StaticFile {
   const type = CONTENT_TYPES[extname(path)] ?? 'application/octet-stream';
   return { body, type, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"` };
 }
@@ -55,9 +62,16 @@ export function consoleRoutes(app: FastifyInstance, runtime: Runtime): void {
   const assets = loadAssets();
 
   for (const [path, name] of Object.entries(PAGES)) {
-    const page = load(join(CONSOLE_DIR, name));
-    // no-store: after signing out, Back must not show the account page from the cache.
-    app.get(path, { schema: { hide: true } }, async (request, reply) => send(request, reply, page, 'no-store'));
+    const file = join(CONSOLE_DIR, name);
+    const rendered = renderPageFile(file);
+    const pages = Object.fromEntries(Object.entries(rendered).map(([language, html]) => [language, staticFile(Buffer.from(html), file)])) as Record<ConsoleLanguage, StaticFile>;
+    app.get(path, { schema: { hide: true } }, async (request, reply) => {
+      const cookies = request.headers.cookie === undefined ? {} : app.parseCookie(request.headers.cookie);
+      const language = chooseLanguage(cookies[LANGUAGE_COOKIE], request.headers['accept-language']);
+      // no-store: after signing out, Back must not show the account page from the cache.
+      void reply.header('vary', 'Accept-Language, Cookie').header('content-language', language);
+      return send(request, reply, pages[language], 'no-store');
+    });
   }
 
   app.get<{ Params: { file: string } }>('/console/:file', {
