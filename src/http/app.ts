@@ -20,6 +20,7 @@ import { adminRoutes } from './routes/admin.ts';
 import { oidcRoutes } from './routes/oidc.ts';
 import { consoleRoutes } from './routes/console.ts';
 import { userAuditRoutes } from './routes/user-audit.ts';
+import { mfaRoutes } from './routes/mfa.ts';
 import { lazyRequestLogger } from './request-logger.ts';
 import { closeConnectionsOnceIdle } from './drain.ts';
 import { installAnswerHeaders } from './security-headers.ts';
@@ -96,6 +97,7 @@ export async function buildApp(runtime: Runtime, logger: Logger): Promise<Fastif
   verifyRoutes(app, runtime);
   adminRoutes(app, runtime);
   userAuditRoutes(app, runtime);
+  mfaRoutes(app, runtime);
   consoleRoutes(app, runtime);
   return app;
 }

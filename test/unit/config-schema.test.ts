@@ -51,7 +51,7 @@ const COMMON = {
   },
   audit: { retention_days: 30 },
   cors: { origins: ['https://im.example.test'], max_age_seconds: 300 },
-  mfa: { secret_key: [TOKEN_KEY], issuer: 'Example' },
+  mfa: { secret_key: [TOKEN_KEY], issuer: 'Example', step_up_seconds: 600 },
   http: { request_timeout_seconds: 20, idle_timeout_seconds: 60, max_connections: 100 },
   metrics: { host: '127.0.0.1', port: 9465, bearer_key: 'b'.repeat(32) },
 };

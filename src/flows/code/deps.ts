@@ -1,3 +1,4 @@
+import type { SecondStepGate } from '../mfa/second-step.ts';
 import type { AccountRepo, Address, User } from '../../ports/accounts.ts';
 import type { Clock } from '../../ports/clock.ts';
 import type { Random } from '../../ports/random.ts';
@@ -38,6 +39,8 @@ export interface CodeFlowDeps {
   readonly random: Random;
   readonly log: SenderLogger;
   readonly settings: CodeSettings;
+  /** Asked once the code was right: an account with a second factor gets a ticket, not a session. */
+  readonly secondStep: SecondStepGate;
 }
 
 /** Whether a code for an unknown destination on this channel may create an account. */
