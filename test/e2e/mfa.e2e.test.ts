@@ -181,3 +181,32 @@ describe('step-up expires (hand clock)', () => {
     assert.deepEqual([expired.status, expired.body.code], [410, 'expired'], 'a ticket lives 5 minutes');
   });
 });
+
+describe('an administrator resets a user\'s second factors', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startTestServer({ mfa: { secret_key: { id: 'k1', key: randomBytes(32).toString('base64') } } });
+  });
+  after(async () => server?.stop());
+
+  it('removes TOTP and the recovery codes, ends every session, audits it; a plain user cannot', async () => {
+    const { createAccount } = await import('../../src/flows/password/password-flow.ts');
+    await createAccount(server.runtime, { username: 'mfa-admin', password: PASSWORD }, 'admin');
+    const admin = (await call(server, 'POST', '/v1/user/login', { username: 'mfa-admin', password: PASSWORD, flag: 1 })).body.token;
+    const user = await call(server, 'POST', '/v1/user/register', { username: 'mfa-lost-phone', password: PASSWORD });
+    const setup = await call(server, 'POST', '/v1/user/mfa/totp/setup', undefined, user.body.token);
+    const { recovery_codes: codes } = (await call(server, 'POST', '/v1/user/mfa/totp/enable', { code: totpCodeAt(setup.body.secret, Date.now()) }, user.body.token)).body;
+
+    assert.equal((await call(server, 'DELETE', `/v1/manager/users/${user.body.uid}/mfa`, undefined, user.body.token)).status, 403, 'not an admin');
+    const reset = await call(server, 'DELETE', `/v1/manager/users/${user.body.uid}/mfa`, undefined, admin);
+    assert.deepEqual([reset.status, reset.body.revoked], [200, 1]);
+    assert.equal((await call(server, 'GET', '/v1/user/current', undefined, user.body.token)).status, 401, 'their sessions ended');
+    const login = await call(server, 'POST', '/v1/user/login', { username: 'mfa-lost-phone', password: PASSWORD, flag: 1 });
+    assert.equal(typeof login.body.token, 'string', 'the password alone signs in again');
+    assert.equal((await call(server, 'GET', '/v1/user/mfa', undefined, login.body.token)).body.recovery_codes_left, 0);
+    assert.equal(codes.length, 10);
+    const audit = await call(server, 'GET', `/v1/manager/audit?uid=${user.body.uid}&type=mfa_reset`, undefined, admin);
+    assert.equal(audit.body.events[0].reason, `admin:${(await call(server, 'GET', '/v1/user/current', undefined, admin)).body.uid}; all:1; totp:1`);
+    assert.equal((await call(server, 'DELETE', '/v1/manager/users/nobody/mfa', undefined, admin)).status, 404);
+  });
+});
