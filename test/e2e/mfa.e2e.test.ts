@@ -105,6 +105,9 @@ describe('second factors over HTTP', () => {
     assert.deepEqual([late.status, late.body.code], [410, 'expired']);
     const unknown = await call(server, 'POST', '/v1/user/mfa/verify', { mfa_ticket: 'A'.repeat(43), method: 'totp', code: right });
     assert.equal(unknown.status, 410, 'a made-up ticket is no ticket');
+    const metrics = await (await fetch(server.metricsUrl!)).text();
+    assert.match(metrics, /latchkey_mfa_total\{event="verify",method="totp",result="fail"\} ([5-9]|\d\d)/);
+    assert.match(metrics, /latchkey_mfa_total\{event="enrol",method="totp",result="ok"\} \d/);
   });
 
   it('steps up with the password or TOTP, then regenerates recovery codes and turns TOTP off', async () => {

@@ -64,6 +64,7 @@ export async function verifySecondStep(deps: SecondStepDeps, input: SecondStepIn
   if (pending === null || !(await deps.mfaTickets.reserveTry(input.ticket))) throw deadTicket();
   if (!(await proveSecondFactor(deps, pending.uid, input.method, input.code, context.ip))) {
     deps.metrics.logins.inc({ method: pending.method, result: 'fail' });
+    deps.metrics.mfa.inc({ event: 'verify', method: input.method, result: 'fail' });
     await deps.audit.record({ type: 'mfa', uid: pending.uid, sid: null, result: 'fail', reason: `${input.method}:wrong_code`, context });
     throw new LatchkeyError('invalid_credentials', 'wrong code');
   }
@@ -74,6 +75,7 @@ export async function verifySecondStep(deps: SecondStepDeps, input: SecondStepIn
     await deps.audit.record({ type: 'login', uid: pending.uid, sid: null, result: 'fail', reason: 'account_disabled', context });
     throw user === null ? invalidCredentials() : accountDisabled();
   }
+  deps.metrics.mfa.inc({ event: 'verify', method: input.method, result: 'ok' });
   await deps.audit.record({ type: 'mfa', uid: user.uid, sid: null, result: 'ok', reason: input.method, context });
   return startSession(deps, user, pending.method, { ...context, flag: pending.flag, device: pending.device });
 }

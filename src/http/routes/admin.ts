@@ -184,6 +184,7 @@ export function adminRoutes(app: FastifyInstance, runtime: Runtime): void {
     const { uid } = request.params;
     if ((await accounts.findByUid(uid)) === null) throw notFound('user');
     const revoked = await resetSecondFactors({ ...runtime, factors: runtime.secondFactors.factors }, uid, { operator: { admin: admin.uid }, context: auditContext(request) });
+    runtime.metrics.mfa.inc({ event: 'reset', method: 'all', result: 'ok' });
     return { revoked, ...(await imAfterQuitAll(uid)) };
   });
 

@@ -80,7 +80,12 @@ export function mfaRoutes(app: FastifyInstance, runtime: Runtime): void {
   }, async (request) => {
     const session = sessionOf(request);
     await requireStepUp(stepUp, session, ['password']);
-    return { recovery_codes: await enableTotp(secondFactors, session.uid, request.body.code, auditContext(request)) };
+    const codes = await enableTotp(secondFactors, session.uid, request.body.code, auditContext(request)).catch((error: unknown) => {
+      runtime.metrics.mfa.inc({ event: 'enrol', method: 'totp', result: 'fail' });
+      throw error;
+    });
+    runtime.metrics.mfa.inc({ event: 'enrol', method: 'totp', result: 'ok' });
+    return { recovery_codes: codes };
   });
 
   app.delete('/v1/user/mfa/totp', {
@@ -90,6 +95,7 @@ export function mfaRoutes(app: FastifyInstance, runtime: Runtime): void {
     const session = sessionOf(request);
     await requireStepUp(stepUp, session, await stepUpMethods(session.uid));
     if (!(await disableTotp(secondFactors, session.uid, auditContext(request)))) throw notFound('TOTP factor');
+    runtime.metrics.mfa.inc({ event: 'remove', method: 'totp', result: 'ok' });
     return { status: 200 };
   });
 
@@ -144,10 +150,12 @@ export function mfaRoutes(app: FastifyInstance, runtime: Runtime): void {
     } else {
       if (code === undefined) throw invalidRequest('code', 'code is required for method "totp"');
       if (!(await proveSecondFactor(runtime, session.uid, 'totp', code, context.ip))) {
+        runtime.metrics.mfa.inc({ event: 'step_up', method: 'totp', result: 'fail' });
         await runtime.audit.record({ type: 'step_up', uid: session.uid, sid: session.sid, result: 'fail', reason: 'totp', context });
         throw new LatchkeyError('invalid_credentials', 'wrong code');
       }
     }
+    runtime.metrics.mfa.inc({ event: 'step_up', method, result: 'ok' });
     await runtime.audit.record({ type: 'step_up', uid: session.uid, sid: session.sid, result: 'ok', reason: method, context });
     return { step_up_until: await markSteppedUp(stepUp, session) };
   });
