@@ -15,6 +15,7 @@ import { parseImConfig, type ImConfig } from './im.ts';
 import { parseAuditConfig, parseServiceKeys, type AuditConfig } from './admin.ts';
 import { parseHttpConfig, parsePublicUrl, type HttpConfig } from './http.ts';
 import { parseCorsConfig, type CorsConfig } from './cors.ts';
+import { parseMfaConfig, type MfaConfig } from './mfa.ts';
 import { metricsFromEnv, parseMetricsConfig, type MetricsConfig } from './metrics.ts';
 import { schemaKeys, schemaProblems, type SchemaProblem } from './schema.ts';
 import { ConfigError, HIDDEN_VALUE } from './errors.ts';
@@ -140,6 +141,8 @@ export interface Config {
   readonly audit: AuditConfig;
   /** Web clients on other origins allowed to call the API (cors.ts). */
   readonly cors: CorsConfig;
+  /** Second factors: the key TOTP secrets are sealed under, the issuer apps show (mfa.ts). */
+  readonly mfa: MfaConfig;
   /** Timeouts and a connection cap against slow clients (http.ts). */
   readonly http: HttpConfig;
   /** The origin browsers use (`https://…` makes cookies Secure and `__Host-`), or undefined: judged per request. */
@@ -218,6 +221,7 @@ export function parseValues(raw: Json): Config {
   const dataDir = nonEmptyString(raw, 'data_dir', './data');
   const defaultSqlite = `sqlite:${join(dataDir, 'latchkey.db')}`;
   const store = storeUrl(raw, 'store', defaultSqlite, STORE_SCHEMES);
+  const oidc = parseOidcConfig(raw.oidc ?? {});
   return {
     host: nonEmptyString(raw, 'host', '127.0.0.1'),
     port: integerIn(raw, 'port', 8080, 0, 65535),
@@ -264,7 +268,8 @@ export function parseValues(raw: Json): Config {
       maxPollsPerIp: integerIn(section(raw, 'qr'), 'qr.max_polls_per_ip', 20, 1, 100_000),
       maxPollsPerRequest: integerIn(section(raw, 'qr'), 'qr.max_polls_per_request', 3, 1, 100),
     },
-    oidc: parseOidcConfig(raw.oidc ?? {}),
+    oidc,
+    mfa: parseMfaConfig(raw.mfa, oidc.tokenKeys),
     im: parseImConfig(raw.im),
     serviceKeys: parseServiceKeys(raw.service_keys),
     audit: parseAuditConfig(raw.audit),

@@ -68,7 +68,7 @@ export function parseOidcConfig(value: unknown): OidcConfig {
     if (seen.has(p.id)) throw new ConfigError('oidc.providers', 'unique provider ids', p.id);
     seen.add(p.id);
   }
-  const tokenKeys = raw.token_key === undefined ? [] : keys(raw.token_key);
+  const tokenKeys = raw.token_key === undefined ? [] : parseKeys(raw.token_key, 'oidc.token_key');
   if (providers.length > 0 && tokenKeys.length === 0) {
     throw new ConfigError('oidc.token_key', '{id, key: base64 of 32 bytes} when providers are configured', undefined);
   }
@@ -125,11 +125,12 @@ function provider(value: unknown, at: string): OidcProviderConfig {
   };
 }
 
-function keys(value: unknown): TokenKey[] {
+/** A key or a list of keys `{id, key}` (the first seals, all open): `oidc.token_key`, `mfa.secret_key`. */
+export function parseKeys(value: unknown, path: string): TokenKey[] {
   const entries = Array.isArray(value) ? value : [value];
-  if (entries.length === 0) throw new ConfigError('oidc.token_key', 'a key or a non-empty list of keys', value);
+  if (entries.length === 0) throw new ConfigError(path, 'a key or a non-empty list of keys', value);
   const parsed = entries.map((entry, index) => {
-    const at = Array.isArray(value) ? `oidc.token_key[${index}]` : 'oidc.token_key';
+    const at = Array.isArray(value) ? `${path}[${index}]` : path;
     const raw = object(entry, at);
     const id = str(raw.id, `${at}.id`);
     if (!KEY_ID.test(id)) throw new ConfigError(`${at}.id`, 'up to 32 of A-Z a-z 0-9 _ . -', id);
@@ -138,7 +139,7 @@ function keys(value: unknown): TokenKey[] {
     if (key === null || key.length !== 32) throw new ConfigError(`${at}.key`, 'base64 of exactly 32 random bytes', '***');
     return { id, key };
   });
-  if (new Set(parsed.map((k) => k.id)).size !== parsed.length) throw new ConfigError('oidc.token_key', 'unique key ids', '***');
+  if (new Set(parsed.map((k) => k.id)).size !== parsed.length) throw new ConfigError(path, 'unique key ids', '***');
   return parsed;
 }
 

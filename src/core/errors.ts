@@ -14,6 +14,8 @@ export const errorStatus = {
   conflict: 409,
   expired: 410,
   rate_limited: 429,
+  /** The action needs a factor proven within `step_up_seconds` (flows/mfa/step-up.ts). */
+  step_up_required: 403,
   internal_error: 500,
   upstream_unavailable: 503,
 } as const;

@@ -7,6 +7,7 @@ import { setAccountStatus, setRole, type AccessChangeOptions } from '../core/acc
 import type { SessionService } from '../core/sessions/service.ts';
 import type { AccountRepo, AccountStatus, Role } from '../ports/accounts.ts';
 import type { Clock } from '../ports/clock.ts';
+import type { SecondFactorRepo } from '../ports/second-factors.ts';
 import { revokeAllReason, roleChangeReason, statusChangeReason, type AuditContext, type AuditTrail, type Operator } from '../ops/audit.ts';
 
 export interface AccountActionDeps {
@@ -41,5 +42,18 @@ export async function changeRole(deps: AccountActionDeps, uid: string, role: Rol
 export async function revokeAllSessions(deps: AccountActionDeps, uid: string, actor: Actor): Promise<number> {
   const revoked = await deps.sessions.revokeAll(uid, 'all');
   await deps.audit.record({ type: 'revoke', uid, sid: null, result: 'ok', reason: revokeAllReason(actor.operator, revoked), context: actor.context });
+  return revoked;
+}
+
+/**
+ * Removes every second factor of the account (a user who lost their phone and codes) and ends all
+ * its sessions, so whoever held one signs in again under the account's new state.
+ */
+export async function resetSecondFactors(deps: AccountActionDeps & { readonly factors: SecondFactorRepo }, uid: string, actor: Actor): Promise<number> {
+  const removed = await deps.factors.removeTotp(uid);
+  const revoked = await deps.sessions.revokeAll(uid, 'all');
+  await deps.audit.record({
+    type: 'mfa_reset', uid, sid: null, result: 'ok', reason: `${revokeAllReason(actor.operator, revoked)}; totp:${removed ? 1 : 0}`, context: actor.context,
+  });
   return revoked;
 }

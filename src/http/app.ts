@@ -21,6 +21,7 @@ import { oidcRoutes } from './routes/oidc.ts';
 import { alertRoutes } from './routes/alerts.ts';
 import { consoleRoutes } from './routes/console.ts';
 import { userAuditRoutes } from './routes/user-audit.ts';
+import { mfaRoutes } from './routes/mfa.ts';
 import { lazyRequestLogger } from './request-logger.ts';
 import { closeConnectionsOnceIdle } from './drain.ts';
 import { installAnswerHeaders } from './security-headers.ts';
@@ -98,6 +99,7 @@ export async function buildApp(runtime: Runtime, logger: Logger): Promise<Fastif
   adminRoutes(app, runtime);
   userAuditRoutes(app, runtime);
   alertRoutes(app, runtime);
+  mfaRoutes(app, runtime);
   consoleRoutes(app, runtime);
   return app;
 }

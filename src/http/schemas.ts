@@ -113,6 +113,20 @@ export const loginResponseSchema = {
   required: ['uid', 'username', 'name', 'token', 'sid', 'device_flag', 'expires_at', 'role'],
 } as const;
 
+/** What a password or code login of an account with a second factor answers instead (docs/api.md). */
+export const mfaChallengeSchema = {
+  type: 'object',
+  properties: {
+    mfa_required: { type: 'boolean', enum: [true] },
+    mfa_ticket: { type: 'string', description: 'for POST /v1/user/mfa/verify; 5 minutes, 5 tries, once' },
+    methods: { type: 'array', items: { type: 'string', enum: ['totp', 'recovery'] } },
+  },
+  required: ['mfa_required', 'mfa_ticket', 'methods'],
+} as const;
+
+/** The answer of a first-factor login: a session, or the challenge of its second step. */
+export const loginOrChallengeSchema = { anyOf: [loginResponseSchema, mfaChallengeSchema] } as const;
+
 /** What a session says of itself (never its token). */
 export const sessionFields = {
   sid: { type: 'string' },

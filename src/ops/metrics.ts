@@ -32,6 +32,12 @@ export function createMetrics() {
       labelNames: ['channel'] as const,
       registers: [registry],
     }),
+    mfa: new Counter({
+      name: 'latchkey_mfa_total',
+      help: 'Second-factor events: enrol, remove, verify (a login\'s second step), step_up, reset; by method and result',
+      labelNames: ['event', 'method', 'result'] as const,
+      registers: [registry],
+    }),
     revoked: new Counter({
       name: 'latchkey_sessions_revoked_total',
       help: 'Sessions ended, by reason',

@@ -24,6 +24,11 @@ import { CodeStore } from '../flows/code/code-store.ts';
 import { ResendCooldown } from '../flows/code/resend-cooldown.ts';
 import { SendTiming } from '../flows/code/send-timing.ts';
 import { PollSlots } from '../flows/qr/poll-slots.ts';
+import { KyselySecondFactorRepo } from '../adapters/db/second-factor-repo.ts';
+import { TokenCipher } from '../flows/oidc/token-cipher.ts';
+import type { SecondFactorDeps } from '../flows/mfa/second-factors.ts';
+import { MfaTickets } from '../flows/mfa/ticket.ts';
+import { secondStepGate } from '../flows/mfa/second-step.ts';
 import type { ImBridge } from '../ports/im-bridge.ts';
 import { openImBridge } from '../adapters/wukongim/open-im-bridge.ts';
 import { NewDeviceAlerts } from '../flows/alerts/new-device.ts';
@@ -84,6 +89,16 @@ export async function createRuntime(config: Config, log: AuditLogger & SenderLog
     kv, sender, random, clock, accounts, sessions, audit, log, enabled: config.alerts.newDevice, publicUrl: config.publicUrl,
   });
   const oidc = createOidc(config, { kv, clock, random, sessions, accounts, audit, metrics, alerts, identities: new KyselyIdentityRepo(accountStore.db), registry: metrics.registry }, log);
+  const throttle = new LoginThrottle(kv, { ...config.loginThrottle, ipv6Prefix: config.rateLimits.ipv6Prefix }, overrides.throttleDelay);
+  const secondFactors: SecondFactorDeps = {
+    factors: new KyselySecondFactorRepo(accountStore.db),
+    cipher: config.mfa.secretKeys.length === 0 ? null : new TokenCipher(config.mfa.secretKeys, random),
+    clock,
+    random,
+    audit,
+    issuer: config.mfa.issuer,
+  };
+  const mfaTickets = new MfaTickets(kv, random);
   return {
     config,
     clock,
@@ -99,7 +114,11 @@ export async function createRuntime(config: Config, log: AuditLogger & SenderLog
     metrics,
     hasher,
     limiter: new RateLimiter(kv, config.rateLimits.ipv6Prefix),
-    throttle: new LoginThrottle(kv, { ...config.loginThrottle, ipv6Prefix: config.rateLimits.ipv6Prefix }, overrides.throttleDelay),
+    throttle,
+    /** TOTP and recovery codes (flows/mfa/), and the tickets of logins waiting for their second step. */
+    secondFactors,
+    mfaTickets,
+    secondStep: secondStepGate({ sessions, accounts, audit, metrics, clock, secondFactors, mfaTickets, throttle }),
     audit,
     sender,
     /** One-time codes: the store, the resend cooldown and the fixed answer time of code/send. */

@@ -51,6 +51,7 @@ const COMMON = {
   },
   audit: { retention_days: 30 },
   cors: { origins: ['https://im.example.test'], max_age_seconds: 300 },
+  mfa: { secret_key: [TOKEN_KEY], issuer: 'Example', step_up_seconds: 600 },
   http: { request_timeout_seconds: 20, idle_timeout_seconds: 60, max_connections: 100 },
   metrics: { host: '127.0.0.1', port: 9465, bearer_key: 'b'.repeat(32) },
   alerts: { new_device: true },
@@ -60,6 +61,7 @@ const FULL_CONFIGS: readonly Record<string, unknown>[] = [
   { ...COMMON, sender: { type: 'smtp', smtp: { host: 'mail', port: 465, secure: true, user: 'u', pass: 'p', from: 'a@b.c' } } },
   {
     ...COMMON, device_policies: { app: { mode: 'multi', cap: 2 }, web: 'exclusive', pc: 'exclusive' },
+    mfa: { secret_key: TOKEN_KEY },
     sender: { type: 'webhook', webhook: { url: 'https://sms.example.com/send', timeout_ms: 1000, channels: ['sms'] } },
   },
 ];

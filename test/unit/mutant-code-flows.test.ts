@@ -126,6 +126,7 @@ async function world(options: Options = {}) {
     clock,
     random,
     log: { info: () => {}, warn: (object, message) => { warnings.push({ object, message }); } },
+    secondStep: { challenge: async () => null },
     settings: {
       registerByEmail: options.registerByEmail ?? false,
       registerBySms: options.registerBySms ?? false,

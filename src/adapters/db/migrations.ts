@@ -21,6 +21,7 @@ export function accountMigrations(dialect: SqlDialect): MigrationProvider {
     '0005_verified_addresses': verifiedAddresses,
     '0006_normalized_keys': normalizedKeys,
     '0007_deployment_meta': deploymentMeta,
+    '0009_second_factors': secondFactors,
   };
   return { getMigrations: async () => migrations };
 }
@@ -251,5 +252,34 @@ const deploymentMeta: Migration = {
   },
   async down(db: Kysely<unknown>) {
     await db.schema.dropTable('latchkey_meta').execute();
+  },
+};
+
+/**
+ * Second factors (adapters/db/second-factor-repo.ts): one TOTP secret per account, sealed, with the
+ * last time step it accepted; recovery codes as hashes, one row each, so using one is one DELETE.
+ */
+const secondFactors: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema
+      .createTable('totp_factors')
+      .addColumn('uid', 'text', (c) => c.primaryKey())
+      .addColumn('sealed', 'text', (c) => c.notNull())
+      .addColumn('enabled_at', 'bigint')
+      .addColumn('last_step', 'bigint', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addForeignKeyConstraint('totp_factors_uid_fkey', ['uid'], 'users', ['uid'], (fk) => fk.onDelete('cascade'))
+      .execute();
+    await db.schema
+      .createTable('recovery_codes')
+      .addColumn('uid', 'text', (c) => c.notNull())
+      .addColumn('code_hash', 'text', (c) => c.notNull())
+      .addPrimaryKeyConstraint('recovery_codes_pkey', ['uid', 'code_hash'])
+      .addForeignKeyConstraint('recovery_codes_uid_fkey', ['uid'], 'users', ['uid'], (fk) => fk.onDelete('cascade'))
+      .execute();
+  },
+  async down(db: Kysely<unknown>) {
+    await db.schema.dropTable('recovery_codes').execute();
+    await db.schema.dropTable('totp_factors').execute();
   },
 };

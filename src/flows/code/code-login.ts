@@ -4,6 +4,7 @@ import { LatchkeyError, accountDisabled } from '../../core/errors.ts';
 import { phoneParts, type Destination } from '../../core/destinations.ts';
 import { startSession, type LoginContext } from '../start-session.ts';
 import type { LoginResponse } from '../login-response.ts';
+import type { MfaChallenge } from '../mfa/second-step.ts';
 import type { AuditContext } from '../../ops/audit.ts';
 import { consumeCode, wrongCode } from './consume-code.ts';
 import { addressOf, findOwner, registrationOpen, type CodeFlowDeps } from './deps.ts';
@@ -18,7 +19,7 @@ export async function codeLogin(
   destination: Destination,
   guess: string,
   context: LoginContext,
-): Promise<LoginResponse> {
+): Promise<LoginResponse | MfaChallenge> {
   try {
     await consumeCode(deps.codes, ['login', 'register'], destination, guess);
   } catch (error) {
@@ -47,7 +48,7 @@ export async function codeLogin(
     await deps.audit.record({ type: 'login', uid: user.uid, sid: null, result: 'fail', reason: 'account_disabled', context });
     throw accountDisabled();
   }
-  return startSession(deps, user, 'code', context);
+  return (await deps.secondStep.challenge(user, 'code', context)) ?? startSession(deps, user, 'code', context);
 }
 
 /**

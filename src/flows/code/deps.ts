@@ -1,4 +1,5 @@
 import type { StartSessionDeps } from '../start-session.ts';
+import type { SecondStepGate } from '../mfa/second-step.ts';
 import type { AccountRepo, Address, User } from '../../ports/accounts.ts';
 import type { Clock } from '../../ports/clock.ts';
 import type { Random } from '../../ports/random.ts';
@@ -41,6 +42,8 @@ export interface CodeFlowDeps {
   readonly random: Random;
   readonly log: SenderLogger;
   readonly settings: CodeSettings;
+  /** Asked once the code was right: an account with a second factor gets a ticket, not a session. */
+  readonly secondStep: SecondStepGate;
 }
 
 /** Whether a code for an unknown destination on this channel may create an account. */

@@ -12,6 +12,7 @@ import { LatchkeyError, accountDisabled, invalidCredentials, invalidRequest } fr
 import type { AuditContext, AuditTrail } from '../../ops/audit.ts';
 import type { Metrics } from '../../ops/metrics.ts';
 import type { LoginResponse } from '../login-response.ts';
+import type { MfaChallenge, SecondStepGate } from '../mfa/second-step.ts';
 import { startSession, type LoginContext } from '../start-session.ts';
 
 export interface PasswordFlowDeps {
@@ -23,6 +24,8 @@ export interface PasswordFlowDeps {
   readonly metrics: Metrics;
   readonly clock: Clock;
   readonly random: Random;
+  /** Asked once the password was right: an account with a second factor gets a ticket, not a session. */
+  readonly secondStep: SecondStepGate;
 }
 
 export interface RegisterInput {
@@ -100,7 +103,7 @@ export async function passwordLogin(
   identifier: string,
   password: string,
   context: LoginContext,
-): Promise<LoginResponse> {
+): Promise<LoginResponse | MfaChallenge> {
   const user = await findByIdentifier(deps.accounts, identifier);
   const subject = user === null ? unknownSubject(identifier) : accountSubject(user.uid);
   const verdict = await throttledVerify(deps, subject, context.ip, user?.passwordHash ?? null, password);
@@ -126,6 +129,8 @@ export async function passwordLogin(
       verifiedHash = rehashed;
     }
   }
+  const challenge = await deps.secondStep.challenge(user, 'password', context);
+  if (challenge !== null) return challenge;
   const response = await startSession(deps, user, 'password', context);
   await requireUnchangedPassword(deps, user.uid, verifiedHash, response, context);
   return response;
@@ -180,6 +185,19 @@ async function requireUnchangedPassword(
   await deps.sessions.revoke(uid, response.sid, banned ? 'ban' : 'password');
   await deps.audit.record({ type: 'login', uid, sid: response.sid, result: 'fail', reason: banned ? 'account_disabled' : 'password_changed', context });
   throw banned ? accountDisabled() : invalidCredentials();
+}
+
+/**
+ * A signed-in user shows their password again (step-up): checked against the account's login
+ * budget, like a login or a password change. Throws invalid_credentials when it is wrong.
+ */
+export async function proveOwnPassword(deps: PasswordFlowDeps, session: Session, password: string, context: AuditContext): Promise<void> {
+  const user = await deps.accounts.findByUid(session.uid);
+  const verdict = await throttledVerify(deps, accountSubject(session.uid), context.ip, user?.passwordHash ?? null, password);
+  if (user === null || !verdict.ok) {
+    await deps.audit.record({ type: 'step_up', uid: session.uid, sid: session.sid, result: 'fail', reason: 'password', context });
+    throw invalidCredentials();
+  }
 }
 
 export interface ChangePasswordInput {

@@ -9,7 +9,7 @@ import { verifyAddress, type VerifyAddressDeps } from '../../flows/code/verify-a
 import { authenticate, sessionOf } from '../auth.ts';
 import { auditContext, loginContext, type DeviceBody } from '../context.ts';
 import {
-  BODY_ERRORS, deviceSchema, emailSchema, errorResponses, flagSchema, loginResponseSchema, nameSchema, okSchema, newPasswordSchema, passwordSchema,
+  BODY_ERRORS, deviceSchema, emailSchema, errorResponses, flagSchema, loginResponseSchema, loginOrChallengeSchema, nameSchema, okSchema, newPasswordSchema, passwordSchema,
   phoneSchema, sessionFields, usernameSchema, zoneSchema,
 } from '../schemas.ts';
 
@@ -111,7 +111,7 @@ export function accountRoutes(app: FastifyInstance, runtime: Runtime): void {
           device: deviceSchema,
         },
       },
-      response: { 200: loginResponseSchema, ...errorResponses(...BODY_ERRORS, 401, 403, 429) },
+      response: { 200: loginOrChallengeSchema, ...errorResponses(...BODY_ERRORS, 401, 403, 429) },
     },
   }, async (request) => {
     await runtime.limiter.hit('login', request.ip, runtime.config.rateLimits.login);

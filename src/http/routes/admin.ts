@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Runtime } from '../../runtime/runtime.ts';
 import type { AccountStatus, StoredAuditEvent, User } from '../../ports/accounts.ts';
-import { revokeAllSessions, setUserStatus } from '../../flows/account-actions.ts';
+import { revokeAllSessions, resetSecondFactors, setUserStatus } from '../../flows/account-actions.ts';
 import { forbidden, invalidRequest, notFound } from '../../core/errors.ts';
 import { authenticate, sessionOf } from '../auth.ts';
 import { auditContext } from '../context.ts';
@@ -168,6 +168,23 @@ export function adminRoutes(app: FastifyInstance, runtime: Runtime): void {
     const { uid } = request.params;
     if ((await accounts.findByUid(uid)) === null) throw notFound('user');
     const revoked = await revokeAllSessions(runtime, uid, { operator: { admin: admin.uid }, context: auditContext(request) });
+    return { revoked, ...(await imAfterQuitAll(uid)) };
+  });
+
+  app.delete<{ Params: { uid: string } }>('/v1/manager/users/:uid/mfa', {
+    onRequest: requireAdmin,
+    schema: {
+      tags: ['administration'],
+      summary: 'Remove every second factor of a user (lost phone and codes) and end their sessions',
+      params: uidParams,
+      response: { 200: { type: 'object', properties: { revoked: { type: 'integer' }, im: imOutcomeSchema } }, ...errorResponses(...BODY_ERRORS, 401, 403, 404) },
+    },
+  }, async (request) => {
+    const admin = sessionOf(request);
+    const { uid } = request.params;
+    if ((await accounts.findByUid(uid)) === null) throw notFound('user');
+    const revoked = await resetSecondFactors({ ...runtime, factors: runtime.secondFactors.factors }, uid, { operator: { admin: admin.uid }, context: auditContext(request) });
+    runtime.metrics.mfa.inc({ event: 'reset', method: 'all', result: 'ok' });
     return { revoked, ...(await imAfterQuitAll(uid)) };
   });
 

@@ -9,7 +9,7 @@ import { sendCode } from '../../flows/code/send-code.ts';
 import { codeLogin } from '../../flows/code/code-login.ts';
 import { resetPassword } from '../../flows/code/password-reset.ts';
 import { auditContext, loginContext, type DeviceBody } from '../context.ts';
-import { BODY_ERRORS, deviceSchema, emailSchema, errorResponses, flagSchema, loginResponseSchema, newPasswordSchema, okSchema } from '../schemas.ts';
+import { BODY_ERRORS, deviceSchema, emailSchema, errorResponses, flagSchema, loginResponseSchema, loginOrChallengeSchema, newPasswordSchema, okSchema } from '../schemas.ts';
 
 interface Addressed {
   channel: CodeChannel;
@@ -69,6 +69,7 @@ export function codeRoutes(app: FastifyInstance, runtime: Runtime): void {
     clock,
     random,
     log: app.log,
+    secondStep: runtime.secondStep,
     settings: {
       registerByEmail: config.codeLogin.registerByEmail,
       registerBySms: config.codeLogin.registerBySms,
@@ -97,7 +98,7 @@ export function codeRoutes(app: FastifyInstance, runtime: Runtime): void {
       tags: ['codes'],
       summary: 'Log in with a login (or register) code; creates the account when registration by that channel is on',
       body: addressedBody(['code', 'flag'], { code: codeSchema, flag: flagSchema, device: deviceSchema }),
-      response: { 200: loginResponseSchema, ...errorResponses(...BODY_ERRORS, 401, 403, 409, 410, 429) },
+      response: { 200: loginOrChallengeSchema, ...errorResponses(...BODY_ERRORS, 401, 403, 409, 410, 429) },
     },
   }, async (request) => {
     // Each code allows five guesses; this per-IP limit (shared with password login) slows spraying many codes.
