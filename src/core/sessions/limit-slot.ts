@@ -52,7 +52,12 @@ export interface LimitSlotDeps {
 }
 
 export type JoinOutcome =
-  /** `owed`: sessions pushed off (evict_oldest) or still owed by an earlier login; the joiner ends them. */
+  /**
+   * `owed`: sessions pushed off (evict_oldest) or still owed by an earlier login; the joiner ends
+   * them. Also the answer, with nothing owed and nothing written, when the joining session turned
+   * out to be ended already (pushed off by a concurrent login): its login then answers a token
+   * that no longer validates, as a login displaced from the exclusive slot does.
+   */
   | { readonly joined: true; readonly owed: readonly SlotMember[] }
   /** reject_new: `max` live members already; nothing was written. */
   | { readonly joined: false };
@@ -75,7 +80,12 @@ export async function joinSlot(
     if (state.members.some(named) || state.owed.some(named)) return { joined: true, owed: state.owed.filter((member) => !named(member)) };
     let members = state.members;
     if (members.length + 1 > max) {
-      const alive = await deps.live(members.map((member) => member.sid));
+      // Read after the slot, so a write based on this value knows both: a login that pushed this
+      // one off and ended it wrote the slot first (then this one is named owed above, or, once
+      // released, its record is gone here). Without that look, two logins seeding each other could
+      // each push the other off, both ended.
+      const alive = await deps.live([...members.map((member) => member.sid), self.sid]);
+      if (alive.at(-1) !== true) return { joined: true, owed: [] };
       members = members.filter((_, i) => alive[i] === true);
     }
     const excess = members.length + 1 - max;
