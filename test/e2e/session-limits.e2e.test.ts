@@ -1,6 +1,6 @@
 /**
  * Session limits over HTTP on the real server (docs/api.md §3, docs/design.md §3.2, 7): a full
- * reject_new limit answers 409 `session_limit` with the limit, on the password and QR login routes
+ * reject_new limit answers 409 `session_limit` with the limit, on the password, code and QR login routes
  * alike, and leaves no session, device row or "ok" audit row; an evict_oldest limit ends the oldest
  * session of the group, whose token then answers 401 reason `cap` naming the new device; parallel
  * logins never leave more than max.
@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { call, startTestServer, testDefaults, type Answer, type TestServer } from '../support/server.ts';
 import { exchange, grant, loginRequest, poll, registerApp, scan } from '../support/qr-clients.ts';
 import { deleteRedisKeys } from '../support/redis.ts';
+import { lastCode, startCodeTestServer, type CodeTestServer } from '../support/codes.ts';
 import { REDIS_URL, skipUnless, uniquePrefix } from '../support/services.ts';
 
 const PASSWORD = 'correct horse';
@@ -135,5 +136,30 @@ for (const { name, store, skip, cleanup } of stores) describe(`session limits ov
     assert.ok(ok.length >= 1, 'every parallel login was refused');
     const livePcs = (await Promise.all(ok.map((a) => validates(a.body.token)))).filter(Boolean).length;
     assert.equal(livePcs, 1, `${livePcs} PC sessions validate, max 1`);
+  });
+});
+
+describe('session limits over HTTP: the code login route', () => {
+  let server: CodeTestServer;
+  before(async () => {
+    server = await startCodeTestServer({ session_limits: [{ flags: [1], max: 1, on_exceed: 'reject_new' }] });
+  });
+  after(async () => server?.stop());
+
+  it('a code login past a full reject_new limit answers 409 session_limit and is audited as code:session_limit', async () => {
+    const to = 'limited@example.test';
+    const codeLogin = async (): Promise<Answer> => {
+      assert.equal((await call(server, 'POST', '/v1/user/code/send', { channel: 'email', to, purpose: 'login' })).status, 200);
+      const answer = await call(server, 'POST', '/v1/user/code/login', { channel: 'email', to, code: lastCode(server.dataDir, to), flag: 1 });
+      server.clock.advance(61_000);
+      return answer;
+    };
+    const first = await codeLogin();
+    assert.equal(first.status, 200, JSON.stringify(first.body));
+    assertRefused(await codeLogin(), { flags: [1], max: 1 });
+    const trail = await server.runtime.accounts.queryAudit({ uid: first.body.uid, limit: 50 });
+    assert.ok(trail.some((e) => e.type === 'login' && e.result === 'fail' && e.reason === 'code:session_limit'), JSON.stringify(trail));
+    const metrics = await fetch(server.metricsUrl).then((r) => r.text());
+    assert.match(metrics, /latchkey_login_total\{method="code",result="session_limit"\} 1/);
   });
 });
