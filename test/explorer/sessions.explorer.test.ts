@@ -165,6 +165,20 @@ describe('session limits under every interleaving (docs/design.md §3.2, 7)', ()
     assertEveryInterleavingHolds(t, result);
   });
 
+  it('two limits sharing PC (reject_new on Web+PC, evict_oldest on PC): a PC and a Web login racing keep both', async (t) => {
+    const both: SessionLimit = { flags: [WEB, PC], max: 2, onExceed: 'reject_new' };
+    const pcOnly: SessionLimit = { flags: [PC], max: 1, onExceed: 'evict_oldest' };
+    const result = await exploreSessions({
+      limits: [both, pcOnly],
+      seed: { pc: PC },
+      protocols: { login1: login(PC), login2: login(WEB) },
+      invariants: [withinSessionLimit(both), withinSessionLimit(pcOnly), refusedLeftNothing, storeConsistent, slotsReleased],
+      maxRuns: 50_000,
+      reduction: 'sleep-sets',
+    });
+    assertEveryInterleavingHolds(t, result);
+  });
+
   it('reject_new: a login racing the revoke of the seat holder keeps the limit; refused, it leaves nothing', async (t) => {
     const result = await exploreSessions({
       limits: [rejectOne],
