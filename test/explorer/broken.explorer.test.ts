@@ -7,7 +7,7 @@ import { LatchkeyError } from '../../src/core/errors.ts';
 import { defaultDevicePolicies, type SessionLimit } from '../../src/core/sessions/policy.ts';
 import type { Kv } from '../../src/ports/kv.ts';
 import {
-  banIsTotal, capKeepsOne, exclusiveMeansOne, finalLogout, noCollateral, slotsReleased, storeConsistent, withinSessionLimit,
+  banIsTotal, capKeepsOne, exclusiveMeansOne, finalLogout, noCollateral, refusedLeftNothing, slotsReleased, storeConsistent, withinSessionLimit,
 } from './invariants.ts';
 import { loadMutant, srcFile, writeMutant, type Replacement } from './mutant.ts';
 import { ban, login, logout, revokeAll, type SessionProtocol } from './protocols.ts';
@@ -64,6 +64,9 @@ const noSelfLookBeforePushing = () => limitSlotMutant([
   '      if (alive.at(-1) !== true) return { joined: true, owed: [] };\n',
   '',
 ]);
+
+/** A refused login that answers 409 without undoing its session: its record and index entry stay. */
+const refusalNotUndone = () => sessionsMutant(['        await this.#refuse(session);\n', '']);
 
 /** The production ban reversed: sweep the sessions, then set the status. */
 const banSweepingFirst = (): Promise<AccountsModule> => loadMutant<AccountsModule>(srcFile('core/accounts.ts'), [
@@ -229,5 +232,19 @@ describe('the explorer finds the race in a broken session limit', () => {
       reduction: 'sleep-sets',
     });
     assertViolationFound(t, result, /cap: none of login1, login2 validates/);
+  });
+
+  it('a reject_new refusal that does not undo its session leaves it in the store', async (t) => {
+    const limit: SessionLimit = { flags: [WEB, PC], max: 1, onExceed: 'reject_new' };
+    const result = await exploreSessions({
+      sessions: await refusalNotUndone(),
+      limits: [limit],
+      protocols: { login1: login(WEB), login2: login(PC) },
+      invariants: [refusedLeftNothing],
+      maxRuns: 20_000,
+      reduction: 'sleep-sets',
+    });
+    // Already the first order shows it: the second login is refused there.
+    assertViolationFound(t, result, /refused login: login\d (left|is still named)/, { raceOnly: false });
   });
 });
