@@ -207,3 +207,33 @@ describe('session limits: several at once', () => {
     }
   });
 });
+
+describe('session limits: the bounded retry loop', () => {
+  it('a login that loses every write of the group slot answers 503 upstream_unavailable and is undone', async () => {
+    const kv = new MemoryKv();
+    const sessions = service(kv, [{ flags: [WEB], max: 2, onExceed: 'evict_oldest' }]);
+    const web1 = await login(sessions, WEB, 'web1');
+    // Another writer always gets in first: every compare-and-set of the group slot fails.
+    const contended = new Proxy(kv, {
+      get(target, property) {
+        if (property === 'compareAndSet') {
+          return async (key: string, ...rest: [string, string, object?]) => (key.includes(':limit:') ? false : target.compareAndSet(key, ...rest));
+        }
+        const value: unknown = Reflect.get(target, property, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const losing = service(contended, [{ flags: [WEB], max: 2, onExceed: 'evict_oldest' }]);
+    const before = await snapshot(kv);
+    await assert.rejects(login(losing, WEB, 'web2'), (error: unknown) => {
+      assert.ok(error instanceof LatchkeyError);
+      assert.equal(error.code, 'upstream_unavailable');
+      assert.equal(error.retryAfter, 1);
+      return true;
+    });
+    const after = await snapshot(kv);
+    // The undone login is gone: only its expiry tombstone (written at creation, as for every undone login) stays.
+    assert.deepEqual(Object.keys(after).filter((key) => !key.startsWith('ended:')), Object.keys(before).filter((key) => !key.startsWith('ended:')));
+    assert.deepEqual(await live(sessions, web1), [true]);
+  });
+});
