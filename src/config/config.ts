@@ -7,7 +7,8 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
-import { defaultDevicePolicies, type DevicePolicies, type DevicePolicy } from '../core/sessions/policy.ts';
+import { defaultDevicePolicies, type DevicePolicies, type DevicePolicy, type SessionLimit } from '../core/sessions/policy.ts';
+import { parseSessionLimits } from './session-limits.ts';
 import { defaultHashQueue } from '../core/passwords.ts';
 import { defaultHashConcurrency } from '../adapters/passwords/argon2-hasher.ts';
 import { parseOidcConfig, type OidcConfig } from './oidc.ts';
@@ -80,6 +81,8 @@ export interface Config {
   readonly endedRetentionSeconds: number;
   readonly logLevel: LogLevel;
   readonly devicePolicies: DevicePolicies;
+  /** Limits on the live sessions of groups of device flags, on top of devicePolicies (session-limits.ts). */
+  readonly sessionLimits: readonly SessionLimit[];
   readonly rateLimits: {
     readonly register: RateLimit;
     readonly login: RateLimit;
@@ -237,6 +240,7 @@ export function parseValues(raw: Json): Config {
     endedRetentionSeconds: integerIn(raw, 'ended_retention_seconds', 7 * 86_400, 0, 90 * 86_400),
     logLevel: oneOf(raw, 'log_level', 'info', LOG_LEVELS),
     devicePolicies: devicePolicies(raw.device_policies),
+    sessionLimits: parseSessionLimits(raw.session_limits),
     rateLimits: {
       register: rateLimit(raw, 'register', { max: 10, windowSeconds: 3600 }),
       login: rateLimit(raw, 'login', { max: 60, windowSeconds: 60 }),

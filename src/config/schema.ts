@@ -63,6 +63,7 @@ export const CONFIG_SCHEMA: SchemaNode = object({
   service_keys: withEnv(strings, 'LATCHKEY_SERVICE_KEYS'),
   public_url: withEnv(str, 'LATCHKEY_PUBLIC_URL'),
   device_policies: object({ app: devicePolicy, web: devicePolicy, pc: devicePolicy }),
+  session_limits: { type: 'array', items: object({ flags: { type: 'array', items: int }, max: int, on_exceed: str }) },
   rate_limits: object({
     register: rateLimit, login: rateLimit, code_send_ip: rateLimit, code_send_to: rateLimit, code_send_to_all: rateLimit,
     qr_create: rateLimit, qr_exchange: rateLimit, ipv6_prefix: int,

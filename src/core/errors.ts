@@ -12,6 +12,7 @@ export const errorStatus = {
   payload_too_large: 413,
   unsupported_media_type: 415,
   conflict: 409,
+  session_limit: 409,
   expired: 410,
   rate_limited: 429,
   /** The action needs a factor proven within `step_up_seconds` (flows/mfa/step-up.ts). */
@@ -56,3 +57,8 @@ export const rateLimited = (retryAfterSeconds: number): LatchkeyError =>
   new LatchkeyError('rate_limited', 'too many requests, try again later', undefined, retryAfterSeconds);
 export const busy = (what: string, retryAfterSeconds: number): LatchkeyError =>
   new LatchkeyError('upstream_unavailable', `${what} is busy; try again shortly`, undefined, retryAfterSeconds);
+/** A `reject_new` session limit is full (docs/api.md §3): the login left nothing behind. */
+export const sessionLimitReached = (limit: { readonly flags: readonly number[]; readonly max: number }): LatchkeyError =>
+  new LatchkeyError('session_limit', `at most ${limit.max} sessions of device flags ${limit.flags.join(', ')} may be live at once; end one first`, {
+    limit: { flags: [...limit.flags], max: limit.max },
+  });

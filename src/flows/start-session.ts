@@ -35,10 +35,12 @@ export async function startSession(deps: StartSessionDeps, user: User, method: L
       uid: user.uid, flag: context.flag, device: context.device, method, ip: context.ip, userAgent: context.userAgent,
     });
   } catch (error) {
-    // Refused after the credentials were right: banned meanwhile, or the IM server refused or was down.
+    // Refused after the credentials were right: banned meanwhile, a reject_new session limit is full
+    // (409 session_limit, docs/api.md §3), or the IM server refused or was down.
     if (error instanceof LatchkeyError) {
       const disabled = error.code === 'account_disabled';
-      deps.metrics.logins.inc({ method, result: disabled ? 'disabled' : 'unavailable' });
+      const limited = error.code === 'session_limit';
+      deps.metrics.logins.inc({ method, result: disabled ? 'disabled' : limited ? 'session_limit' : 'unavailable' });
       // `account_disabled` as every flow records it; anything else names the method and the error code.
       const reason = disabled ? error.code : `${method}:${error.code}`;
       await deps.audit.record({ type: 'login', uid: user.uid, sid: null, result: 'fail', reason, context });

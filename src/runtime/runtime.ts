@@ -68,6 +68,7 @@ export async function createRuntime(config: Config, log: AuditLogger & SenderLog
     clock,
     random,
     policies: config.devicePolicies,
+    limits: config.sessionLimits,
     ttlMs: config.sessionTtlSeconds * 1000,
     idleTimeoutMs: config.sessionIdleTimeoutSeconds * 1000,
     endedRetentionMs: config.endedRetentionSeconds * 1000,

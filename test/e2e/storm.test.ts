@@ -7,6 +7,7 @@ import { call, type Answer } from '../support/server.ts';
 import { skipUnlessRedisServer, startLatchkey, startRedisServer, type LatchkeyProcess, type RedisServerProcess } from '../support/processes.ts';
 import {
   prng, stormSize, verdictCounts, type Flag, APP, WEB, PC, held, sessionEndings, timedLogin, trackedSession, verdict, type StormSession, type StormUser, type Verdict,
+  isLimitRefusal, overLimit, type Exchange, type StormLimit,
 } from '../support/storm-model.ts';
 
 /**
@@ -26,6 +27,14 @@ const { ops: OPS, concurrency: CONCURRENCY, users: USERS, seed: SEED } = stormSi
 /** Web and PC logins per user stay at the default multi cap, so the cap never ends a session. */
 const MULTI_CAP = 10;
 const PASSWORD = 'storm password';
+/**
+ * Session limits (docs/design.md §3.2, 7): Web and PC together refuse a login past 6, and PC alone
+ * ends its oldest past 3 — two limits sharing a flag, under the storm's concurrent logins.
+ */
+const LIMITS: readonly StormLimit[] = [
+  { flags: [WEB, PC], max: 6, on_exceed: 'reject_new' },
+  { flags: [PC], max: 3, on_exceed: 'evict_oldest' },
+];
 /** The operations that end sessions (their check names start so). */
 const ENDINGS = ['quit', 'revoke one', 'revoke_others'];
 
@@ -37,6 +46,8 @@ interface UserState extends StormUser {
   readonly sessions: Tracked[];
   webLogins: number;
   pcLogins: number;
+  /** Every PC login, sent or answered: each may end an older PC session past the evict_oldest limit. */
+  readonly pcExchanges: Exchange[];
 }
 
 describe('storm: two latchkey processes, one Redis, one account file', { skip: skipUnlessRedisServer() }, () => {
@@ -49,7 +60,7 @@ describe('storm: two latchkey processes, one Redis, one account file', { skip: s
   const users: UserState[] = [];
   /** Contract violations seen during the storm (unexpected statuses, ended tokens that passed). */
   const violations: string[] = [];
-  const counts = { ops: 0, logins: 0, logouts: 0, revokes: 0, revokeOthers: 0, rechecks: 0 };
+  const counts = { ops: 0, logins: 0, logouts: 0, revokes: 0, revokeOthers: 0, rechecks: 0, limitRefusals: 0 };
   let stormMs = 0;
 
   let clock = 0;
@@ -71,7 +82,14 @@ describe('storm: two latchkey processes, one Redis, one account file', { skip: s
   async function login(user: UserState, flag: Flag, path: '/v1/user/login' | '/v1/user/register'): Promise<void> {
     const device = { device_id: `${user.username}-${flag}-${clock}`, device_name: 'storm', device_model: `flag ${flag}` };
     const body = { username: user.username, password: PASSWORD, flag, device };
+    const pc: Exchange | null = flag === PC ? { sentAt: tick(), respondedAt: Number.POSITIVE_INFINITY, status: 0 } : null;
+    if (pc !== null) user.pcExchanges.push(pc);
     const { answer, sentAt, respondedAt } = await timedLogin(user, flag, tick, () => call(node(), 'POST', path, body));
+    if (pc !== null) Object.assign(pc, { respondedAt, status: answer.status });
+    if (isLimitRefusal(answer, LIMITS)) {
+      counts.limitRefusals += 1;
+      return;
+    }
     check(`${path} ${user.username} flag ${flag}`, answer, [path === '/v1/user/register' ? 201 : 200]);
     if (answer.status !== 200 && answer.status !== 201) return;
     user.uid = answer.body.uid;
@@ -123,8 +141,15 @@ describe('storm: two latchkey processes, one Redis, one account file', { skip: s
   /** Status of GET /v1/user/current with each session's token, on each node, after the storm. */
   const finalAnswers = new Map<Tracked, Answer[]>();
   const all = () => users.flatMap((u) => u.sessions);
-  /** The Web/PC cap never ends a session here (≤ 10 logins per flag and user): only the storm's operations do. */
-  const byVerdict = (wanted: Verdict) => all().filter((s) => verdict(s) === wanted);
+  /**
+   * The Web/PC cap never ends a session here (≤ 10 logins per flag and user): only the storm's
+   * operations and the PC limit do. The PC limit pushes a session off only when `max` live members
+   * joined the group slot after it, each a PC login that had not answered before it was sent.
+   */
+  const pcMax = LIMITS.find((l) => l.on_exceed === 'evict_oldest')?.max ?? 0;
+  const evictedMaybe = (s: StormSession): boolean =>
+    s.flag === PC && (s.user as UserState).pcExchanges.filter((e) => e.respondedAt !== s.issuedAt && e.respondedAt > s.loginSentAt).length >= pcMax;
+  const byVerdict = (wanted: Verdict) => all().filter((s) => verdict(s, evictedMaybe) === wanted);
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'latchkey-storm-'));
@@ -135,6 +160,7 @@ describe('storm: two latchkey processes, one Redis, one account file', { skip: s
       password: { memory_cost: 1024, time_cost: 1 },
       rate_limits: { login: { max: 1_000_000 }, register: { max: 1_000_000 } },
       login_throttle: { per_account_ip: 1000, per_account: 100_000 },
+      session_limits: LIMITS,
     };
     // One after the other: the first one creates the account schema.
     nodes.push(await startLatchkey(config));
@@ -142,7 +168,7 @@ describe('storm: two latchkey processes, one Redis, one account file', { skip: s
 
     const started = performance.now();
     for (let i = 0; i < USERS; i += 1) {
-      users.push({ username: `storm${i}`, uid: '', sessions: [], appLogins: [], revokeOthers: [], webLogins: 0, pcLogins: 0 });
+      users.push({ username: `storm${i}`, uid: '', sessions: [], appLogins: [], revokeOthers: [], webLogins: 0, pcLogins: 0, pcExchanges: [] });
     }
     await Promise.all(users.map((user) => login(user, APP, '/v1/user/register')));
     let issued = 0;
@@ -214,6 +240,15 @@ describe('storm: two latchkey processes, one Redis, one account file', { skip: s
     }
   });
 
+  it('no user holds more live sessions of a limited group than its max, on either node', () => {
+    for (const [i] of nodes.entries()) {
+      for (const limit of LIMITS) {
+        assert.deepEqual(overLimit(users, limit, (s) => finalAnswers.get(s as Tracked)?.[i]?.status === 200), [], `seed ${SEED}, node ${i}`);
+      }
+    }
+    assert.ok(counts.limitRefusals > 0, 'no login was refused by the reject_new limit: the storm did not reach it');
+  });
+
   it('prints a summary', () => {
     const summary = {
       seed: SEED,
@@ -223,6 +258,7 @@ describe('storm: two latchkey processes, one Redis, one account file', { skip: s
       revokes: counts.revokes,
       revoke_others: counts.revokeOthers,
       mid_storm_rechecks: counts.rechecks,
+      limit_refusals: counts.limitRefusals,
       ...verdictCounts(byVerdict),
       nodes: nodes.length,
       concurrency: CONCURRENCY,

@@ -4,12 +4,14 @@
  */
 import { describe, it } from 'node:test';
 import { LatchkeyError } from '../../src/core/errors.ts';
-import { defaultDevicePolicies } from '../../src/core/sessions/policy.ts';
+import { defaultDevicePolicies, type SessionLimit } from '../../src/core/sessions/policy.ts';
 import type { Kv } from '../../src/ports/kv.ts';
-import { banIsTotal, capKeepsOne, exclusiveMeansOne, finalLogout, noCollateral, slotsReleased, storeConsistent } from './invariants.ts';
+import {
+  banIsTotal, capKeepsOne, exclusiveMeansOne, finalLogout, noCollateral, refusedLeftNothing, slotsReleased, storeConsistent, withinSessionLimit,
+} from './invariants.ts';
 import { loadMutant, srcFile, writeMutant, type Replacement } from './mutant.ts';
 import { ban, login, logout, revokeAll, type SessionProtocol } from './protocols.ts';
-import { APP, asStatus, exploreSessions, loginInput, statusKey, UID, WEB } from './world.ts';
+import { APP, asStatus, exploreSessions, loginInput, PC, statusKey, UID, WEB } from './world.ts';
 import { assertViolationFound } from './verdicts.ts';
 
 /** Mutants of production modules: the real source with one bug in it (mutant.ts). */
@@ -46,6 +48,25 @@ const noSlotRecheck = () => slotMutant([
   '  if ((await kv.get(sessionKey(session.sid))) === null) {\n    await kv.compareAndDelete(slot, session.sid);\n  }\n',
   '',
 ]);
+
+/** The real SessionService over a mutant of the group slot of session limits (limit-slot.ts). */
+const limitSlotMutant = (replacement: Replacement) =>
+  sessionsMutant(["from './limit-slot.ts'", `from '${writeMutant(srcFile('core/sessions/limit-slot.ts'), [replacement])}'`]);
+
+/** The group slot written with a blind SET instead of a compare-and-set of what was read. */
+const blindLimitSlotSet = () => limitSlotMutant([
+  ': await kv.compareAndSet(key, raw, value, { ttlMs });',
+  ': await kv.set(key, value, { ttlMs });',
+]);
+
+/** A login pushing others off the group slot without looking whether it was itself pushed off and ended meanwhile. */
+const noSelfLookBeforePushing = () => limitSlotMutant([
+  '      if (alive.at(-1) !== true) return { joined: true, owed: [] };\n',
+  '',
+]);
+
+/** A refused login that answers 409 without undoing its session: its record and index entry stay. */
+const refusalNotUndone = () => sessionsMutant(['        await this.#refuse(session);\n', '']);
 
 /** The production ban reversed: sweep the sessions, then set the status. */
 const banSweepingFirst = (): Promise<AccountsModule> => loadMutant<AccountsModule>(srcFile('core/accounts.ts'), [
@@ -168,5 +189,62 @@ describe('the explorer finds the race in a broken protocol', () => {
       maxRuns: 10_000,
     });
     assertViolationFound(t, result, /ban is total: login validates after the ban/);
+  });
+});
+
+describe('the explorer finds the race in a broken session limit', () => {
+  it('reject_new over a group slot written with a blind SET: two logins take the last seat, one over max', async (t) => {
+    const limit: SessionLimit = { flags: [WEB, PC], max: 2, onExceed: 'reject_new' };
+    const result = await exploreSessions({
+      sessions: await blindLimitSlotSet(),
+      limits: [limit],
+      seed: { web: WEB },
+      protocols: { login1: login(WEB), login2: login(PC) },
+      invariants: [withinSessionLimit(limit)],
+      maxRuns: 20_000,
+      reduction: 'sleep-sets',
+    });
+    assertViolationFound(t, result, /session limit: 3 sessions of flags 1,2 are live/);
+  });
+
+  it('evict_oldest over a group slot written with a blind SET: a login\'s seat is overwritten, live outside the slot', async (t) => {
+    const limit: SessionLimit = { flags: [WEB, PC], max: 2, onExceed: 'evict_oldest' };
+    const result = await exploreSessions({
+      sessions: await blindLimitSlotSet(),
+      limits: [limit],
+      seed: { web: WEB },
+      protocols: { login1: login(WEB), login2: login(PC) },
+      invariants: [withinSessionLimit(limit)],
+      maxRuns: 20_000,
+      reduction: 'sleep-sets',
+    });
+    assertViolationFound(t, result, /session limit: (3 sessions of flags 1,2 are live|\S+ is live but not in the group slot)/);
+  });
+
+  it('evict_oldest logins that push off without looking whether they were pushed off themselves end each other', async (t) => {
+    const limit: SessionLimit = { flags: [WEB, PC], max: 1, onExceed: 'evict_oldest' };
+    const result = await exploreSessions({
+      sessions: await noSelfLookBeforePushing(),
+      limits: [limit],
+      protocols: { login1: login(WEB), login2: login(PC) },
+      invariants: [capKeepsOne(['login1', 'login2'])],
+      maxRuns: 20_000,
+      reduction: 'sleep-sets',
+    });
+    assertViolationFound(t, result, /cap: none of login1, login2 validates/);
+  });
+
+  it('a reject_new refusal that does not undo its session leaves it in the store', async (t) => {
+    const limit: SessionLimit = { flags: [WEB, PC], max: 1, onExceed: 'reject_new' };
+    const result = await exploreSessions({
+      sessions: await refusalNotUndone(),
+      limits: [limit],
+      protocols: { login1: login(WEB), login2: login(PC) },
+      invariants: [refusedLeftNothing],
+      maxRuns: 20_000,
+      reduction: 'sleep-sets',
+    });
+    // Already the first order shows it: the second login is refused there.
+    assertViolationFound(t, result, /refused login: login\d (left|is still named)/, { raceOnly: false });
   });
 });

@@ -2,8 +2,9 @@
  * The invariants of docs/design.md §3.2 as explorer checks. Each returns what is wrong, or null. They read
  * the store directly and validate tokens through an unscheduled SessionService (SessionWorld).
  */
-import { deviceSlotKey, imTokenKey, sessionKey, userSessionsKey } from '../../src/core/sessions/keys.ts';
-import { DEVICE_FLAGS, type DeviceFlag } from '../../src/core/sessions/policy.ts';
+import { deviceSlotKey, imTokenKey, limitSlotKey, sessionKey, userSessionsKey } from '../../src/core/sessions/keys.ts';
+import { parseSlot } from '../../src/core/sessions/limit-slot.ts';
+import { DEVICE_FLAGS, type DeviceFlag, type SessionLimit } from '../../src/core/sessions/policy.ts';
 import { parseImTokenValue } from '../../src/core/sessions/im-token-value.ts';
 import type { Invariant } from './scheduler.ts';
 import { UID, type SessionWorld } from './world.ts';
@@ -222,6 +223,44 @@ export const imSettled: SessionInvariant = async ({ world, final }) => {
     const strayUnpublished = token === null && stored !== null && !history.published.has(stored);
     if (stored !== token && !strayUnpublished) {
       return `IM settled: the IM server holds ${stored === null ? 'no token' : shortToken(stored)} for flag ${flag}, the store ${token === null ? 'none' : shortToken(token)}`;
+    }
+  }
+  return null;
+};
+
+/**
+ * 7. A session limit holds: once all is settled, at most `max` sessions of the limit's flags are
+ * live, and each of them is a member of the group slot (else the next login would not count it).
+ */
+export function withinSessionLimit(limit: SessionLimit): SessionInvariant {
+  return async ({ world, final }) => {
+    if (!final) return null;
+    const live = (await world.liveSessions(UID)).filter((session) => limit.flags.includes(session.device_flag));
+    if (live.length > limit.max) {
+      return `session limit: ${live.length} sessions of flags ${limit.flags.join(',')} are live (${live.map((s) => s.sid).join(', ')}), max ${limit.max}`;
+    }
+    const raw = await world.store.get(limitSlotKey(UID, limit.flags));
+    const members = new Set(raw === null ? [] : parseSlot(raw).members.map((member) => member.sid));
+    const outside = live.find((session) => !members.has(session.sid));
+    return outside === undefined ? null : `session limit: ${outside.sid} is live but not in the group slot (${raw})`;
+  };
+}
+
+/**
+ * 7. A login a reject_new limit refused left nothing behind: no key, hash field or value of the
+ * store names its session (record, tombstone, index entry, slots, last-seen).
+ */
+export const refusedLeftNothing: SessionInvariant = async ({ world, final }) => {
+  if (!final) return null;
+  for (const name of world.limited) {
+    for (const sid of world.sidsOf(name)) {
+      for (const key of world.store.keys()) {
+        if (key.includes(sid)) return `refused login: ${name} left ${key}`;
+        const hash = await world.store.hgetall(key).catch(() => ({}));
+        if (Object.keys(hash).some((field) => field === sid)) return `refused login: ${name} left its field in ${key}`;
+        const value = await world.store.get(key).catch(() => null);
+        if (value?.includes(sid) === true) return `refused login: ${name} is still named in ${key}`;
+      }
     }
   }
   return null;

@@ -12,12 +12,19 @@ import { loginInput, UID, type SessionWorld } from './world.ts';
 
 export type SessionProtocol = Protocol<SessionWorld>;
 
-/** A login of `flag`; a ban seen by its status re-check refuses it with account_disabled. */
+/**
+ * A login of `flag`; a ban seen by its status re-check refuses it with account_disabled, a full
+ * reject_new session limit with session_limit.
+ */
 export function login(flag: DeviceFlag): SessionProtocol {
   return async (kv, world, name) => {
     try {
       world.handedOut.set(name, await world.service(kv, name).issue(loginInput(UID, flag, name)));
     } catch (error) {
+      if (error instanceof LatchkeyError && error.code === 'session_limit') {
+        world.limited.add(name);
+        return;
+      }
       if (!(error instanceof LatchkeyError && error.code === 'account_disabled')) throw error;
       world.refused.add(name);
     }

@@ -4,8 +4,10 @@
  * whole space: the search must be exhausted, never cut short, and hold more than one order.
  */
 import { describe, it } from 'node:test';
-import { defaultDevicePolicies } from '../../src/core/sessions/policy.ts';
-import { banIsTotal, capKeepsOne, exclusiveMeansOne, finalLogout, noCollateral, slotsReleased, storeConsistent } from './invariants.ts';
+import { defaultDevicePolicies, type SessionLimit } from '../../src/core/sessions/policy.ts';
+import {
+  banIsTotal, capKeepsOne, exclusiveMeansOne, finalLogout, noCollateral, refusedLeftNothing, slotsReleased, storeConsistent, withinSessionLimit,
+} from './invariants.ts';
 import { ban, login, logout, revoke, revokeAll, revokeOthers } from './protocols.ts';
 import { APP, exploreSessions, PC, WEB } from './world.ts';
 import { assertEveryInterleavingHolds } from './verdicts.ts';
@@ -105,6 +107,84 @@ describe('session protocols under every interleaving', () => {
       policies: capOfOne,
       protocols: { login1: login(WEB), login2: login(WEB) },
       invariants: [capKeepsOne(['login1', 'login2']), storeConsistent],
+      maxRuns: 50_000,
+      reduction: 'sleep-sets',
+    });
+    assertEveryInterleavingHolds(t, result);
+  });
+});
+
+describe('session limits under every interleaving (docs/design.md §3.2, 7)', () => {
+  const evictOne: SessionLimit = { flags: [WEB, PC], max: 1, onExceed: 'evict_oldest' };
+  const rejectOne: SessionLimit = { flags: [WEB, PC], max: 1, onExceed: 'reject_new' };
+
+  it('evict_oldest: two concurrent logins of the group leave at most max live, each in the slot', async (t) => {
+    const result = await exploreSessions({
+      limits: [evictOne],
+      protocols: { login1: login(WEB), login2: login(PC) },
+      invariants: [withinSessionLimit(evictOne), capKeepsOne(['login1', 'login2']), storeConsistent, slotsReleased],
+      maxRuns: 100_000,
+      reduction: 'sleep-sets',
+    });
+    assertEveryInterleavingHolds(t, result);
+  });
+
+  it('evict_oldest: a login racing the logout of the seat holder keeps the limit and ends the logged-out session', async (t) => {
+    const result = await exploreSessions({
+      limits: [evictOne],
+      seed: { web: WEB, app: APP },
+      protocols: { logout: logout('web'), login: login(PC) },
+      invariants: [withinSessionLimit(evictOne), finalLogout('logout', ['web']), noCollateral(['login', 'app']), storeConsistent, slotsReleased],
+      maxRuns: 50_000,
+      reduction: 'sleep-sets',
+    });
+    assertEveryInterleavingHolds(t, result);
+  });
+
+  it('reject_new: two concurrent logins on an empty group leave at most max live; a refused one leaves nothing', async (t) => {
+    const result = await exploreSessions({
+      limits: [rejectOne],
+      protocols: { login1: login(WEB), login2: login(PC) },
+      invariants: [withinSessionLimit(rejectOne), refusedLeftNothing, storeConsistent, slotsReleased],
+      maxRuns: 100_000,
+      reduction: 'sleep-sets',
+    });
+    assertEveryInterleavingHolds(t, result);
+  });
+
+  it('reject_new: two concurrent logins for the last seat: at most one gets it, the seated session stays', async (t) => {
+    const rejectTwo: SessionLimit = { flags: [WEB, PC], max: 2, onExceed: 'reject_new' };
+    const result = await exploreSessions({
+      limits: [rejectTwo],
+      seed: { web: WEB },
+      protocols: { login1: login(WEB), login2: login(PC) },
+      invariants: [withinSessionLimit(rejectTwo), refusedLeftNothing, noCollateral(['web']), storeConsistent, slotsReleased],
+      maxRuns: 20_000,
+      reduction: 'sleep-sets',
+    });
+    assertEveryInterleavingHolds(t, result);
+  });
+
+  it('two limits sharing PC (reject_new on Web+PC, evict_oldest on PC): a PC and a Web login racing keep both', async (t) => {
+    const both: SessionLimit = { flags: [WEB, PC], max: 2, onExceed: 'reject_new' };
+    const pcOnly: SessionLimit = { flags: [PC], max: 1, onExceed: 'evict_oldest' };
+    const result = await exploreSessions({
+      limits: [both, pcOnly],
+      seed: { pc: PC },
+      protocols: { login1: login(PC), login2: login(WEB) },
+      invariants: [withinSessionLimit(both), withinSessionLimit(pcOnly), refusedLeftNothing, storeConsistent, slotsReleased],
+      maxRuns: 50_000,
+      reduction: 'sleep-sets',
+    });
+    assertEveryInterleavingHolds(t, result);
+  });
+
+  it('reject_new: a login racing the revoke of the seat holder keeps the limit; refused, it leaves nothing', async (t) => {
+    const result = await exploreSessions({
+      limits: [rejectOne],
+      seed: { web: WEB },
+      protocols: { revoke: revoke('web'), login: login(PC) },
+      invariants: [withinSessionLimit(rejectOne), refusedLeftNothing, finalLogout('revoke', ['web']), storeConsistent, slotsReleased],
       maxRuns: 50_000,
       reduction: 'sleep-sets',
     });

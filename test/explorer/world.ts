@@ -9,7 +9,7 @@ import type { Clock } from '../../src/ports/clock.ts';
 import type { Kv } from '../../src/ports/kv.ts';
 import type { Random } from '../../src/ports/random.ts';
 import { sessionKey } from '../../src/core/sessions/keys.ts';
-import { defaultDevicePolicies, type DeviceFlag, type DevicePolicies } from '../../src/core/sessions/policy.ts';
+import { defaultDevicePolicies, type DeviceFlag, type DevicePolicies, type SessionLimit } from '../../src/core/sessions/policy.ts';
 import { parseSessionRecord, type Session } from '../../src/core/sessions/record.ts';
 import { SessionService, type AccountStatusReader, type IssueInput, type IssuedSession } from '../../src/core/sessions/service.ts';
 import { sidOf } from '../../src/core/sessions/token.ts';
@@ -36,6 +36,8 @@ export class SessionWorld {
   readonly store = new MemoryKv({ now: () => NOW });
   readonly clock: Clock = { now: () => NOW };
   readonly policies: DevicePolicies;
+  /** Session limits across flags (docs/design.md §3.2, 7). */
+  readonly limits: readonly SessionLimit[];
   /** The IM server, when the scenario runs the IM token protocol (docs/design.md §3.4). */
   readonly im: ImServerModel | null;
   /** Names of the sessions logged in before the race (not protocols: they never run). */
@@ -45,6 +47,8 @@ export class SessionWorld {
   readonly handedOut = new Map<string, IssuedSession>();
   /** Logins refused with account_disabled. */
   readonly refused = new Set<string>();
+  /** Logins refused by a full reject_new session limit (409 session_limit). */
+  readonly limited = new Set<string>();
   /** sid → the name of the session (or login protocol) it belongs to, for readable traces. */
   readonly #names = new Map<string, string>();
   /** validate() over the store, not scheduled; its last-seen write is dropped so checking never acts. */
@@ -53,8 +57,9 @@ export class SessionWorld {
   /** The session core the protocols run: the production class, or a mutant of it (broken variants). */
   readonly #Sessions: typeof SessionService;
 
-  constructor(policies: DevicePolicies, im: ImTiming | null = null, Sessions: typeof SessionService = SessionService) {
+  constructor(policies: DevicePolicies, im: ImTiming | null = null, Sessions: typeof SessionService = SessionService, limits: readonly SessionLimit[] = []) {
     this.policies = policies;
+    this.limits = limits;
     this.im = im === null ? null : new ImServerModel(im);
     this.#Sessions = Sessions;
     this.#checker = this.service(withoutWrites(this.store), 'checker');
@@ -65,8 +70,9 @@ export class SessionWorld {
     policies: DevicePolicies = defaultDevicePolicies,
     im: ImTiming | null = null,
     Sessions: typeof SessionService = SessionService,
+    limits: readonly SessionLimit[] = [],
   ): Promise<SessionWorld> {
-    const world = new SessionWorld(policies, im, Sessions);
+    const world = new SessionWorld(policies, im, Sessions, limits);
     await world.store.set(statusKey(UID), 'active');
     await world.store.set(passwordKey(UID), OLD_PASSWORD_HASH);
     return world;
@@ -90,13 +96,14 @@ export class SessionWorld {
   ): SessionService {
     const Sessions = this.#Sessions;
     if (this.im === null) {
-      return new Sessions({ kv, clock: this.clock, random: this.#naming(owner), policies: this.policies, ttlMs: TTL_MS, accountStatus });
+      return new Sessions({ kv, clock: this.clock, random: this.#naming(owner), policies: this.policies, limits: this.limits, ttlMs: TTL_MS, accountStatus });
     }
     return new Sessions({
       kv,
       clock: this.clock,
       random: this.#naming(owner),
       policies: this.policies,
+      limits: this.limits,
       ttlMs: TTL_MS,
       accountStatus,
       im: { bridge: this.im.bridgeFor(kv, owner), quitRetry: { intervalMs: 1000, maxAttempts: 3 } },
@@ -134,6 +141,11 @@ export class SessionWorld {
       if (session?.uid === uid) sessions.push(session);
     }
     return sessions;
+  }
+
+  /** Every sid `owner` minted (a login's session, refused or not). */
+  sidsOf(owner: string): string[] {
+    return [...this.#names].filter(([, name]) => name === owner).map(([sid]) => sid);
   }
 
   nameOf(sid: string): string {
@@ -188,6 +200,7 @@ export interface SessionScenario {
   readonly invariants: readonly Invariant<SessionWorld>[];
   readonly maxRuns: number;
   readonly policies?: DevicePolicies;
+  readonly limits?: readonly SessionLimit[];
   /** Runs the IM token protocol too, against the IM server model (world.im), with this timing. */
   readonly im?: ImTiming;
   readonly reduction?: 'sleep-sets';
@@ -199,7 +212,7 @@ export interface SessionScenario {
 export function exploreSessions(scenario: SessionScenario): Promise<Exploration> {
   return explore({
     setup: async () => {
-      const world = await SessionWorld.create(scenario.policies, scenario.im ?? null, scenario.sessions);
+      const world = await SessionWorld.create(scenario.policies, scenario.im ?? null, scenario.sessions, scenario.limits);
       for (const [name, flag] of Object.entries(scenario.seed ?? {})) await world.seed(name, flag);
       return { world, store: world.store };
     },

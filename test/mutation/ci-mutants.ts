@@ -160,4 +160,18 @@ export const CI_MUTANTS: readonly CiMutant[] = [
     tests: ['test/security/throttle-ipv6.test.ts'],
     breaks: 'rate limits count each IPv6 address on its own: one /64 has 2^64 budgets',
   },
+  {
+    name: 'limit-slot-blind-set',
+    file: 'src/core/sessions/limit-slot.ts',
+    patch: [[': await kv.compareAndSet(key, raw, value, { ttlMs });', ': await kv.set(key, value, { ttlMs });']],
+    tests: ['test/unit/session-limits.test.ts'],
+    breaks: 'a session limit\'s group slot is written with a blind SET: parallel logins overwrite each other\'s seat and the group holds more than max live sessions',
+  },
+  {
+    name: 'limit-refusal-not-undone',
+    file: SERVICE,
+    patch: [['        await this.#refuse(session);\n', '']],
+    tests: ['test/unit/session-limits.test.ts'],
+    breaks: 'a login a reject_new session limit refused answers 409 but keeps its session record, index entry and seats',
+  },
 ];

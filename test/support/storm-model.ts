@@ -193,3 +193,32 @@ export function verdict(session: StormSession, mayHaveEnded: (session: StormSess
   if (session.flag === APP && user.appLogins.some((l) => l.sid !== session.sid && l.respondedAt > session.loginSentAt)) return 'unknown';
   return 'live';
 }
+
+/** A `session_limits` entry as the storms configure it (docs/design.md §3.2, 7). */
+export interface StormLimit {
+  readonly flags: readonly Flag[];
+  readonly max: number;
+  readonly on_exceed: 'evict_oldest' | 'reject_new';
+}
+
+/**
+ * Each user holding more sessions of the limit's flags that still validate than its max, as
+ * `username: n > max`. Every token a storm was handed is among `user.sessions`, so what validates
+ * there is what the user holds.
+ */
+export function overLimit(users: readonly StormUser[], limit: StormLimit, validates: (session: StormSession) => boolean): string[] {
+  return users.flatMap((user) => {
+    const live = user.sessions.filter((session) => limit.flags.includes(session.flag) && validates(session)).length;
+    return live > limit.max ? [`${user.username}: ${live} > ${limit.max} of flags ${limit.flags.join(',')}`] : [];
+  });
+}
+
+/**
+ * Whether a 409 is the refusal of a full reject_new limit among `limits`: code `session_limit`,
+ * `details.limit` naming the limit's flags and max.
+ */
+export function isLimitRefusal(answer: { status: number; body: any }, limits: readonly StormLimit[]): boolean {
+  const limit = answer.body?.details?.limit;
+  return answer.status === 409 && answer.body?.code === 'session_limit' && limits.some((l) =>
+    l.on_exceed === 'reject_new' && l.max === limit?.max && JSON.stringify(l.flags) === JSON.stringify(limit?.flags));
+}

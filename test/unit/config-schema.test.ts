@@ -29,6 +29,7 @@ const COMMON = {
   session_ttl: 3600, session_idle_timeout: 600, log_level: 'warn', service_keys: ['k'.repeat(32)],
   public_url: 'https://login.example.com',
   device_policies: { app: 'exclusive', web: { mode: 'multi', cap: 3 }, pc: { mode: 'multi', cap: 2 } },
+  session_limits: [{ flags: [0, 1], max: 2, on_exceed: 'evict_oldest' }, { flags: [2], max: 3, on_exceed: 'reject_new' }],
   rate_limits: {
     register: LIMIT, login: LIMIT, code_send_ip: LIMIT, code_send_to: LIMIT, code_send_to_all: LIMIT, qr_create: LIMIT,
     qr_exchange: LIMIT, ipv6_prefix: 56,

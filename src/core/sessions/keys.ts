@@ -10,6 +10,13 @@ export const lastSeenKey = (sid: string): string => `seen:${sid}`;
 export const endedKey = (sid: string): string => `ended:${sid}`;
 export const userSessionsKey = (uid: string): string => `user:{${uid}}:sessions`;
 export const deviceSlotKey = (uid: string, flag: DeviceFlag): string => `user:{${uid}}:slot:${flag}`;
+/**
+ * The group slot of a session limit (limit-slot.ts), named by its flags in ascending order: a limit
+ * keeps its slot when its max or on_exceed changes or the list is reordered (config.ts refuses two
+ * limits with the same flags).
+ */
+export const limitSlotKey = (uid: string, flags: readonly DeviceFlag[]): string =>
+  `user:{${uid}}:limit:${[...flags].sort((a, b) => a - b).join(',')}`;
 /** The IM token this flag's live sessions share (docs/design.md §3.4); see im-token-value.ts for what it holds. */
 export const imTokenKey = (uid: string, flag: DeviceFlag): string => `user:{${uid}}:im:${flag}`;
 /** A device_quit owed to the IM server for (uid, flag): attempts and back-off (im-quit-queue.ts). */

@@ -18,3 +18,14 @@ export const defaultDevicePolicies: DevicePolicies = {
   1: { mode: 'multi', cap: 10 },
   2: { mode: 'multi', cap: 10 },
 };
+
+/**
+ * A limit on the live sessions of a group of flags, on top of the per-flag policies (docs/design.md
+ * §3.2, invariant 7): `evict_oldest` ends the oldest members past `max` (reason `cap`),
+ * `reject_new` refuses the login (409 `session_limit`).
+ */
+export interface SessionLimit {
+  readonly flags: readonly DeviceFlag[];
+  readonly max: number;
+  readonly onExceed: 'evict_oldest' | 'reject_new';
+}

@@ -4,7 +4,7 @@ import type { Clock } from '../../ports/clock.ts';
 import type { Random } from '../../ports/random.ts';
 import type { AccountStatus } from '../../ports/accounts.ts';
 import type { ImBridge } from '../../ports/im-bridge.ts';
-import type { DeviceFlag, DevicePolicies } from './policy.ts';
+import type { DeviceFlag, DevicePolicies, SessionLimit } from './policy.ts';
 import type { ImOutcome } from './im-tokens.ts';
 import type { ImQuitRetryOptions } from './im-quit-queue.ts';
 import type { DeviceInfo, LoginMethod, RevokeReason, Session } from './record.ts';
@@ -20,6 +20,8 @@ export interface SessionServiceOptions {
   readonly clock: Clock;
   readonly random: Random;
   readonly policies: DevicePolicies;
+  /** Limits on the live sessions of groups of flags (`session_limits`, docs/design.md §3.2, 7); none if absent. */
+  readonly limits?: readonly SessionLimit[];
   readonly ttlMs: number;
   readonly accountStatus: AccountStatusReader;
   /** last_seen_at is written at most this often per session (per node). */

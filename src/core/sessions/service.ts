@@ -1,11 +1,12 @@
 import type { Kv } from '../../ports/kv.ts';
-import { LatchkeyError, accountDisabled } from '../errors.ts';
-import { endedKey, lastSeenKey, sessionKey, userSessionsKey } from './keys.ts';
+import { LatchkeyError, accountDisabled, sessionLimitReached } from '../errors.ts';
+import { endedKey, lastSeenKey, limitSlotKey, sessionKey, userSessionsKey } from './keys.ts';
 import { parseTombstone, tombstone, type EndedDetails } from './tombstone.ts';
 import { releaseDeviceSlot, takeDeviceSlot } from './device-slot.ts';
 import { LastSeenStamps } from './last-seen.ts';
 import { newSessionToken, sidOfPresentedToken } from './token.ts';
-import type { DeviceFlag } from './policy.ts';
+import type { DeviceFlag, SessionLimit } from './policy.ts';
+import { joinSlot, releaseSlot, type LimitSlotDeps, type SlotMember } from './limit-slot.ts';
 import { NO_IM, createSessionIm, type SessionIm } from './session-im.ts';
 import { decodeIndex, decodeIndexEntry, encodeIndexEntry, parseSessionRecord, type IndexEntry, type ListedSession, type RevokeReason, type Session, type SessionRecord } from './record.ts';
 import type { IssueInput, IssuedSession, LogoutOutcome, SessionServiceOptions } from './service-types.ts';
@@ -46,7 +47,22 @@ export class SessionService {
       await this.#undo(session, 'ban');
       throw accountDisabled();
     }
-    await this.#applyPolicy(session);
+    // Session limits (docs/design.md §3.2, 7): a full reject_new limit refuses the login before the
+    // device policy or an evicting limit has ended anything, and before the IM server hears of it.
+    try {
+      const refused = await this.#reserveSeats(session);
+      if (refused !== null) {
+        await this.#refuse(session);
+        throw sessionLimitReached(refused);
+      }
+      await this.#applyPolicy(session);
+      await this.#joinEvicting(session);
+    } catch (error) {
+      // Nobody holds the token yet: a login that could not settle its limits is undone, so it holds
+      // no seat. (A store that is down fails the undo too; the session then expires unused.)
+      if (!(error instanceof LatchkeyError && error.code === 'session_limit')) await this.#undo(session, 'aborted').catch(() => undefined);
+      throw error;
+    }
     let imToken: string | null;
     try {
       imToken = await this.im.loginStep(session.uid, session.device_flag, () => this.#isLive(session.sid));
@@ -194,6 +210,70 @@ export class SessionService {
     );
   }
 
+  /** The limits counting this flag with this on_exceed, in configured order. */
+  #limitsOf(flag: DeviceFlag, onExceed: SessionLimit['onExceed']): SessionLimit[] {
+    return (this.#options.limits ?? []).filter((limit) => limit.onExceed === onExceed && limit.flags.includes(flag));
+  }
+
+  /**
+   * Seeding takes only sessions older than the joining one: those made before the limit existed
+   * are, while a concurrent login newer than this one joins by itself (counting it here too would
+   * let concurrent reject_new logins refuse each other, all of them).
+   */
+  #slotDeps(session: Session, limit: SessionLimit): LimitSlotDeps {
+    const joining: IndexEntry = { sid: session.sid, flag: session.device_flag, createdAt: session.created_at, expiresAt: session.expires_at };
+    return {
+      kv: this.#kv,
+      ttlMs: this.#options.ttlMs,
+      seed: async () => (await this.#liveEntries(session.uid))
+        .filter((entry) => limit.flags.includes(entry.flag) && isOlder(entry, joining))
+        .sort((a, b) => (isOlder(a, b) ? -1 : 1))
+        .map((entry) => ({ sid: entry.sid, flag: entry.flag })),
+      live: (sids) => Promise.all(sids.map((sid) => this.#isLive(sid))),
+    };
+  }
+
+  /**
+   * Takes a seat in every reject_new limit of the session's flag; returns the first limit that is
+   * full (the seats taken before it are released when the session is undone), or null.
+   */
+  async #reserveSeats(session: Session): Promise<SessionLimit | null> {
+    for (const limit of this.#limitsOf(session.device_flag, 'reject_new')) {
+      const outcome = await joinSlot(this.#slotDeps(session, limit), limitSlotKey(session.uid, limit.flags), memberOf(session), limit.max, 'reject_new');
+      if (!outcome.joined) return limit;
+      await this.#settleSeat(session, limit, outcome.owed);
+    }
+    return null;
+  }
+
+  /** Joins every evict_oldest limit of the session's flag, ending the oldest members past its max (reason `cap`). */
+  async #joinEvicting(session: Session): Promise<void> {
+    for (const limit of this.#limitsOf(session.device_flag, 'evict_oldest')) {
+      const outcome = await joinSlot(this.#slotDeps(session, limit), limitSlotKey(session.uid, limit.flags), memberOf(session), limit.max, 'evict_oldest');
+      if (outcome.joined) await this.#settleSeat(session, limit, outcome.owed);
+    }
+  }
+
+  /**
+   * After joining a group slot: ends the sessions it pushed off or found owed (their #end releases
+   * them from the slot), then, as takeDeviceSlot does, leaves the slot again if a revoke or ban ended
+   * this session before it joined (that end could not release a seat not yet taken).
+   */
+  async #settleSeat(session: Session, limit: SessionLimit, owed: readonly SlotMember[]): Promise<void> {
+    await Promise.all(owed.map((member) => this.#endAndRelease(session.uid, member.sid, member.flag, 'cap', session)));
+    if (!(await this.#isLive(session.sid))) await releaseSlot(this.#kv, limitSlotKey(session.uid, limit.flags), session.sid);
+  }
+
+  /**
+   * Undoes a login a reject_new limit refused, leaving nothing of it behind: its record, index entry
+   * and seats go with its end, and the expiry tombstone written at creation is deleted too (nobody
+   * holds the token it would explain).
+   */
+  async #refuse(session: Session): Promise<void> {
+    await this.#undo(session, 'aborted');
+    if ((this.#options.endedRetentionMs ?? 0) > 0) await this.#kv.del(endedKey(session.sid));
+  }
+
   /**
    * Ends one session. GETDEL of the record is the step that ends it; everything after cleans up
    * keys that only this session owns (index field, last-seen) or that it may no longer own, which
@@ -205,6 +285,9 @@ export class SessionService {
     if (raw !== null) await this.#writeTombstone(sid, reason, by);
     await kv.hdel(userSessionsKey(uid), sid);
     if (this.#options.policies[flag].mode === 'exclusive') await releaseDeviceSlot(kv, uid, flag, sid);
+    for (const limit of this.#options.limits ?? []) {
+      if (limit.flags.includes(flag)) await releaseSlot(kv, limitSlotKey(uid, limit.flags), sid);
+    }
     await this.#lastSeen.forget(sid);
     const session = raw === null ? null : parseSessionRecord(sid, raw);
     if (session !== null) await this.#options.onEnded?.(session, reason);
@@ -289,6 +372,8 @@ export class SessionService {
     return { ...session, last_seen_at: seen === null ? session.created_at : Number(seen) };
   }
 }
+
+const memberOf = (session: Session): SlotMember => ({ sid: session.sid, flag: session.device_flag });
 
 /** Total order on sessions: creation time, then sid. */
 function isOlder(a: IndexEntry, b: IndexEntry): boolean {

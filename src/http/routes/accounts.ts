@@ -111,7 +111,7 @@ export function accountRoutes(app: FastifyInstance, runtime: Runtime): void {
           device: deviceSchema,
         },
       },
-      response: { 200: loginOrChallengeSchema, ...errorResponses(...BODY_ERRORS, 401, 403, 429) },
+      response: { 200: loginOrChallengeSchema, ...errorResponses(...BODY_ERRORS, 401, 403, 409, 429) },
     },
   }, async (request) => {
     await runtime.limiter.hit('login', request.ip, runtime.config.rateLimits.login);

@@ -104,7 +104,7 @@ export function oidcRoutes(app: FastifyInstance, runtime: Runtime): void {
           app_verifier: { type: 'string', pattern: '^[A-Za-z0-9._~-]{43,128}$' },
         },
       },
-      response: { 200: loginResponseSchema, ...errorResponses(...BODY_ERRORS, 403, 404, 410, 429) },
+      response: { 200: loginResponseSchema, ...errorResponses(...BODY_ERRORS, 403, 404, 409, 410, 429) },
     },
   }, async (request, reply) => {
     await limit('exchange', request);

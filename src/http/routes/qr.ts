@@ -163,7 +163,7 @@ export function qrRoutes(app: FastifyInstance, runtime: Runtime): void {
         required: ['uuid', 'poll_secret'],
         properties: { uuid: uuidSchema, poll_secret: { type: 'string', maxLength: 128 } },
       },
-      response: { 200: loginResponseSchema, ...errorResponses(...BODY_ERRORS, 403, 404, 410, 429) },
+      response: { 200: loginResponseSchema, ...errorResponses(...BODY_ERRORS, 403, 404, 409, 410, 429) },
     },
   }, async (request) => {
     await runtime.limiter.hit('qr_exchange', request.ip, runtime.config.rateLimits.qrExchange);
