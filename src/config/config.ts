@@ -15,6 +15,7 @@ import { parseImConfig, type ImConfig } from './im.ts';
 import { parseAuditConfig, parseServiceKeys, type AuditConfig } from './admin.ts';
 import { parseHttpConfig, parsePublicUrl, type HttpConfig } from './http.ts';
 import { parseCorsConfig, type CorsConfig } from './cors.ts';
+import { parseCompatConfig, type CompatConfig } from './compat.ts';
 import { metricsFromEnv, parseMetricsConfig, type MetricsConfig } from './metrics.ts';
 import { schemaKeys, schemaProblems, type SchemaProblem } from './schema.ts';
 import { ConfigError, HIDDEN_VALUE } from './errors.ts';
@@ -139,6 +140,8 @@ export interface Config {
   readonly audit: AuditConfig;
   /** Web clients on other origins allowed to call the API (cors.ts). */
   readonly cors: CorsConfig;
+  /** octo-server's shapes on octo's routes, and the token mirror into its Redis (compat.ts). */
+  readonly compat: CompatConfig;
   /** Timeouts and a connection cap against slow clients (http.ts). */
   readonly http: HttpConfig;
   /** The origin browsers use (`https://…` makes cookies Secure and `__Host-`), or undefined: judged per request. */
@@ -266,6 +269,7 @@ export function parseValues(raw: Json): Config {
     serviceKeys: parseServiceKeys(raw.service_keys),
     audit: parseAuditConfig(raw.audit),
     cors: parseCorsConfig(raw.cors),
+    compat: parseCompatConfig(raw.compat),
     http: parseHttpConfig(raw.http, integerIn(section(raw, 'qr'), 'qr.poll_timeout_seconds', 25, 1, 120)),
     publicUrl: parsePublicUrl(raw.public_url),
     metrics: parseMetricsConfig(raw.metrics),

@@ -1,3 +1,4 @@
+import type { OctoMirror } from '../../core/sessions/octo-mirror.ts';
 import type { Kv } from '../../ports/kv.ts';
 import type { IdentityRepo } from '../../ports/identities.ts';
 import type { OidcConfig } from '../../config/oidc.ts';
@@ -23,4 +24,6 @@ export interface OidcDeps extends Pick<PasswordFlowDeps, 'sessions' | 'accounts'
   readonly oidcConfig: OidcConfig;
   readonly sessionTtlMs: number;
   readonly log: OidcLogger;
+  /** octo-server's Redis, kept in step with the sessions (start-session.ts); absent: none. */
+  readonly octoMirror?: OctoMirror | null;
 }

@@ -68,6 +68,7 @@ export function codeRoutes(app: FastifyInstance, runtime: Runtime): void {
     clock,
     random,
     log: app.log,
+    octoMirror: runtime.octoMirror,
     settings: {
       registerByEmail: config.codeLogin.registerByEmail,
       registerBySms: config.codeLogin.registerBySms,
