@@ -102,7 +102,8 @@ export class OctoMirror {
     // Looked at after both writes: an ending that removed the record before this read may have
     // looked for the sid key before it was written (docs/octo-compat.md §3).
     if ((await kv.get(sessionKey(session.sid))) !== null) return true;
-    await this.ended(session);
+    // Removed by the token itself: the ending may have looked for the sid key before it was written.
+    await this.ended(session, token);
     return false;
   }
 
@@ -110,11 +111,11 @@ export class OctoMirror {
    * After a session ended (its record is gone): queue the removal, then try it. True when the
    * mirror keys are gone; false when octo-server's Redis did not answer (the job stays queued).
    */
-  async ended(session: Pick<Session, 'sid' | 'uid'>): Promise<boolean> {
+  async ended(session: Pick<Session, 'sid' | 'uid'>, token?: string): Promise<boolean> {
     const { kv, clock } = this.#options;
     const job: Job = { attempts: 0, due_at: clock.now() };
     await kv.hset(OCTO_MIRROR_QUEUE_KEY, session.sid, JSON.stringify(job));
-    return this.#work(session.sid, job);
+    return this.#work(session.sid, job, token);
   }
 
   /** Whether a removal is still owed for this session. */
@@ -140,13 +141,20 @@ export class OctoMirror {
     return { removed, failed };
   }
 
-  /** Removes the mirror keys of `sid`; leaves the queue only once they are gone. Idempotent. */
-  async #work(sid: string, job: Job): Promise<boolean> {
+  /**
+   * Removes the mirror keys of `sid` (the token key by `known`, else by the sid key); leaves the
+   * queue only once they are gone. Idempotent. The sid key is removed only by compare-and-delete of
+   * the token it named, never blindly: an ending that looked before the login wrote it must not
+   * erase it, or a removal retried from the queue could no longer find the token key.
+   */
+  async #work(sid: string, job: Job, known?: string): Promise<boolean> {
     const { mirror, kv, clock, retryIntervalMs, retryMaxIntervalMs } = this.#options;
     try {
-      const token = await mirror.get(this.#sidKey(sid));
-      if (token !== null) await mirror.del(this.tokenKey(token));
-      await mirror.del(this.#sidKey(sid));
+      const token = known ?? (await mirror.get(this.#sidKey(sid)));
+      if (token !== null) {
+        await mirror.del(this.tokenKey(token));
+        await mirror.compareAndDelete(this.#sidKey(sid), token);
+      }
     } catch (error) {
       if (!(error instanceof StoreUnavailableError)) throw error;
       const attempts = job.attempts + 1;
