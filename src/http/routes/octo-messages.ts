@@ -46,4 +46,7 @@ export const OCTO_ROUTE_MESSAGES = {
   emailTaken: '该邮箱已被注册',
   phoneTaken: '该手机号已被注册',
   deviceNotFound: '未查询到该设备',
+  wrongCode: '验证码错误',
+  codeGone: '验证码已失效，请重新获取',
+  registerOff: '注册通道暂不开放',
 } as const;

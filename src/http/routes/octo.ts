@@ -16,10 +16,16 @@ import type { Runtime } from '../../runtime/runtime.ts';
 import type { DeviceFlag } from '../../core/sessions/policy.ts';
 import type { Session } from '../../core/sessions/record.ts';
 import type { User } from '../../ports/accounts.ts';
-import { LatchkeyError } from '../../core/errors.ts';
 import { normalizeUsername } from '../../core/usernames.ts';
 import { passwordLogin, register } from '../../flows/password/password-flow.ts';
 import { signOut } from '../../flows/session-actions.ts';
+import { sendCode } from '../../flows/code/send-code.ts';
+import { resetPassword } from '../../flows/code/password-reset.ts';
+import { smsRegister } from '../../flows/octo/sms-register.ts';
+import { codeGone, wrongCode } from '../../flows/code/consume-code.ts';
+import { normalizeDestination, type Destination } from '../../core/destinations.ts';
+import { LatchkeyError, invalidRequest } from '../../core/errors.ts';
+import { codeFlowDeps } from './codes.ts';
 import type { LoginResponse } from '../../flows/login-response.ts';
 import { authenticate, sessionOf } from '../auth.ts';
 import { auditContext, loginContext, type DeviceBody } from '../context.ts';
@@ -38,14 +44,37 @@ interface OctoLoginBody {
 }
 
 interface OctoRegisterBody {
-  username: string;
+  username?: string;
   password: string;
+  /** octo's SMS registration: a `register` code sent to zone-phone by `sms/registercode`. */
+  code?: string;
   name?: string;
   email?: string;
   zone?: string;
   phone?: string;
   flag?: DeviceFlag;
   device?: DeviceBody;
+}
+
+interface OctoResetBody {
+  zone?: string;
+  phone?: string;
+  pwd?: string;
+  channel?: 'sms' | 'email';
+  to?: string;
+  new_password?: string;
+  code: string;
+}
+
+/** latchkey's one-time codes: six digits. */
+const CODE_SCHEMA = { type: 'string', pattern: '^[0-9]{6}$' } as const;
+
+/** octo's `{zone: "0086", phone}` as a latchkey destination (`86-138…`). */
+function octoPhone(zone: string | undefined, phone: string | undefined): Destination {
+  const digits = zone?.replace(/^0+/, '') ?? '';
+  if (digits === '') throw invalidRequest('zone', 'zone is required, e.g. 0086');
+  if (phone === undefined) throw invalidRequest('phone', 'phone is required');
+  return normalizeDestination('sms', `${digits}-${phone}`);
 }
 
 /** The device the clients send; fields octo-server does not know are ignored, the known ones checked. */
@@ -99,16 +128,22 @@ const octoLoginResponseSchema = {
 export function octoErrorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   const { body, retryAfter } = errorAnswer(error, request);
   const status = OCTO_STATUS[body.code];
-  return send(reply, { ...body, status, msg: octoMessage(body.code, body.details) }, retryAfter);
+  return send(reply, { ...body, status, msg: octoMessage(body.code, body.msg, body.details) }, retryAfter);
 }
 
-function octoMessage(code: keyof typeof OCTO_MESSAGES, details: Record<string, unknown> | undefined): string {
+const WRONG_CODE_MESSAGE = wrongCode().message;
+const CODE_GONE_MESSAGE = codeGone().message;
+
+function octoMessage(code: keyof typeof OCTO_MESSAGES, message: string, details: Record<string, unknown> | undefined): string {
   const field = details?.field;
   if (code === 'invalid_request' && (field === 'password' || field === 'new_password')) return OCTO_ROUTE_MESSAGES.passwordPolicy;
   if (code === 'conflict' && field === 'username') return OCTO_ROUTE_MESSAGES.usernameTaken;
   if (code === 'conflict' && field === 'email') return OCTO_ROUTE_MESSAGES.emailTaken;
   if (code === 'conflict' && field === 'phone') return OCTO_ROUTE_MESSAGES.phoneTaken;
   if (code === 'not_found' && field === 'device') return OCTO_ROUTE_MESSAGES.deviceNotFound;
+  if (code === 'invalid_credentials' && message === WRONG_CODE_MESSAGE) return OCTO_ROUTE_MESSAGES.wrongCode;
+  if (code === 'expired' && message === CODE_GONE_MESSAGE) return OCTO_ROUTE_MESSAGES.codeGone;
+  if (code === 'forbidden' && field === undefined && message.startsWith('registration')) return OCTO_ROUTE_MESSAGES.registerOff;
   return OCTO_MESSAGES[code];
 }
 
@@ -175,6 +210,73 @@ export function octoRoutes(app: FastifyInstance, runtime: Runtime): void {
   if (!runtime.config.compat.octo) return;
   const requireSession = authenticate(runtime.sessions, runtime.metrics);
   const errorHandler = octoErrorHandler;
+  const codes = codeFlowDeps(runtime, app.log);
+  const phoneBody = {
+    type: 'object',
+    required: ['zone', 'phone'],
+    properties: { zone: zoneSchema, phone: phoneSchema },
+  } as const;
+
+  app.post<{ Body: { zone: string; phone: string } }>('/v1/user/sms/registercode', {
+    errorHandler,
+    schema: {
+      tags: ['octo'],
+      summary: 'Send a registration code by SMS (compat.octo); `exist` is always 0: whether a number has an account is told only to the holder of a right code',
+      body: phoneBody,
+      response: { 200: { type: 'object', properties: { status: { type: 'integer' }, exist: { type: 'integer' }, resend_after: { type: 'integer' } } }, ...errorResponses(...BODY_ERRORS, 429) },
+    },
+  }, async (request) => {
+    const { resend_after } = await sendCode(codes, 'register', octoPhone(request.body.zone, request.body.phone), auditContext(request));
+    return { status: 200, exist: 0, resend_after };
+  });
+
+  app.post<{ Body: { zone: string; phone: string } }>('/v1/user/sms/forgetpwd', {
+    errorHandler,
+    schema: {
+      tags: ['octo'],
+      summary: 'Send a password reset code by SMS (compat.octo); the same answer whether or not the number has an account',
+      body: phoneBody,
+      response: { 200: { type: 'object', properties: { status: { type: 'integer' }, resend_after: { type: 'integer' } } }, ...errorResponses(...BODY_ERRORS, 429) },
+    },
+  }, async (request) => {
+    const { resend_after } = await sendCode(codes, 'reset_password', octoPhone(request.body.zone, request.body.phone), auditContext(request));
+    return { status: 200, resend_after };
+  });
+
+  app.post<{ Body: OctoResetBody }>('/v1/user/pwdforget', {
+    errorHandler,
+    schema: {
+      tags: ['octo'],
+      summary: 'Set a new password with a reset_password code (compat.octo): octo\'s `{zone, phone, code, pwd}` or latchkey\'s `{channel, to, code, new_password}`; every session of the account ends',
+      body: {
+        type: 'object',
+        required: ['code'],
+        properties: {
+          zone: zoneSchema, phone: phoneSchema, pwd: newPasswordSchema,
+          channel: { type: 'string', enum: ['sms', 'email'] }, to: { type: 'string', minLength: 1, maxLength: 254 }, new_password: newPasswordSchema,
+          code: CODE_SCHEMA,
+        },
+      },
+      response: { 200: { type: 'object', properties: { status: { type: 'integer' } } }, ...errorResponses(...BODY_ERRORS, 429) },
+    },
+  }, async (request) => {
+    await runtime.limiter.hit('code_login', request.ip, runtime.config.rateLimits.login);
+    const { zone, phone, pwd, channel, to, new_password: newPassword, code } = request.body;
+    let destination: Destination;
+    let password: string | undefined;
+    if (zone !== undefined || phone !== undefined || pwd !== undefined) {
+      destination = octoPhone(zone, phone);
+      password = pwd;
+    } else {
+      if (channel === undefined || to === undefined) throw invalidRequest('zone', 'zone, phone, code and pwd are required');
+      destination = normalizeDestination(channel, to);
+      if (channel === 'sms' && !/^\d{1,6}-\d{4,20}$/.test(destination.to)) throw invalidRequest('to', 'to must be zone-phone');
+      password = newPassword;
+    }
+    if (password === undefined) throw invalidRequest('pwd', 'pwd is required');
+    await resetPassword(codes, destination, code, password, auditContext(request));
+    return { status: 200 };
+  });
 
   app.post<{ Body: OctoLoginBody }>('/v1/user/login', {
     errorHandler,
@@ -214,20 +316,27 @@ export function octoRoutes(app: FastifyInstance, runtime: Runtime): void {
       summary: 'Register and log in (compat.octo): octo-server\'s shapes',
       body: {
         type: 'object',
-        required: ['username', 'password'],
+        required: ['password'],
         properties: {
           username: usernameSchema, password: newPasswordSchema, name: nameSchema, email: emailSchema,
-          zone: zoneSchema, phone: phoneSchema, flag: flagSchema, device: octoDeviceSchema,
+          zone: zoneSchema, phone: phoneSchema, flag: flagSchema, device: octoDeviceSchema, code: CODE_SCHEMA,
         },
       },
       response: { 200: octoLoginResponseSchema, ...errorResponses(...BODY_ERRORS, 429) },
     },
   }, async (request) => {
     await runtime.limiter.hit('register', request.ip, runtime.config.rateLimits.register);
-    const { username, password, name, email, zone, phone, flag, device } = request.body;
+    const { username, password, name, email, zone, phone, flag, device, code } = request.body;
+    const context = loginContext(request, flag ?? 0, device);
+    if (code !== undefined) {
+      // The apps' registration: `{zone, phone, code, password, invite_code, device}`.
+      const response = await smsRegister(codes, octoPhone(zone, phone), code, password, context);
+      return octoLoginResponse(runtime, request, response);
+    }
+    if (username === undefined) throw invalidRequest('username', 'username is required (or zone, phone and code)');
     // octo's zone is `0086`; latchkey stores `86`.
     const zoneDigits = zone?.replace(/^0+/, '');
-    const response = await register(runtime, { username, password, name, email, zone: zoneDigits === '' ? undefined : zoneDigits, phone }, loginContext(request, flag ?? 0, device));
+    const response = await register(runtime, { username, password, name, email, zone: zoneDigits === '' ? undefined : zoneDigits, phone }, context);
     return octoLoginResponse(runtime, request, response);
   });
 
@@ -256,7 +365,8 @@ export function octoRoutes(app: FastifyInstance, runtime: Runtime): void {
     },
   }, async (request) => {
     const current = sessionOf(request);
-    const targets = (await runtime.sessions.list(current.uid)).filter((s) => s.device_flag !== 0 && s.sid !== current.sid);
+    // As octo-server's pc/quit: every Web and PC device of the user, the caller's own if it is one.
+    const targets = (await runtime.sessions.list(current.uid)).filter((s) => s.device_flag !== 0);
     const ended = await Promise.all(targets.map((s) => runtime.sessions.revoke(current.uid, s.sid, 'revoked')));
     const revoked = ended.filter(Boolean).length;
     await runtime.audit.record({ type: 'revoke', uid: current.uid, sid: current.sid, result: 'ok', reason: `pc_quit:${revoked}`, context: auditContext(request) });
