@@ -26,6 +26,7 @@ import { codeGone, wrongCode } from '../../flows/code/consume-code.ts';
 import { normalizeDestination, type Destination } from '../../core/destinations.ts';
 import { LatchkeyError, invalidRequest } from '../../core/errors.ts';
 import { codeFlowDeps } from './codes.ts';
+import { answerLoginRequest, scanLoginRequest } from '../../flows/qr/approval.ts';
 import type { LoginResponse } from '../../flows/login-response.ts';
 import { authenticate, sessionOf } from '../auth.ts';
 import { auditContext, loginContext, type DeviceBody } from '../context.ts';
@@ -406,5 +407,54 @@ export function octoRoutes(app: FastifyInstance, runtime: Runtime): void {
       last_login_at: device.lastLoginAt,
       self: session.device_id === deviceId ? 1 : 0,
     };
+  });
+
+  // The apps' side of QR login. The QR shows `<api>/v1/qrcode/<uuid>` (routes/qr.ts with compat on);
+  // scanning and approving are latchkey's (only an APP session, only the session that scanned may
+  // answer); the browser still polls and exchanges with its poll secret (docs/octo-compat.md §5).
+  const uuidParam = { type: 'string', pattern: '^[0-9a-f]{32}$' } as const;
+  app.get<{ Params: { uuid: string } }>('/v1/qrcode/:uuid', {
+    errorHandler,
+    onRequest: requireSession,
+    schema: {
+      tags: ['octo'],
+      summary: 'The app opened a login QR (compat.octo): scans it, and answers octo\'s `loginConfirm` with the request\'s handle as `auth_code`',
+      params: { type: 'object', required: ['uuid'], properties: { uuid: uuidParam } },
+      response: {
+        200: {
+          type: 'object',
+          properties: {
+            forward: { type: 'string' },
+            type: { type: 'string' },
+            data: { type: 'object', properties: { auth_code: { type: 'string' }, pub_key: { type: 'string' } } },
+            requester: {
+              type: 'object',
+              properties: { device_name: { type: 'string' }, device_model: { type: 'string' }, ip: { type: 'string' }, flag: { type: 'integer' }, user_agent: { type: 'string' } },
+            },
+          },
+        },
+        ...errorResponses(401),
+      },
+    },
+  }, async (request) => {
+    const { uuid } = request.params;
+    const scanned = await scanLoginRequest(runtime, sessionOf(request), uuid, auditContext(request));
+    // The app sends `auth_code` back to grant_login: here it is the request's public uuid, never a
+    // secret (the code the browser exchanges is derived from its poll secret, flows/qr/secrets.ts).
+    return { forward: 'native', type: 'loginConfirm', data: { auth_code: uuid, pub_key: '' }, requester: scanned.requester };
+  });
+
+  app.get<{ Querystring: { auth_code: string; encrypt?: string } }>('/v1/user/grant_login', {
+    errorHandler,
+    onRequest: requireSession,
+    schema: {
+      tags: ['octo'],
+      summary: 'The app approves a scanned login QR (compat.octo): `auth_code` is what GET /v1/qrcode/:uuid gave',
+      querystring: { type: 'object', required: ['auth_code'], properties: { auth_code: uuidParam, encrypt: { type: 'string', maxLength: 2048 } } },
+      response: { 200: { type: 'object', properties: { status: { type: 'integer' } } }, ...errorResponses(401) },
+    },
+  }, async (request) => {
+    await answerLoginRequest(runtime, sessionOf(request), request.query.auth_code, true, auditContext(request));
+    return { status: 200 };
   });
 }
