@@ -178,6 +178,23 @@ describe('compat.octo on, with the token mirror into octo-server\'s Redis', { sk
     assert.equal(await octo.get(`token:${token}`), null);
   });
 
+  it('every other way a session ends removes its key too: a replacing phone login, revoke-others, a password change', async () => {
+    const { username } = await registerWithPhone(server);
+    const phone1 = (await send(server, 'POST', '/v1/user/login', androidLogin(username), androidHeaders())).body.token;
+    const phone2 = (await send(server, 'POST', '/v1/user/login', iosLogin(username), iosHeaders())).body.token;
+    assert.equal(await octo.get(`token:${phone1}`), null, 'the replaced phone\'s key is left');
+    assert.notEqual(await octo.get(`token:${phone2}`), null);
+    const web = (await send(server, 'POST', '/v1/user/login', webLogin(username))).body.token;
+    const revoked = await send(server, 'POST', '/v1/user/sessions/revoke_others', undefined, webHeaders(phone2));
+    assert.equal(revoked.status, 200, JSON.stringify(revoked.body));
+    assert.equal(await octo.get(`token:${web}`), null, 'revoke-others left a key');
+    const pc = (await send(server, 'POST', '/v1/user/login', { ...webLogin(username), flag: 2 })).body.token;
+    const changed = await send(server, 'PUT', '/v1/user/updatepassword', { password: PASSWORD, new_password: 'a brand new passphrase' }, webHeaders(phone2));
+    assert.equal(changed.status, 200, JSON.stringify(changed.body));
+    assert.equal(await octo.get(`token:${pc}`), null, 'a password change left a key');
+    assert.notEqual(await octo.get(`token:${phone2}`), null);
+  });
+
   it('a name holding @admin cannot forge octo\'s role', async () => {
     const { username, uid } = await registerWithPhone(server, 'eve@admin');
     const { token } = (await send(server, 'POST', '/v1/user/login', webLogin(username))).body;
