@@ -114,7 +114,13 @@ export class OctoMirror {
   async ended(session: Pick<Session, 'sid' | 'uid'>, token?: string): Promise<boolean> {
     const { kv, clock } = this.#options;
     const job: Job = { attempts: 0, due_at: clock.now() };
-    await kv.hset(OCTO_MIRROR_QUEUE_KEY, session.sid, JSON.stringify(job));
+    try {
+      await kv.hset(OCTO_MIRROR_QUEUE_KEY, session.sid, JSON.stringify(job));
+    } catch (error) {
+      // latchkey's store is down: the removal is still tried now, and a logout that asked answers
+      // 503 unless it landed (it cannot be retried from a queue it could not join).
+      if (!(error instanceof StoreUnavailableError)) throw error;
+    }
     return this.#work(session.sid, job, token);
   }
 
