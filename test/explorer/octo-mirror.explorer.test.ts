@@ -229,6 +229,17 @@ describe('broken variants of the octo token mirror are caught', () => {
     assertViolationFound(t, result, /mirror: .*(still there after ban returned|is left, its session ended)/);
   });
 
+  it('an unconditional mirror write outlives a sign-out of the new session by another device (revoke-others)', async (t) => {
+    const result = await exploreMirror({
+      seed: { app: APP },
+      protocols: { revokeOthers: revokeOthers('app'), login: login(WEB) },
+      invariants: [mirrorFinalLogout('revokeOthers', ['login']), mirrorFollowsSessions],
+      maxRuns: 50_000,
+      Mirror: await unconditionalWrite(),
+    });
+    assertViolationFound(t, result, /mirror: .*(still there after revokeOthers returned|is left, its session ended)/);
+  });
+
   it('an unconditional mirror write leaves the replaced phone\'s key behind', async (t) => {
     const result = await exploreMirror({
       protocols: { login1: login(APP), login2: login(APP) },
