@@ -5,6 +5,7 @@ import type { Runtime, RuntimeOverrides } from './runtime/runtime.ts';
 import { buildApp } from './http/app.ts';
 import { createLogger } from './logger.ts';
 import { startImQuitWorker } from './ops/im-quit-worker.ts';
+import { startOctoMirrorWorker } from './ops/octo-mirror-worker.ts';
 import { startAuditPruner } from './ops/audit-pruner.ts';
 import { startMetricsListener, type MetricsListener } from './ops/metrics-listener.ts';
 import { startDevicePruner } from './ops/device-pruner.ts';
@@ -55,6 +56,7 @@ export async function startServer(
   // Every node runs these; they coordinate through the stores (per-job claims, a prune lock).
   const jobs = [
     ...(runtime.imEnabled ? [startImQuitWorker(runtime.sessions, runtime.metrics, config.im.quitRetry.intervalMs, logger)] : []),
+    ...(runtime.octoMirror === null || config.compat.octoRedis === null ? [] : [startOctoMirrorWorker(runtime.octoMirror, config.compat.octoRedis.retryIntervalMs, logger)]),
     startAuditPruner(runtime, config.audit.retentionDays, logger),
     startDevicePruner(runtime, logger),
     keepDeploymentId(runtime.kv, deploymentId, logger),

@@ -17,6 +17,7 @@ import { parseAuditConfig, parseServiceKeys, type AuditConfig } from './admin.ts
 import { parseHttpConfig, parsePublicUrl, type HttpConfig } from './http.ts';
 import { parseCorsConfig, type CorsConfig } from './cors.ts';
 import { parseMfaConfig, type MfaConfig } from './mfa.ts';
+import { parseCompatConfig, type CompatConfig } from './compat.ts';
 import { metricsFromEnv, parseMetricsConfig, type MetricsConfig } from './metrics.ts';
 import { schemaKeys, schemaProblems, type SchemaProblem } from './schema.ts';
 import { ConfigError, HIDDEN_VALUE } from './errors.ts';
@@ -146,6 +147,8 @@ export interface Config {
   readonly cors: CorsConfig;
   /** Second factors: the key TOTP secrets are sealed under, the issuer apps show (mfa.ts). */
   readonly mfa: MfaConfig;
+  /** octo-server's shapes on octo's routes, and the token mirror into its Redis (compat.ts). */
+  readonly compat: CompatConfig;
   /** Timeouts and a connection cap against slow clients (http.ts). */
   readonly http: HttpConfig;
   /** The origin browsers use (`https://…` makes cookies Secure and `__Host-`), or undefined: judged per request. */
@@ -278,6 +281,7 @@ export function parseValues(raw: Json): Config {
     serviceKeys: parseServiceKeys(raw.service_keys),
     audit: parseAuditConfig(raw.audit),
     cors: parseCorsConfig(raw.cors),
+    compat: parseCompatConfig(raw.compat),
     http: parseHttpConfig(raw.http, integerIn(section(raw, 'qr'), 'qr.poll_timeout_seconds', 25, 1, 120)),
     publicUrl: parsePublicUrl(raw.public_url),
     metrics: parseMetricsConfig(raw.metrics),

@@ -94,6 +94,12 @@ export const CONFIG_SCHEMA: SchemaNode = object({
   audit: object({ retention_days: int }),
   cors: object({ origins: strings, max_age_seconds: int }),
   mfa: object({ secret_key: { anyOf: [tokenKey, { type: 'array', items: tokenKey }] }, issuer: str, step_up_seconds: int }),
+  compat: object({
+    octo: bool,
+    octo_redis: object({
+      url: str, token_prefix: str, sid_prefix: str, token_ttl_seconds: int, retry_interval_ms: int, retry_max_interval_ms: int,
+    }),
+  }),
   http: object({ request_timeout_seconds: int, idle_timeout_seconds: int, max_connections: int }),
   // null, false or "off": no metrics listener.
   metrics: object({

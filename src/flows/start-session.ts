@@ -6,6 +6,7 @@ import type { AccountRepo, User } from '../ports/accounts.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { IssuedSession, SessionService } from '../core/sessions/service.ts';
 import type { DeviceFlag } from '../core/sessions/policy.ts';
+import type { OctoMirror } from '../core/sessions/octo-mirror.ts';
 import type { DeviceInfo, LoginMethod } from '../core/sessions/record.ts';
 import { LatchkeyError } from '../core/errors.ts';
 import type { AuditContext, AuditTrail } from '../ops/audit.ts';
@@ -26,6 +27,8 @@ export interface StartSessionDeps {
   readonly clock: Clock;
   /** Told of a device new to the account (it mails, or not, without holding the login). */
   readonly alerts?: Pick<NewDeviceAlerts, 'newDevice'>;
+  /** octo-server's Redis, kept in step with the sessions (compat.octo_redis); null or absent: none. */
+  readonly octoMirror?: OctoMirror | null;
 }
 
 export async function startSession(deps: StartSessionDeps, user: User, method: LoginMethod, context: LoginContext): Promise<LoginResponse> {
@@ -48,6 +51,10 @@ export async function startSession(deps: StartSessionDeps, user: User, method: L
     throw error;
   }
   try {
+    // Before the token is handed out, so octo-server accepts it from the first request. If its
+    // Redis does not answer, the session ends again (its ending queues the removal of whatever
+    // landed) and the login answers 503 (docs/octo-compat.md §3).
+    await deps.octoMirror?.started(issued.token, issued.session, user);
     await recordLogin(deps, user, method, context, issued);
   } catch (error) {
     // The account store failed after the session was written (PostgreSQL down): nobody will ever

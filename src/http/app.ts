@@ -22,6 +22,7 @@ import { alertRoutes } from './routes/alerts.ts';
 import { consoleRoutes } from './routes/console.ts';
 import { userAuditRoutes } from './routes/user-audit.ts';
 import { mfaRoutes } from './routes/mfa.ts';
+import { octoRoutes } from './routes/octo.ts';
 import { lazyRequestLogger } from './request-logger.ts';
 import { closeConnectionsOnceIdle } from './drain.ts';
 import { installAnswerHeaders } from './security-headers.ts';
@@ -87,6 +88,8 @@ export async function buildApp(runtime: Runtime, logger: Logger): Promise<Fastif
   await app.register(swaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
+  // compat.octo: octo-server's shapes on octo's routes (login, register, quit, …), in place of latchkey's.
+  octoRoutes(app, runtime);
   accountRoutes(app, runtime);
   sessionRoutes(app, runtime);
   qrRoutes(app, runtime);

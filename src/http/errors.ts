@@ -2,14 +2,14 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { LatchkeyError, errorStatus, type ErrorCode } from '../core/errors.ts';
 import { StoreUnavailableError } from '../ports/errors.ts';
 
-interface ErrorBody {
+export interface ErrorBody {
   status: number;
   code: ErrorCode;
   msg: string;
   details?: Record<string, unknown>;
 }
 
-function send(reply: FastifyReply, body: ErrorBody, retryAfter?: number): FastifyReply {
+export function send(reply: FastifyReply, body: ErrorBody, retryAfter?: number): FastifyReply {
   if (retryAfter !== undefined) void reply.header('retry-after', String(retryAfter));
   return reply.code(body.status).type('application/json; charset=utf-8').send(body);
 }
@@ -30,21 +30,27 @@ function fromFastify(error: FastifyError): ErrorBody | null {
   return { status: errorStatus[code], code, msg: error.message, details: { field: 'body' } };
 }
 
+/** The error model's answer to a thrown error (docs/api.md §3), and its Retry-After; logs what needs it. */
+export function errorAnswer(error: FastifyError, request: FastifyRequest): { body: ErrorBody; retryAfter?: number } {
+  if (error instanceof LatchkeyError) {
+    const body: ErrorBody = { status: error.status, code: error.code, msg: error.message };
+    if (error.details !== undefined) body.details = error.details;
+    return error.retryAfter === undefined ? { body } : { body, retryAfter: error.retryAfter };
+  }
+  if (error instanceof StoreUnavailableError) {
+    request.log.warn({ err: error }, 'store unavailable');
+    return { body: { status: 503, code: 'upstream_unavailable', msg: 'a backing store is unavailable; try again shortly' }, retryAfter: 1 };
+  }
+  const mapped = fromFastify(error);
+  if (mapped !== null) return { body: mapped };
+  request.log.error({ err: error }, 'unhandled error');
+  return { body: { status: 500, code: 'internal_error', msg: 'internal error' } };
+}
+
 export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
-    if (error instanceof LatchkeyError) {
-      const body: ErrorBody = { status: error.status, code: error.code, msg: error.message };
-      if (error.details !== undefined) body.details = error.details;
-      return send(reply, body, error.retryAfter);
-    }
-    if (error instanceof StoreUnavailableError) {
-      request.log.warn({ err: error }, 'store unavailable');
-      return send(reply, { status: 503, code: 'upstream_unavailable', msg: 'a backing store is unavailable; try again shortly' }, 1);
-    }
-    const mapped = fromFastify(error);
-    if (mapped !== null) return send(reply, mapped);
-    request.log.error({ err: error }, 'unhandled error');
-    return send(reply, { status: 500, code: 'internal_error', msg: 'internal error' });
+    const { body, retryAfter } = errorAnswer(error, request);
+    return send(reply, body, retryAfter);
   });
   app.setNotFoundHandler((request, reply) =>
     send(reply, { status: 404, code: 'not_found', msg: `no route ${request.method} ${(request.url.split('?')[0] ?? '').slice(0, 200)}` }),

@@ -12,6 +12,7 @@ import { RedisKv } from '../adapters/redis/redis-kv.ts';
 import { openAccountStore } from '../adapters/db/open.ts';
 import { KyselyIdentityRepo } from '../adapters/db/identity-repo.ts';
 import { SessionService } from '../core/sessions/service.ts';
+import { OctoMirror } from '../core/sessions/octo-mirror.ts';
 import { createPasswordHasher } from './password-hasher.ts';
 import { LoginThrottle, RateLimiter, type Delay } from '../core/guards.ts';
 import { AuditTrail, type AuditLogger } from '../ops/audit.ts';
@@ -41,6 +42,8 @@ export interface RuntimeOverrides {
   readonly sender?: Sender;
   /** Replaces the configured IM bridge (`im.type`); null runs without one. */
   readonly imBridge?: ImBridge | null;
+  /** Replaces octo-server's Redis of the token mirror (`compat.octo_redis`). */
+  readonly octoRedis?: Kv;
 }
 
 export async function openKv(url: string, clock: Clock, keyPrefix = '', tlsCa?: string, minReplicas = 0): Promise<Kv> {
@@ -63,6 +66,14 @@ export async function createRuntime(config: Config, log: AuditLogger & SenderLog
   const metrics = createMetrics();
   const sender = overrides.sender ?? openSender(config, clock, log);
   const imBridge = overrides.imBridge !== undefined ? overrides.imBridge : openImBridge(config.im);
+  // octo-server's Redis, for the token mirror (docs/octo-compat.md §3). Down at start is no reason
+  // not to start: logins answer 503 and removals are queued until it answers.
+  const octoRedis = config.compat.octoRedis;
+  const mirrorKv = octoRedis === null ? null : (overrides.octoRedis ?? (await openKv(octoRedis.url, clock)));
+  const octoMirror = octoRedis === null || mirrorKv === null ? null : new OctoMirror({
+    kv, mirror: mirrorKv, clock, tokenPrefix: octoRedis.tokenPrefix, sidPrefix: octoRedis.sidPrefix,
+    tokenTtlMs: octoRedis.tokenTtlSeconds * 1000, retryIntervalMs: octoRedis.retryIntervalMs, retryMaxIntervalMs: octoRedis.retryMaxIntervalMs,
+  });
   const sessions = new SessionService({
     kv,
     clock,
@@ -79,8 +90,13 @@ export async function createRuntime(config: Config, log: AuditLogger & SenderLog
       if (reason === 'replaced' || reason === 'cap') {
         void audit.record({ type: 'revoke', uid: session.uid, sid: session.sid, result: 'ok', reason });
       }
+      // Its token leaves octo-server's Redis, however it ended; what fails is queued and retried
+      // (octo-mirror.ts), and a logout checks it again before it answers.
+      const mirrored = octoMirror?.ended(session).catch((error: unknown) => {
+        log.warn({ err: error, sid: session.sid }, 'octo token mirror: removal not queued');
+      });
       // An SSO session's links (sealed ID token, IdP session index) end with it, however it ended.
-      return oidc.sessionEnded(session);
+      return Promise.all([oidc.sessionEnded(session), mirrored]).then(() => undefined);
     },
     ...(imBridge === null ? {} : { im: { bridge: imBridge, quitRetry: config.im.quitRetry } }),
   });
@@ -89,7 +105,7 @@ export async function createRuntime(config: Config, log: AuditLogger & SenderLog
   const alerts = new NewDeviceAlerts({
     kv, sender, random, clock, accounts, sessions, audit, log, enabled: config.alerts.newDevice, publicUrl: config.publicUrl,
   });
-  const oidc = createOidc(config, { kv, clock, random, sessions, accounts, audit, metrics, alerts, identities: new KyselyIdentityRepo(accountStore.db), registry: metrics.registry }, log);
+  const oidc = createOidc(config, { kv, clock, random, sessions, accounts, audit, metrics, alerts, identities: new KyselyIdentityRepo(accountStore.db), registry: metrics.registry, octoMirror }, log);
   const throttle = new LoginThrottle(kv, { ...config.loginThrottle, ipv6Prefix: config.rateLimits.ipv6Prefix }, overrides.throttleDelay);
   const secondFactors: SecondFactorDeps = {
     factors: new KyselySecondFactorRepo(accountStore.db),
@@ -131,10 +147,12 @@ export async function createRuntime(config: Config, log: AuditLogger & SenderLog
     oidc,
     /** The new-device alert (src/flows/alerts/): startSession calls it when a device is new to the account. */
     alerts,
+    /** The token mirror into octo-server's Redis (compat.octo_redis), or null. */
+    octoMirror,
     async close(): Promise<void> {
       oidc.close();
       await alerts.settled();
-      await Promise.allSettled([kv.close(), accountStore.close(), sender.close(), hasher.close()]);
+      await Promise.allSettled([kv.close(), accountStore.close(), sender.close(), hasher.close(), ...(mirrorKv === null || overrides.octoRedis !== undefined ? [] : [mirrorKv.close()])]);
     },
   };
 }

@@ -53,6 +53,13 @@ const COMMON = {
   audit: { retention_days: 30 },
   cors: { origins: ['https://im.example.test'], max_age_seconds: 300 },
   mfa: { secret_key: [TOKEN_KEY], issuer: 'Example', step_up_seconds: 600 },
+  compat: {
+    octo: true,
+    octo_redis: {
+      url: 'redis://10.0.0.6:6379/1', token_prefix: 'token:', sid_prefix: 'latchkey:octo-sid:', token_ttl_seconds: 86_400,
+      retry_interval_ms: 1000, retry_max_interval_ms: 60_000,
+    },
+  },
   http: { request_timeout_seconds: 20, idle_timeout_seconds: 60, max_connections: 100 },
   metrics: { host: '127.0.0.1', port: 9465, bearer_key: 'b'.repeat(32) },
   alerts: { new_device: true },

@@ -6,6 +6,7 @@ import type { Random } from '../../ports/random.ts';
 import type { CodeChannel, Sender, SenderLogger } from '../../ports/sender.ts';
 import type { RateLimit } from '../../config/config.ts';
 import type { SessionService } from '../../core/sessions/service.ts';
+import type { OctoMirror } from '../../core/sessions/octo-mirror.ts';
 import type { PasswordHasher } from '../../ports/password-hasher.ts';
 import type { RateLimiter } from '../../core/guards.ts';
 import { phoneParts, type Destination } from '../../core/destinations.ts';
@@ -44,6 +45,8 @@ export interface CodeFlowDeps {
   readonly settings: CodeSettings;
   /** Asked once the code was right: an account with a second factor gets a ticket, not a session. */
   readonly secondStep: SecondStepGate;
+  /** octo-server's Redis, kept in step with the sessions (start-session.ts); absent: none. */
+  readonly octoMirror?: OctoMirror | null;
 }
 
 /** Whether a code for an unknown destination on this channel may create an account. */

@@ -1,4 +1,5 @@
 import type { StartSessionDeps } from '../start-session.ts';
+import type { OctoMirror } from '../../core/sessions/octo-mirror.ts';
 import type { Kv } from '../../ports/kv.ts';
 import type { IdentityRepo } from '../../ports/identities.ts';
 import type { OidcConfig } from '../../config/oidc.ts';
@@ -26,4 +27,6 @@ export interface OidcDeps extends Pick<PasswordFlowDeps, 'sessions' | 'accounts'
   readonly oidcConfig: OidcConfig;
   readonly sessionTtlMs: number;
   readonly log: OidcLogger;
+  /** octo-server's Redis, kept in step with the sessions (start-session.ts); absent: none. */
+  readonly octoMirror?: OctoMirror | null;
 }

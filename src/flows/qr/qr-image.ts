@@ -12,7 +12,12 @@ export interface QrImage {
   readonly text: string;
 }
 
-export async function qrImage(uuid: string): Promise<QrImage> {
-  const text = qrText(uuid);
+/**
+ * `scanUrlPrefix` (compat.octo, docs/octo-compat.md §2): the TangSengDaoDao apps scan only an
+ * http(s) URL under their API host's `/v1/qrcode/`, so the QR encodes `<prefix><uuid>` instead.
+ * Still only the uuid.
+ */
+export async function qrImage(uuid: string, scanUrlPrefix?: string): Promise<QrImage> {
+  const text = scanUrlPrefix === undefined ? qrText(uuid) : `${scanUrlPrefix}${uuid}`;
   return { svg: await renderQrCode(text, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 }), text };
 }

@@ -18,7 +18,7 @@ export interface CreatedLoginRequest {
   readonly expires_at: number;
 }
 
-export async function createLoginRequest(deps: QrFlowDeps, requester: Requester): Promise<CreatedLoginRequest> {
+export async function createLoginRequest(deps: QrFlowDeps, requester: Requester, scanUrlPrefix?: string): Promise<CreatedLoginRequest> {
   const uuid = newRequestId(deps.random);
   const pollSecret = newPollSecret(deps.random);
   const now = deps.clock.now();
@@ -38,7 +38,7 @@ export async function createLoginRequest(deps: QrFlowDeps, requester: Requester)
   if (!(await deps.kv.set(recordKey(uuid), JSON.stringify(record), { nx: true, ttlMs: storeTtlMs(record, now) }))) {
     throw new Error('QR request id collision');
   }
-  return { uuid, qrcode: await qrImage(uuid), poll_secret: pollSecret, expires_at: record.expires_at };
+  return { uuid, qrcode: await qrImage(uuid, scanUrlPrefix), poll_secret: pollSecret, expires_at: record.expires_at };
 }
 
 /** What the poller sees: never the scanner, and the auth code only once approved. */

@@ -72,52 +72,55 @@ async function normalizeUsernameField(request: FastifyRequest): Promise<void> {
 export function accountRoutes(app: FastifyInstance, runtime: Runtime): void {
   const requireSession = authenticate(runtime.sessions, runtime.metrics);
 
-  app.post<{ Body: RegisterBody }>('/v1/user/register', {
-    preValidation: normalizeUsernameField,
-    schema: {
-      tags: ['accounts'],
-      summary: 'Register an account and log in',
-      body: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['username', 'password'],
-        properties: {
-          username: usernameSchema, password: newPasswordSchema, name: nameSchema, email: emailSchema,
-          zone: zoneSchema, phone: phoneSchema, flag: flagSchema, device: deviceSchema,
+  // With compat.octo these two answer in octo-server's shapes instead (routes/octo.ts).
+  if (!runtime.config.compat.octo) {
+    app.post<{ Body: RegisterBody }>('/v1/user/register', {
+      preValidation: normalizeUsernameField,
+      schema: {
+        tags: ['accounts'],
+        summary: 'Register an account and log in',
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['username', 'password'],
+          properties: {
+            username: usernameSchema, password: newPasswordSchema, name: nameSchema, email: emailSchema,
+            zone: zoneSchema, phone: phoneSchema, flag: flagSchema, device: deviceSchema,
+          },
         },
+        response: { 201: loginResponseSchema, ...errorResponses(...BODY_ERRORS, 403, 409, 429) },
       },
-      response: { 201: loginResponseSchema, ...errorResponses(...BODY_ERRORS, 403, 409, 429) },
-    },
-  }, async (request, reply) => {
-    await runtime.limiter.hit('register', request.ip, runtime.config.rateLimits.register);
-    const body = request.body;
-    const response = await register(runtime, body, loginContext(request, body.flag ?? 0, body.device));
-    return reply.code(201).send(response);
-  });
+    }, async (request, reply) => {
+      await runtime.limiter.hit('register', request.ip, runtime.config.rateLimits.register);
+      const body = request.body;
+      const response = await register(runtime, body, loginContext(request, body.flag ?? 0, body.device));
+      return reply.code(201).send(response);
+    });
 
-  app.post<{ Body: LoginBody }>('/v1/user/login', {
-    schema: {
-      tags: ['accounts'],
-      summary: 'Log in with a username, email or zone-phone and a password',
-      body: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['username', 'password', 'flag'],
-        properties: {
-          // A username, an email or a zone-phone: none has a control character (a NUL was a 500 on PostgreSQL).
-          username: { type: 'string', minLength: 1, maxLength: 254, pattern: '^[^\\p{Cc}]+$' },
-          password: passwordSchema,
-          flag: flagSchema,
-          device: deviceSchema,
+    app.post<{ Body: LoginBody }>('/v1/user/login', {
+      schema: {
+        tags: ['accounts'],
+        summary: 'Log in with a username, email or zone-phone and a password',
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['username', 'password', 'flag'],
+          properties: {
+            // A username, an email or a zone-phone: none has a control character (a NUL was a 500 on PostgreSQL).
+            username: { type: 'string', minLength: 1, maxLength: 254, pattern: '^[^\\p{Cc}]+$' },
+            password: passwordSchema,
+            flag: flagSchema,
+            device: deviceSchema,
+          },
         },
+        response: { 200: loginOrChallengeSchema, ...errorResponses(...BODY_ERRORS, 401, 403, 409, 429) },
       },
-      response: { 200: loginOrChallengeSchema, ...errorResponses(...BODY_ERRORS, 401, 403, 409, 429) },
-    },
-  }, async (request) => {
-    await runtime.limiter.hit('login', request.ip, runtime.config.rateLimits.login);
-    const { username, password, flag, device } = request.body;
-    return passwordLogin(runtime, username, password, loginContext(request, flag, device));
-  });
+    }, async (request) => {
+      await runtime.limiter.hit('login', request.ip, runtime.config.rateLimits.login);
+      const { username, password, flag, device } = request.body;
+      return passwordLogin(runtime, username, password, loginContext(request, flag, device));
+    });
+  }
 
   app.get('/v1/user/current', {
     onRequest: requireSession,

@@ -52,9 +52,10 @@ async function trimDestination(request: FastifyRequest): Promise<void> {
   if (body !== null && typeof body === 'object' && 'to' in body && typeof body.to === 'string') body.to = body.to.trim();
 }
 
-export function codeRoutes(app: FastifyInstance, runtime: Runtime): void {
+/** What the code flows are given, from the runtime (also the compat SMS routes, routes/octo.ts). */
+export function codeFlowDeps(runtime: Runtime, log: CodeFlowDeps['log']): CodeFlowDeps {
   const { random, clock, config } = runtime;
-  const deps: CodeFlowDeps = {
+  return {
     accounts: runtime.accounts,
     sessions: runtime.sessions,
     alerts: runtime.alerts,
@@ -68,8 +69,9 @@ export function codeRoutes(app: FastifyInstance, runtime: Runtime): void {
     metrics: runtime.metrics,
     clock,
     random,
-    log: app.log,
+    log,
     secondStep: runtime.secondStep,
+    octoMirror: runtime.octoMirror,
     settings: {
       registerByEmail: config.codeLogin.registerByEmail,
       registerBySms: config.codeLogin.registerBySms,
@@ -78,6 +80,11 @@ export function codeRoutes(app: FastifyInstance, runtime: Runtime): void {
       sendPerDestinationAll: config.rateLimits.codeSendToAll,
     },
   };
+}
+
+export function codeRoutes(app: FastifyInstance, runtime: Runtime): void {
+  const { config } = runtime;
+  const deps = codeFlowDeps(runtime, app.log);
 
   app.post<{ Body: SendBody }>('/v1/user/code/send', {
     preValidation: trimDestination,
@@ -107,18 +114,21 @@ export function codeRoutes(app: FastifyInstance, runtime: Runtime): void {
     return codeLogin(deps, normalizeDestination(channel, to), code, loginContext(request, flag, device));
   });
 
-  app.post<{ Body: ResetBody }>('/v1/user/pwdforget', {
-    preValidation: trimDestination,
-    schema: {
-      tags: ['codes'],
-      summary: 'Set a new password with a reset_password code; every session of the account ends',
-      body: addressedBody(['code', 'new_password'], { code: codeSchema, new_password: newPasswordSchema }),
-      response: { 200: okSchema, ...errorResponses(...BODY_ERRORS, 401, 403, 409, 410, 429) },
-    },
-  }, async (request) => {
-    await runtime.limiter.hit('code_login', request.ip, config.rateLimits.login);
-    const { channel, to, code, new_password } = request.body;
-    await resetPassword(deps, normalizeDestination(channel, to), code, new_password, auditContext(request));
-    return { status: 200 };
-  });
+  // With compat.octo it also takes octo-server's shape, and answers in its envelope (routes/octo.ts).
+  if (!config.compat.octo) {
+    app.post<{ Body: ResetBody }>('/v1/user/pwdforget', {
+      preValidation: trimDestination,
+      schema: {
+        tags: ['codes'],
+        summary: 'Set a new password with a reset_password code; every session of the account ends',
+        body: addressedBody(['code', 'new_password'], { code: codeSchema, new_password: newPasswordSchema }),
+        response: { 200: okSchema, ...errorResponses(...BODY_ERRORS, 401, 403, 409, 410, 429) },
+      },
+    }, async (request) => {
+      await runtime.limiter.hit('code_login', request.ip, config.rateLimits.login);
+      const { channel, to, code, new_password } = request.body;
+      await resetPassword(deps, normalizeDestination(channel, to), code, new_password, auditContext(request));
+      return { status: 200 };
+    });
+  }
 }

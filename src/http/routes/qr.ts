@@ -85,12 +85,14 @@ export function qrRoutes(app: FastifyInstance, runtime: Runtime): void {
     const { flag, device_id, device_name, device_model } = request.query;
     const context = auditContext(request);
     const requesterFlag: RequesterFlag = flag === '2' ? 2 : 1;
+    // compat.octo: the QR is a URL the TangSengDaoDao apps open (GET /v1/qrcode/:uuid, routes/octo.ts).
+    const origin = runtime.config.publicUrl ?? `${request.protocol}://${request.host}`;
     return createLoginRequest(runtime, {
       flag: requesterFlag,
       device: { device_id: device_id ?? '', device_name: device_name ?? '', device_model: device_model ?? '' },
       ip: context.ip,
       user_agent: context.userAgent,
-    });
+    }, runtime.config.compat.octo ? `${origin.replace(/\/+$/, '')}/v1/qrcode/` : undefined);
   });
 
   app.get<{ Querystring: LoginStatusQuery }>('/v1/user/loginstatus', {

@@ -11,18 +11,21 @@ export function sessionRoutes(app: FastifyInstance, runtime: Runtime): void {
   const requireSession = authenticate(runtime.sessions, runtime.metrics);
   const { sessions, accounts } = runtime;
 
-  app.post('/v1/user/quit', {
-    onRequest: requireSession,
-    schema: {
-      tags: ['sessions'],
-      summary: 'End this session only',
-      description: '`im` (with an IM bridge): whether the IM server was told. "failed" still means the session is over; the device_quit is retried.',
-      response: { 200: { type: 'object', properties: { status: { type: 'integer' }, im: { type: 'string', enum: ['ok', 'failed'] } } }, ...errorResponses(...BODY_ERRORS, 401) },
-    },
-  }, async (request) => {
-    const { im } = await signOut(runtime, sessionOf(request), auditContext(request));
-    return im === null ? { status: 200 } : { status: 200, im };
-  });
+  // With compat.octo it answers in octo-server's shapes instead (routes/octo.ts).
+  if (!runtime.config.compat.octo) {
+    app.post('/v1/user/quit', {
+      onRequest: requireSession,
+      schema: {
+        tags: ['sessions'],
+        summary: 'End this session only',
+        description: '`im` (with an IM bridge): whether the IM server was told. "failed" still means the session is over; the device_quit is retried.',
+        response: { 200: { type: 'object', properties: { status: { type: 'integer' }, im: { type: 'string', enum: ['ok', 'failed'] } } }, ...errorResponses(...BODY_ERRORS, 401) },
+      },
+    }, async (request) => {
+      const { im } = await signOut(runtime, sessionOf(request), auditContext(request));
+      return im === null ? { status: 200 } : { status: 200, im };
+    });
+  }
 
   app.get('/v1/user/sessions', {
     onRequest: requireSession,
