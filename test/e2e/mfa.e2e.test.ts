@@ -170,6 +170,36 @@ describe('step-up expires (hand clock)', () => {
     assert.equal((await call(server, 'DELETE', '/v1/user/mfa/totp', undefined, token)).status, 200);
   });
 
+  it('revoking every other session and admin actions need step-up; an account with nothing to show is not locked out', async () => {
+    const { createAccount } = await import('../../src/flows/password/password-flow.ts');
+    const user = await call(server, 'POST', '/v1/user/register', { username: 'stepup-revoke', password: PASSWORD });
+    await createAccount(server.runtime, { username: 'stepup-boss', password: PASSWORD }, 'admin');
+    const admin = (await call(server, 'POST', '/v1/user/login', { username: 'stepup-boss', password: PASSWORD, flag: 1 })).body.token;
+    server.clock.advance(301_000);
+    const revoke = await call(server, 'POST', '/v1/user/sessions/revoke_others', {}, user.body.token);
+    assert.deepEqual([revoke.status, revoke.body.code], [403, 'step_up_required']);
+    for (const [method, path, body] of [
+      ['PUT', `/v1/manager/users/${user.body.uid}/status`, { status: 'banned' }],
+      ['DELETE', `/v1/manager/users/${user.body.uid}/sessions`, undefined],
+      ['DELETE', `/v1/manager/users/${user.body.uid}/mfa`, undefined],
+    ] as const) {
+      const refused = await call(server, method, path, body, admin);
+      assert.deepEqual([refused.status, refused.body.code], [403, 'step_up_required'], path);
+    }
+    assert.equal((await call(server, 'GET', `/v1/manager/users/${user.body.uid}/sessions`, undefined, admin)).status, 200, 'reading needs no step-up');
+    assert.equal((await call(server, 'GET', '/v1/user/current', undefined, user.body.token)).status, 200, 'nothing was done');
+    assert.equal((await call(server, 'POST', '/v1/user/step_up', { method: 'password', password: PASSWORD }, admin)).status, 200);
+    assert.equal((await call(server, 'PUT', `/v1/manager/users/${user.body.uid}/status`, { status: 'banned' }, admin)).status, 200);
+
+    // Signed up by a one-time code: no password, no TOTP, nothing to step up with.
+    await call(server, 'POST', '/v1/user/code/send', { channel: 'email', to: 'nofactor@example.test', purpose: 'login' });
+    const { lastCode } = await import('../support/codes.ts');
+    const coded = await call(server, 'POST', '/v1/user/code/login', { channel: 'email', to: 'nofactor@example.test', code: lastCode(server.dataDir, 'nofactor@example.test'), flag: 1 });
+    assert.equal(coded.status, 200, JSON.stringify(coded.body));
+    server.clock.advance(301_000);
+    assert.equal((await call(server, 'POST', '/v1/user/sessions/revoke_others', {}, coded.body.token)).status, 200);
+  });
+
   it('a password login finished by its code is itself proven; a ticket dies after 5 minutes', async () => {
     const token = (await call(server, 'POST', '/v1/user/register', { username: 'stepup-fresh', password: PASSWORD })).body.token;
     const setup = await call(server, 'POST', '/v1/user/mfa/totp/setup', undefined, token);

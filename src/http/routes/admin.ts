@@ -3,6 +3,7 @@ import type { Runtime } from '../../runtime/runtime.ts';
 import type { AccountStatus, StoredAuditEvent, User } from '../../ports/accounts.ts';
 import { revokeAllSessions, resetSecondFactors, setUserStatus } from '../../flows/account-actions.ts';
 import { forbidden, invalidRequest, notFound } from '../../core/errors.ts';
+import { stepUpCheck } from '../step-up.ts';
 import { authenticate, sessionOf } from '../auth.ts';
 import { auditContext } from '../context.ts';
 import { BODY_ERRORS, errorResponses, numericQueryValidator, printableText, sessionSchema, wholeNumber } from '../schemas.ts';
@@ -62,6 +63,7 @@ const MAX_AUDIT_LIMIT = 200;
 export function adminRoutes(app: FastifyInstance, runtime: Runtime): void {
   const requireSession = authenticate(runtime.sessions, runtime.metrics);
   const { accounts, sessions } = runtime;
+  const stepUp = stepUpCheck(runtime);
 
   async function requireAdmin(request: FastifyRequest, reply: FastifyReply): Promise<void> {
     await requireSession(request, reply);
@@ -131,6 +133,7 @@ export function adminRoutes(app: FastifyInstance, runtime: Runtime): void {
     const { status } = request.body;
     // An administrator who bans themselves is signed out with nobody left to undo it.
     if (uid === admin.uid && status === 'banned') throw invalidRequest('uid', 'you cannot ban your own account');
+    await stepUp.require(admin);
     const revoked = await setUserStatus(runtime, uid, status, { operator: { admin: admin.uid }, context: auditContext(request) });
     return { status: 200, revoked, ...(status === 'banned' ? await imAfterQuitAll(uid) : {}) };
   });
@@ -167,6 +170,7 @@ export function adminRoutes(app: FastifyInstance, runtime: Runtime): void {
     const admin = sessionOf(request);
     const { uid } = request.params;
     if ((await accounts.findByUid(uid)) === null) throw notFound('user');
+    await stepUp.require(admin);
     const revoked = await revokeAllSessions(runtime, uid, { operator: { admin: admin.uid }, context: auditContext(request) });
     return { revoked, ...(await imAfterQuitAll(uid)) };
   });
@@ -183,6 +187,7 @@ export function adminRoutes(app: FastifyInstance, runtime: Runtime): void {
     const admin = sessionOf(request);
     const { uid } = request.params;
     if ((await accounts.findByUid(uid)) === null) throw notFound('user');
+    await stepUp.require(admin);
     const revoked = await resetSecondFactors({ ...runtime, factors: runtime.secondFactors.factors }, uid, { operator: { admin: admin.uid }, context: auditContext(request) });
     runtime.metrics.mfa.inc({ event: 'reset', method: 'all', result: 'ok' });
     return { revoked, ...(await imAfterQuitAll(uid)) };

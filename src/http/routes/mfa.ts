@@ -8,7 +8,8 @@ import type { FastifyInstance } from 'fastify';
 import type { Runtime } from '../../runtime/runtime.ts';
 import { disableTotp, enableTotp, regenerateRecoveryCodes, secondFactorStatus, setupTotp } from '../../flows/mfa/second-factors.ts';
 import { proveSecondFactor, verifySecondStep } from '../../flows/mfa/second-step.ts';
-import { markSteppedUp, requireStepUp, type StepUpDeps, type StepUpMethod } from '../../flows/mfa/step-up.ts';
+import { markSteppedUp, requireStepUp, type StepUpMethod } from '../../flows/mfa/step-up.ts';
+import { stepUpCheck } from '../step-up.ts';
 import { proveOwnPassword } from '../../flows/password/password-flow.ts';
 import { LatchkeyError, invalidRequest, notFound } from '../../core/errors.ts';
 import { authenticate, sessionOf } from '../auth.ts';
@@ -21,12 +22,7 @@ const recoveryCodesSchema = { type: 'object', properties: { recovery_codes: { ty
 export function mfaRoutes(app: FastifyInstance, runtime: Runtime): void {
   const requireSession = authenticate(runtime.sessions, runtime.metrics);
   const { secondFactors, accounts } = runtime;
-  const stepUp: StepUpDeps = { kv: runtime.kv, clock: runtime.clock, stepUpMs: runtime.config.mfa.stepUpSeconds * 1000 };
-
-  /** The methods a session of this account can step up with. */
-  async function stepUpMethods(uid: string): Promise<StepUpMethod[]> {
-    return (await secondFactorStatus(secondFactors, uid)).totp ? ['password', 'totp'] : ['password'];
-  }
+  const stepUp = stepUpCheck(runtime);
 
   app.get('/v1/user/mfa', {
     onRequest: requireSession,
@@ -63,7 +59,7 @@ export function mfaRoutes(app: FastifyInstance, runtime: Runtime): void {
     },
   }, async (request) => {
     const session = sessionOf(request);
-    await requireStepUp(stepUp, session, await stepUpMethods(session.uid));
+    await stepUp.require(session);
     const user = await accounts.findByUid(session.uid);
     if (user === null) throw notFound('user');
     return setupTotp(secondFactors, user);
@@ -79,7 +75,7 @@ export function mfaRoutes(app: FastifyInstance, runtime: Runtime): void {
     },
   }, async (request) => {
     const session = sessionOf(request);
-    await requireStepUp(stepUp, session, ['password']);
+    await requireStepUp(stepUp.deps, session, ['password']);
     const codes = await enableTotp(secondFactors, session.uid, request.body.code, auditContext(request)).catch((error: unknown) => {
       runtime.metrics.mfa.inc({ event: 'enrol', method: 'totp', result: 'fail' });
       throw error;
@@ -93,7 +89,7 @@ export function mfaRoutes(app: FastifyInstance, runtime: Runtime): void {
     schema: { tags: ['mfa'], summary: 'Turn TOTP off (and its recovery codes); needs step-up', response: { 200: okSchema, ...errorResponses(401, 403, 404) } },
   }, async (request) => {
     const session = sessionOf(request);
-    await requireStepUp(stepUp, session, await stepUpMethods(session.uid));
+    await stepUp.require(session);
     if (!(await disableTotp(secondFactors, session.uid, auditContext(request)))) throw notFound('TOTP factor');
     runtime.metrics.mfa.inc({ event: 'remove', method: 'totp', result: 'ok' });
     return { status: 200 };
@@ -104,7 +100,7 @@ export function mfaRoutes(app: FastifyInstance, runtime: Runtime): void {
     schema: { tags: ['mfa'], summary: 'New recovery codes (the old ones die); needs step-up', response: { 200: recoveryCodesSchema, ...errorResponses(...BODY_ERRORS, 401, 403, 404) } },
   }, async (request) => {
     const session = sessionOf(request);
-    await requireStepUp(stepUp, session, await stepUpMethods(session.uid));
+    await stepUp.require(session);
     if (!(await secondFactorStatus(secondFactors, session.uid)).totp) throw notFound('TOTP factor');
     return { recovery_codes: await regenerateRecoveryCodes(secondFactors, session.uid, auditContext(request)) };
   });
@@ -157,6 +153,6 @@ export function mfaRoutes(app: FastifyInstance, runtime: Runtime): void {
     }
     runtime.metrics.mfa.inc({ event: 'step_up', method, result: 'ok' });
     await runtime.audit.record({ type: 'step_up', uid: session.uid, sid: session.sid, result: 'ok', reason: method, context });
-    return { step_up_until: await markSteppedUp(stepUp, session) };
+    return { step_up_until: await markSteppedUp(stepUp.deps, session) };
   });
 }

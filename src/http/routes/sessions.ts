@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Runtime } from '../../runtime/runtime.ts';
 import { forgetDevice, revokeOtherSessions, revokeOwnSession, signOut } from '../../flows/session-actions.ts';
 import { authenticate, sessionOf } from '../auth.ts';
+import { stepUpCheck } from '../step-up.ts';
 import { auditContext } from '../context.ts';
 import { BODY_ERRORS, errorResponses, printableText, sessionSchema, sidParamSchema } from '../schemas.ts';
 
@@ -10,6 +11,7 @@ const deviceParamSchema = { ...printableText(128), minLength: 1 } as const;
 export function sessionRoutes(app: FastifyInstance, runtime: Runtime): void {
   const requireSession = authenticate(runtime.sessions, runtime.metrics);
   const { sessions, accounts } = runtime;
+  const stepUp = stepUpCheck(runtime);
 
   // With compat.octo it answers in octo-server's shapes instead (routes/octo.ts).
   if (!runtime.config.compat.octo) {
@@ -51,8 +53,9 @@ export function sessionRoutes(app: FastifyInstance, runtime: Runtime): void {
 
   app.post('/v1/user/sessions/revoke_others', {
     onRequest: requireSession,
-    schema: { tags: ['sessions'], summary: 'Revoke every other session of this user', response: { 200: { type: 'object', properties: { revoked: { type: 'integer' } } }, ...errorResponses(...BODY_ERRORS, 401) } },
+    schema: { tags: ['sessions'], summary: 'Revoke every other session of this user; needs step-up', response: { 200: { type: 'object', properties: { revoked: { type: 'integer' } } }, ...errorResponses(...BODY_ERRORS, 401, 403) } },
   }, async (request) => {
+    await stepUp.require(sessionOf(request));
     return { revoked: await revokeOtherSessions(runtime, sessionOf(request), auditContext(request)) };
   });
 
