@@ -243,3 +243,24 @@ describe('an administrator resets a user\'s second factors', () => {
     assert.equal((await call(server, 'DELETE', '/v1/manager/users/nobody/mfa', undefined, admin)).status, 404);
   });
 });
+
+describe('mfa.require_for_admins', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startTestServer({ mfa: { secret_key: { id: 'k1', key: randomBytes(32).toString('base64') }, require_for_admins: true } });
+  });
+  after(async () => server?.stop());
+
+  it('an administrator without a second factor can use no admin route until they enrol one', async () => {
+    const { createAccount } = await import('../../src/flows/password/password-flow.ts');
+    await createAccount(server.runtime, { username: 'must-enrol', password: PASSWORD }, 'admin');
+    const admin = (await call(server, 'POST', '/v1/user/login', { username: 'must-enrol', password: PASSWORD, flag: 1 })).body.token;
+    const refused = await call(server, 'GET', '/v1/manager/users', undefined, admin);
+    assert.deepEqual([refused.status, refused.body.code, refused.body.details], [403, 'forbidden', { enrol_second_factor: true }]);
+    const setup = await call(server, 'POST', '/v1/user/mfa/totp/setup', undefined, admin);
+    assert.equal((await call(server, 'POST', '/v1/user/mfa/totp/enable', { code: totpCodeAt(setup.body.secret, Date.now()) }, admin)).status, 200);
+    assert.equal((await call(server, 'GET', '/v1/manager/users', undefined, admin)).status, 200);
+    const relogin = await call(server, 'POST', '/v1/user/login', { username: 'must-enrol', password: PASSWORD, flag: 1 });
+    assert.equal(relogin.body.mfa_required, true, 'their password logins now take the second step');
+  });
+});

@@ -52,7 +52,7 @@ const COMMON = {
   },
   audit: { retention_days: 30 },
   cors: { origins: ['https://im.example.test'], max_age_seconds: 300 },
-  mfa: { secret_key: [TOKEN_KEY], issuer: 'Example', step_up_seconds: 600 },
+  mfa: { secret_key: [TOKEN_KEY], issuer: 'Example', step_up_seconds: 600, require_for_admins: true },
   compat: {
     octo: true,
     octo_redis: {

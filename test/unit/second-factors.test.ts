@@ -176,7 +176,7 @@ describe('the mfa config section', () => {
     const { parseConfig } = await import('../../src/config/config.ts');
     assert.deepEqual(parseConfig({ mfa: { secret_key: { id: 'm1', key: keyText } } }).mfa.secretKeys.map((k) => k.id), ['m1']);
     assert.deepEqual(parseConfig({ oidc: { token_key: { id: 'o1', key: keyText } } }).mfa.secretKeys.map((k) => k.id), ['o1']);
-    assert.deepEqual(parseConfig({}).mfa, { secretKeys: [], issuer: 'latchkey', stepUpSeconds: 300 });
+    assert.deepEqual(parseConfig({}).mfa, { secretKeys: [], issuer: 'latchkey', stepUpSeconds: 300, requireForAdmins: false });
   });
 
   it('refuses a short key without echoing it, and an issuer with a colon (it would split the otpauth label)', async () => {

@@ -2,7 +2,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Runtime } from '../../runtime/runtime.ts';
 import type { AccountStatus, StoredAuditEvent, User } from '../../ports/accounts.ts';
 import { revokeAllSessions, resetSecondFactors, setUserStatus } from '../../flows/account-actions.ts';
-import { forbidden, invalidRequest, notFound } from '../../core/errors.ts';
+import { LatchkeyError, forbidden, invalidRequest, notFound } from '../../core/errors.ts';
+import { secondFactorStatus } from '../../flows/mfa/second-factors.ts';
 import { stepUpCheck } from '../step-up.ts';
 import { authenticate, sessionOf } from '../auth.ts';
 import { auditContext } from '../context.ts';
@@ -69,6 +70,9 @@ export function adminRoutes(app: FastifyInstance, runtime: Runtime): void {
     await requireSession(request, reply);
     const admin = await accounts.findByUid(sessionOf(request).uid);
     if (admin === null || admin.role !== 'admin' || admin.status !== 'active') throw forbidden('only administrators can do this');
+    if (runtime.config.mfa.requireForAdmins && !(await secondFactorStatus(runtime.secondFactors, admin.uid)).totp) {
+      throw new LatchkeyError('forbidden', 'administrators must enrol a second factor first (mfa.require_for_admins)', { enrol_second_factor: true });
+    }
   }
 
   app.get<{ Querystring: UsersQuery }>('/v1/manager/users', {
