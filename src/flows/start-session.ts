@@ -31,11 +31,11 @@ export interface StartSessionDeps {
   readonly octoMirror?: OctoMirror | null;
 }
 
-export async function startSession(deps: StartSessionDeps, user: User, method: LoginMethod, context: LoginContext): Promise<LoginResponse> {
+export async function startSession(deps: StartSessionDeps, user: User, method: LoginMethod, context: LoginContext, amr?: readonly string[]): Promise<LoginResponse> {
   let issued: IssuedSession;
   try {
     issued = await deps.sessions.issue({
-      uid: user.uid, flag: context.flag, device: context.device, method, ip: context.ip, userAgent: context.userAgent,
+      uid: user.uid, flag: context.flag, device: context.device, method, ip: context.ip, userAgent: context.userAgent, ...(amr === undefined ? {} : { amr }),
     });
   } catch (error) {
     // Refused after the credentials were right: banned meanwhile, a reject_new session limit is full

@@ -135,6 +135,7 @@ export const sessionFields = {
   device_name: { type: 'string' },
   device_model: { type: 'string' },
   method: { type: 'string' },
+  amr: { type: 'array', items: { type: 'string' }, description: 'how the login was authenticated beyond `method`: `pwd`/`code` + `otp`/`recovery` for a second step; the IdP\'s `amr` for SSO' },
   created_at: { type: 'integer' },
   expires_at: { type: 'integer' },
 } as const;

@@ -65,6 +65,7 @@ describe('second factors over HTTP', () => {
     const current = await call(server, 'GET', '/v1/user/current', undefined, done.body.token);
     assert.equal(current.body.session.device_name, 'Firefox');
     assert.equal(current.body.session.method, 'password');
+    assert.deepEqual(current.body.session.amr, ['pwd', 'otp'], 'the session says a second factor was shown');
     const again = await call(server, 'POST', '/v1/user/mfa/verify', { mfa_ticket: first.body.mfa_ticket, method: 'totp', code: nextCode(secret) });
     assert.deepEqual([again.status, again.body.code], [410, 'expired'], 'a ticket works once');
   });

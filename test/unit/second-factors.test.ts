@@ -188,3 +188,14 @@ describe('the mfa config section', () => {
     assert.throws(() => parseConfig({ mfa: { issuer: 'a:b' } }), (e: unknown) => e instanceof ConfigError && e.message.startsWith('config mfa.issuer: '));
   });
 });
+
+describe('an SSO login\'s amr', () => {
+  it('is the ID token\'s amr when it is a short list of short printable strings, else none', async () => {
+    const { claimsFrom } = await import('../../src/flows/oidc/idp-claims.ts');
+    const token = (amr: unknown) => ({ iss: 'https://idp.test', sub: 's', aud: 'a', exp: 0, iat: 0, amr }) as never;
+    assert.deepEqual(claimsFrom(token(['pwd', 'otp'])).amr, ['pwd', 'otp']);
+    for (const bad of [undefined, [], 'pwd', [1], ['a b'], ['x'.repeat(33)], Array.from({ length: 11 }, () => 'mfa')]) {
+      assert.equal(claimsFrom(token(bad)).amr, null, JSON.stringify(bad));
+    }
+  });
+});

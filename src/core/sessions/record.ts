@@ -21,6 +21,11 @@ export interface SessionRecord extends DeviceInfo {
   readonly user_agent: string;
   readonly created_at: number;
   readonly expires_at: number;
+  /**
+   * How the login was authenticated, when more than its method says (docs/design.md §4, second
+   * factors): `pwd`/`code` then `otp`/`recovery` for a second step; an SSO login's IdP `amr` claim.
+   */
+  readonly amr?: readonly string[];
 }
 
 export interface Session extends SessionRecord {

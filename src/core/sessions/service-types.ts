@@ -42,6 +42,8 @@ export interface IssueInput {
   readonly method: LoginMethod;
   readonly ip: string;
   readonly userAgent: string;
+  /** Authentication methods beyond `method` (a second step, an IdP's `amr`), stored in the record. */
+  readonly amr?: readonly string[];
 }
 
 export interface IssuedSession {

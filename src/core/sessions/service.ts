@@ -102,6 +102,7 @@ export class SessionService {
       user_agent: input.userAgent,
       created_at: now,
       expires_at: now + ttlMs,
+      ...(input.amr === undefined ? {} : { amr: input.amr }),
     };
   }
 

@@ -91,6 +91,7 @@ async function signIn(deps: OidcDeps, providerId: string, state: AuthorizationSt
     flag: state.flag,
     device: state.device,
     idpSid: claims.sid,
+    amr: claims.amr,
     refreshToken: tokens.refresh_token === undefined
       ? null
       : { id: refreshTokenId, sealed: deps.cipher.seal(tokens.refresh_token, refreshTokenAad(resolved.identity.id, refreshTokenId)) },

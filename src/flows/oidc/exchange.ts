@@ -44,7 +44,8 @@ export async function exchangeHandoff(deps: OidcDeps, providerId: string, input:
   if (user === null) throw notFound('account');
   // The callback may be a minute old: an account banned since gets no session.
   if (user.status !== 'active') throw accountDisabled();
-  const response = await startSession(deps, user, 'oidc', { ...context, flag: handoff.flag, device: handoff.device });
+  // SSO trusts the IdP's authentication, second factor included: its `amr` goes into the session.
+  const response = await startSession(deps, user, 'oidc', { ...context, flag: handoff.flag, device: handoff.device }, handoff.amr ?? undefined);
 
   if (handoff.refreshToken !== null) {
     await deps.identities.saveRefreshToken({

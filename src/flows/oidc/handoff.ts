@@ -25,6 +25,8 @@ export interface Handoff {
   readonly device: DeviceInfo;
   /** The IdP session (`sid` claim), when the IdP sent one: back-channel logout names it. */
   readonly idpSid: string | null;
+  /** The ID token's `amr`, for the session (absent in hand-offs written before it was kept). */
+  readonly amr?: readonly string[] | null;
   /** Sealed with AAD naming this handoff's refresh token id. */
   readonly refreshToken: { readonly id: string; readonly sealed: string } | null;
   /** Sealed with AAD naming `idTokenHandle`. */

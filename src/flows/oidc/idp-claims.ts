@@ -16,6 +16,8 @@ export interface IdpClaims {
   readonly phoneVerified: boolean;
   readonly name: string | null;
   readonly preferredUsername: string | null;
+  /** The ID token's `amr` (how the IdP authenticated the person), recorded in the session; null if absent. */
+  readonly amr: readonly string[] | null;
 }
 
 type ClaimSource = IDToken | UserInfoResponse;
@@ -28,7 +30,14 @@ export function claimsFrom(idToken: IDToken): IdpClaims {
     ...phoneOf(idToken),
     name: text(idToken.name),
     preferredUsername: text(idToken.preferred_username),
+    amr: amrOf(idToken.amr),
   };
+}
+
+/** At most 10 short printable values; anything else is no `amr` at all. */
+function amrOf(value: unknown): readonly string[] | null {
+  if (!Array.isArray(value) || value.length === 0 || value.length > 10) return null;
+  return value.every((v) => typeof v === 'string' && /^[\x21-\x7e]{1,32}$/.test(v)) ? value as string[] : null;
 }
 
 /** Fills what the ID token lacked from userinfo; a userinfo failure leaves the claims as they are. */
