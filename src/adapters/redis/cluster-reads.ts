@@ -33,23 +33,34 @@ declare module 'ioredis' {
   }
 }
 
-/** The hash slot of a key (CRC16-XMODEM of the key or of its `{hash tag}`, mod 16384), as Redis computes it. */
+/** CRC16-XMODEM of every byte value, as Redis's crc16.c tabulates it. */
+const CRC16 = Uint16Array.from({ length: 256 }, (_, byte) => {
+  let crc = byte << 8;
+  for (let bit = 0; bit < 8; bit += 1) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+  return crc;
+});
+
+/**
+ * The hash slot of a key (CRC16 of the key or of its `{hash tag}`, mod 16384), as Redis computes
+ * it. latchkey's keys are ASCII, whose char codes are their UTF-8 bytes; others are encoded first.
+ */
 export function keySlot(key: string): number {
-  const bytes = Buffer.from(key, 'utf8');
+  const bytes: string | Buffer = /^[\x00-\x7f]*$/.test(key) ? key : Buffer.from(key, 'utf8');
   let start = 0;
   let end = bytes.length;
-  const open = bytes.indexOf(0x7b);
+  const open = bytes.indexOf('{');
   if (open !== -1) {
-    const close = bytes.indexOf(0x7d, open + 1);
+    const close = bytes.indexOf('}', open + 1);
     if (close > open + 1) {
       start = open + 1;
       end = close;
     }
   }
   let crc = 0;
-  for (let i = start; i < end; i += 1) {
-    crc ^= (bytes[i] ?? 0) << 8;
-    for (let bit = 0; bit < 8; bit += 1) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+  if (typeof bytes === 'string') {
+    for (let i = start; i < end; i += 1) crc = ((crc << 8) & 0xffff) ^ (CRC16[((crc >> 8) ^ bytes.charCodeAt(i)) & 0xff] ?? 0);
+  } else {
+    for (let i = start; i < end; i += 1) crc = ((crc << 8) & 0xffff) ^ (CRC16[((crc >> 8) ^ (bytes[i] ?? 0)) & 0xff] ?? 0);
   }
   return crc & 16383;
 }
