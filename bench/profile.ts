@@ -3,11 +3,14 @@
  * `npm run bench` does, stops it (a clean exit writes the profile) and prints where its CPU went
  * during the measured period only — setup logins and warm-up are left out.
  *
- *   node bench/profile.ts [sqlite|redis|bare] [--duration 10] [--warmup 3] [--top 40] [--keep]
+ *   node bench/profile.ts [sqlite|redis|cluster|bare|floor-redis|floor-sqlite] [--duration 10] [--warmup 3] [--top 40] [--keep]
+ *
+ * Also prints the server's event-loop delay histogram over the measured period (event-loop-delay.ts).
  *
  * Profiling slows the server by ~10–20 %; use it to rank costs, and `npm run bench` to measure them.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -28,18 +31,23 @@ const { values, positionals } = parseArgs({
   allowPositionals: true,
 });
 const key = (positionals[0] ?? 'sqlite') as TargetKey;
-if (!(key in TARGET_NAMES)) throw new Error(`unknown target ${key}; use bare, sqlite, redis`);
+if (!(key in TARGET_NAMES)) throw new Error(`unknown target ${key}; use ${Object.keys(TARGET_NAMES).join(', ')}`);
 
 const dir = mkdtempSync(join(tmpdir(), 'latchkey-prof-'));
 const micros = () => Number(process.hrtime.bigint() / 1000n);
 const target = await startTarget(key, Number(values.sessions ?? 1000), {
-  env: { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${dir}` },
+  env: {
+    NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${dir} --import ${fileURLToPath(new URL('./event-loop-delay.ts', import.meta.url))}`,
+    BENCH_ELD_FILE: join(dir, 'eld.json'),
+    BENCH_ELD_START_FILE: join(dir, 'measuring'),
+  },
 });
 let requests = 0;
 let window: { from: number; to: number };
 try {
   const load = { url: target.url, path: target.path, tokens: target.tokens, connections: Number(values.connections ?? 50) };
   await generateLoad({ ...load, durationSeconds: Number(values.warmup ?? 3) });
+  writeFileSync(join(dir, 'measuring'), '');
   const before = sampleCpu(target.serverPid, target.redisPids);
   const from = micros();
   const result = await generateLoad({ ...load, durationSeconds: Number(values.duration ?? 10) });
@@ -55,6 +63,12 @@ try {
   await target.stop();
 }
 
+const eld = join(dir, 'eld.json');
+if (existsSync(eld)) {
+  const h = JSON.parse(readFileSync(eld, 'utf8')) as Record<string, number>;
+  const f = (name: string) => (h[name] ?? NaN).toFixed(1);
+  process.stdout.write(`event-loop delay during the measured period (ms): p50 ${f('p50')}, p90 ${f('p90')}, p99 ${f('p99')}, p99.9 ${f('p999')}, max ${f('max')}\n\n`);
+}
 const file = readdirSync(dir).find((name) => name.endsWith('.cpuprofile'));
 if (file === undefined) throw new Error(`no .cpuprofile written in ${dir}`);
 const profile = JSON.parse(readFileSync(join(dir, file), 'utf8')) as Parameters<typeof summarizeProfile>[0];
