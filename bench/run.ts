@@ -2,7 +2,8 @@
  * `npm run bench [-- <scenario>…]`: latchkey's benchmarks, in one run on one machine, each against
  * baselines measured in the same run. Scenarios (all of them, in this order, when none is named):
  *
- *   validate  GET /v1/user/current on SQLite, Redis and Redis Cluster vs a bare Fastify route,
+ *   validate  GET /v1/user/current on SQLite, Redis and Redis Cluster vs its floor (a Fastify route doing
+ *             one store read + JSON.parse, bench/floor-server.ts) and a bare Fastify route, in interleaved rounds,
  *             and vs better-auth's get-session on SQLite and Redis (with and without its cookie cache)
  *   login     argon2id password logins/s, and validation p99 while they run
  *   logout    logouts/s, and revoke-all of a user with 1,000 sessions

@@ -1,7 +1,10 @@
 /**
- * validate: `GET /v1/user/current` with a valid token on latchkey's SQLite and Redis stores,
- * against a bare Fastify route (the framework limit), and against better-auth's get-session on
- * the same stores, with and without its cookie cache, in the same run.
+ * validate: `GET /v1/user/current` with a valid token on latchkey's SQLite, Redis (and Redis
+ * Cluster) stores, against its floor — a Fastify route doing one read of the session on the same
+ * kind of store + JSON.parse (bench/floor-server.ts), the limit of a design that reads the store
+ * on every request — against a bare Fastify route (the framework limit), and against better-auth's
+ * get-session on the same stores, with and without its cookie cache, in the same run. The targets
+ * are measured in interleaved rounds; ratios are taken within a round.
  */
 import { cpus } from 'node:os';
 import { measureLoad, type Measured } from '../measure.ts';
