@@ -4,6 +4,7 @@
  * during the measured period only — setup logins and warm-up are left out.
  *
  *   node bench/profile.ts [sqlite|redis|cluster|bare|floor-redis|floor-sqlite] [--duration 10] [--warmup 3] [--top 40] [--keep]
+ *                         [--logins N]   (password logins on N connections during the measured period)
  *
  * Also prints the server's event-loop delay histogram over the measured period (event-loop-delay.ts).
  *
@@ -18,6 +19,7 @@ import { formatSummary, summarizeProfile } from './cpuprofile.ts';
 import { cpuBetween, sampleCpu } from './cpu.ts';
 import { generateLoad } from './load.ts';
 import { startTarget, TARGET_NAMES, type TargetKey } from './targets.ts';
+import { BENCH_DEVICE, BENCH_PASSWORD, registerUser } from './server.ts';
 
 const { values, positionals } = parseArgs({
   options: {
@@ -27,6 +29,7 @@ const { values, positionals } = parseArgs({
     sessions: { type: 'string' },
     top: { type: 'string' },
     keep: { type: 'boolean' },
+    logins: { type: 'string' },
   },
   allowPositionals: true,
 });
@@ -50,8 +53,22 @@ try {
   writeFileSync(join(dir, 'measuring'), '');
   const before = sampleCpu(target.serverPid, target.redisPids);
   const from = micros();
-  const result = await generateLoad({ ...load, durationSeconds: Number(values.duration ?? 10) });
+  const durationSeconds = Number(values.duration ?? 10);
+  // --logins N: password logins (PC sessions of the first bench user) on N connections at the same time.
+  const loginConnections = Number(values.logins ?? 0);
+  // A user of its own (PC: multi-session, cap 10), as the login scenario does: the validation
+  // pool's user holds 1,000 sessions, whose index every login of it would read.
+  const loginUser = loginConnections > 0 && key !== 'bare' && !key.startsWith('floor') ? await registerUser(target.url, 'profile-logins', 2) : null;
+  const logins = loginUser === null
+    ? null
+    : generateLoad({
+      url: target.url, path: '/v1/user/login', method: 'POST', tokens: [], connections: loginConnections, durationSeconds,
+      body: { username: loginUser.username, password: BENCH_PASSWORD, flag: 2, device: BENCH_DEVICE },
+    });
+  const result = await generateLoad({ ...load, durationSeconds });
+  const loginResult = await logins;
   window = { from, to: micros() };
+  if (loginResult !== null) process.stdout.write(`logins at the same time: ${loginResult.requestsPerSecond.toFixed(0)}/s (${loginResult.non2xx} non-2xx), p99 ${loginResult.p99Ms} ms\n`);
   const cpu = cpuBetween(before, sampleCpu(target.serverPid, target.redisPids));
   if (result.non2xx > 0 || result.errors > 0) throw new Error(`${result.non2xx} non-2xx, ${result.errors} errors`);
   requests = result.ok;
