@@ -2,7 +2,8 @@
  * `npm run bench [-- <scenario>…]`: latchkey's benchmarks, in one run on one machine, each against
  * baselines measured in the same run. Scenarios (all of them, in this order, when none is named):
  *
- *   validate  GET /v1/user/current on SQLite, Redis and Redis Cluster vs a bare Fastify route,
+ *   validate  GET /v1/user/current on SQLite, Redis and Redis Cluster vs its floor (a Fastify route doing
+ *             one store read + JSON.parse, bench/floor-server.ts) and a bare Fastify route, in interleaved rounds,
  *             and vs better-auth's get-session on SQLite and Redis (with and without its cookie cache)
  *   login     argon2id password logins/s, and validation p99 while they run
  *   logout    logouts/s, and revoke-all of a user with 1,000 sessions
@@ -10,11 +11,11 @@
  *   qr        QR login round trips/s
  *
  *   node bench/run.ts [scenario…] [--duration 10] [--warmup 3] [--connections 50] [--sessions 1000]
- *                     [--only sqlite,redis,cluster] [--sweep 10,200] [--growth-sizes 1000,100000] [--login-connections 8]
+ *                     [--only sqlite,redis,cluster] [--rounds 3] [--sweep 10,200] [--growth-sizes 1000,100000] [--login-connections 8]
  *                     [--logout-sessions 20000] [--no-peers] [--check]
  *
  * Options may also come from the environment: BENCH_DURATION, BENCH_WARMUP, BENCH_CONNECTIONS,
- * BENCH_SESSIONS. --check exits 1 when a target is missed. Results: bench/results/<time>.json.
+ * BENCH_SESSIONS, BENCH_ROUNDS. --check exits 1 when a target is missed. Results: bench/results/<time>.json.
  * See bench/README.md.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -51,6 +52,7 @@ const { values, positionals } = parseArgs({
     sessions: { type: 'string' },
     only: { type: 'string' },
     sweep: { type: 'string' },
+    rounds: { type: 'string' },
     'growth-sizes': { type: 'string' },
     'login-connections': { type: 'string' },
     'logout-sessions': { type: 'string' },
@@ -76,6 +78,7 @@ const settings: Settings = {
   durationSeconds: positive('duration', values.duration, process.env.BENCH_DURATION, 10),
   warmupSeconds: positive('warmup', values.warmup, process.env.BENCH_WARMUP, 3),
   connections: Math.round(positive('connections', values.connections, process.env.BENCH_CONNECTIONS, 50)),
+  rounds: Math.round(positive('rounds', values.rounds, process.env.BENCH_ROUNDS, 3)),
   sweepConnections: (values.sweep ?? '10,200').split(',').filter((count) => count !== '' && count !== '0').map((count) => Math.round(positive('sweep', count, undefined, 1))),
   sessions: Math.round(positive('sessions', values.sessions, process.env.BENCH_SESSIONS, 1000)),
   stores: list('--only', values.only, STORES, DEFAULT_STORES),

@@ -5,16 +5,24 @@
  * load is counted.
  */
 import { fileURLToPath } from 'node:url';
-import { startHttpProcess } from '../test/support/processes.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startHttpProcess, startRedisServer } from '../test/support/processes.ts';
+import { floorTokens } from './floor.ts';
 import type { LoadTarget } from './measure.ts';
 import {
   BENCH_DEVICE, BENCH_PASSWORD, CHEAP_PASSWORDS, checkTokens, postJson, registerUser, startBenchServer, type StoreKind,
 } from './server.ts';
 
-export type TargetKey = 'bare' | StoreKind;
+/** The floors: a Fastify route doing one store read + JSON.parse (bench/floor-server.ts). */
+export type FloorKey = 'floor-sqlite' | 'floor-redis';
+export type TargetKey = 'bare' | FloorKey | StoreKind;
 
 export const TARGET_NAMES: Record<TargetKey, string> = {
   bare: 'bare fastify',
+  'floor-sqlite': 'floor: fastify + 1 sqlite read',
+  'floor-redis': 'floor: fastify + 1 redis GET',
   sqlite: 'latchkey sqlite',
   redis: 'latchkey redis',
   cluster: 'latchkey redis cluster',
@@ -36,6 +44,7 @@ const SETUP_IN_FLIGHT = 8;
 
 export async function startTarget(key: TargetKey, sessions: number, options: TargetOptions = {}): Promise<Target> {
   if (key === 'bare') return startBare(options);
+  if (key === 'floor-sqlite' || key === 'floor-redis') return startFloor(key, sessions, options);
   const server = await startBenchServer(key, {
     // Logins only prepare the token pool; their hashing cost is not what is measured.
     password: CHEAP_PASSWORDS,
@@ -62,6 +71,39 @@ async function startBare(options: TargetOptions): Promise<Target> {
   const check = await fetch(server.url);
   if (check.status !== 200 || (await check.text()) !== '{"ok":true}') throw new Error(`bare server answered ${check.status}`);
   return { key: 'bare', url: server.url, path: '/', tokens: [], serverPid: server.pid, redisPids: [], stop: () => server.stop() };
+}
+
+async function startFloor(key: FloorKey, sessions: number, options: TargetOptions): Promise<Target> {
+  const dir = mkdtempSync(join(tmpdir(), 'latchkey-floor-'));
+  const redis = key === 'floor-redis' ? await startRedisServer() : null;
+  try {
+    const server = await startHttpProcess({
+      env: { ...options.env, FLOOR_SESSIONS: String(sessions) },
+      name: TARGET_NAMES[key],
+      args: [fileURLToPath(new URL('./floor-server.ts', import.meta.url)), redis === null ? 'sqlite' : 'redis', redis?.url ?? join(dir, 'floor.db')],
+      listeningMessage: 'floor listening',
+      healthPath: '/healthz',
+    });
+    const tokens = floorTokens(sessions);
+    const stop = async () => {
+      await server.stop();
+      await redis?.stop();
+      rmSync(dir, { recursive: true, force: true });
+    };
+    for (const token of [tokens[0], tokens.at(-1)]) {
+      const check = await fetch(server.url, { headers: { token: token ?? '' } });
+      await check.arrayBuffer();
+      if (check.status !== 200) {
+        await stop();
+        throw new Error(`${TARGET_NAMES[key]} answered ${check.status} to a seeded token`);
+      }
+    }
+    return { key, url: server.url, path: '/', tokens, serverPid: server.pid, redisPids: redis === null ? [] : [redis.pid], stop };
+  } catch (error) {
+    await redis?.stop();
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
 }
 
 /** One or more users, each with up to 1,000 Web sessions (register + logins). */

@@ -15,8 +15,10 @@ import { measure, measureLoad, type Measured } from '../measure.ts';
 import { fixed, formatRows, noiseWarnings } from '../report.ts';
 import { openStore, seedSessions } from '../seed.ts';
 import { BENCH_DEVICE, BENCH_PASSWORD, checkTokens, postJson, registerUser, startBenchServer, type StoreKind } from '../server.ts';
-import { TARGET_P99_MS } from './validate.ts';
 import type { Progress, Scenario, Settings } from './scenario.ts';
+
+/** Validation p99 during logins may be at most this many times its p99 alone (both at the default password concurrency). */
+export const TARGET_P99_DURING_LOGINS = 2;
 
 /** libuv's default thread pool size, which runs @node-rs/argon2's work in the server. */
 const HASHING_THREADS = 4;
@@ -116,9 +118,11 @@ export const loginScenario: Scenario = async (settings, progress) => {
         r.loginsDuringValidation.requestsPerSecond / r.loginsAlone.load.requestsPerSecond, '× alone'),
     ];
   });
+  // autocannon rounds to 1 ms: an alone p99 of 0 ms counts as 1.
+  const p99Ratio = (r: StoreResult) => r.validateDuringLogins.load.p99Ms / Math.max(1, r.validateAlone.load.p99Ms);
   const missed = results
-    .filter((r) => settings.connections === 50 && r.validateDuringLogins.load.p99Ms >= TARGET_P99_MS)
-    .map((r) => `login ${r.store}: validation p99 during logins ${r.validateDuringLogins.load.p99Ms} ms ≥ ${TARGET_P99_MS} ms`);
+    .filter((r) => p99Ratio(r) > TARGET_P99_DURING_LOGINS)
+    .map((r) => `login ${r.store}: validation p99 during logins ${r.validateDuringLogins.load.p99Ms} ms > ${TARGET_P99_DURING_LOGINS}× alone (${r.validateAlone.load.p99Ms} ms)`);
   const warnings = results.flatMap((r) => [
     ...noiseWarnings(`${r.store} validate alone`, r.validateAlone.cpu),
     ...noiseWarnings(`${r.store} logins alone`, r.loginsAlone.cpu),
@@ -131,7 +135,7 @@ export const loginScenario: Scenario = async (settings, progress) => {
     '',
     formatRows(['phase', 'req/s', 'p50 ms', 'p99 ms', 'ratio', 'server cores', 'peak RSS MiB'], rows),
     ...results.map((r) => `${r.store}: validation p99 ${r.validateAlone.load.p99Ms} ms alone, ` +
-      `${r.validateDuringLogins.load.p99Ms} ms during logins (target < ${TARGET_P99_MS} ms)`),
+      `${r.validateDuringLogins.load.p99Ms} ms during logins: ${p99Ratio(r).toFixed(2)}× (target ≤ ${TARGET_P99_DURING_LOGINS}×)`),
     ...(warnings.length > 0 ? ['', ...warnings.map((w) => `warning: ${w}`)] : []),
   ].join('\n');
   return { text, data: { argon2PerSecond, argon2: OWASP_ARGON2, hashingThreads: HASHING_THREADS, results }, missed };

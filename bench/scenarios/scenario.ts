@@ -6,6 +6,8 @@ export interface Settings {
   readonly warmupSeconds: number;
   /** Connections of the validation load. */
   readonly connections: number;
+  /** validate: interleaved rounds of every target (`--rounds`). */
+  readonly rounds: number;
   /** validate: the same targets again at these connection counts (`--sweep`). */
   readonly sweepConnections: readonly number[];
   /** Session tokens the validation load rotates through. */

@@ -104,8 +104,9 @@ function clusterOptions(url: string, options: RedisConnectOptions, perConnection
   return {
     keyPrefix: options.keyPrefix ?? '',
     enableOfflineQueue: false,
-    // Reads too: a Cluster cannot batch a turn's reads into one MGET (the keys hash to every slot),
-    // and sent one by one each read cost a write of its own (twice the CPU per validation).
+    // Reads too: a turn's reads go to each master as one script (cluster-reads.ts), and the keys a
+    // stale slot map sent to the wrong node are read one by one; sent without a pipeline, each
+    // such read cost a write of its own.
     enableAutoPipelining: true,
     clusterRetryStrategy: reconnectDelay,
     // By default a lost node is only replaced after a MOVED; a node that restarts with its slots

@@ -10,6 +10,7 @@ import { checkSetOptions, checkTtl } from '../kv-arguments.ts';
 import { attempt, createClient, firstConnect, type RedisClient, type RedisConnectOptions } from './redis-connection.ts';
 import { quit, RedisSubscriptions } from './redis-subscriptions.ts';
 import { ReadBatch } from '../read-batch.ts';
+import { clusterReadMany } from './cluster-reads.ts';
 import { defineScripts, type CompareAndSetTtl } from './scripts.ts';
 import { replicationWait, type ReplicationWait } from './replication.ts';
 
@@ -21,7 +22,10 @@ export class RedisKv implements Kv {
   readonly #subscriptions: RedisSubscriptions;
   /** ioredis prefixes keys, but not pub/sub channels; channels get the prefix here. */
   readonly #channelPrefix: string;
-  /** One MGET per event-loop turn on a single node (read-batch.ts); a Cluster refuses cross-slot MGETs. */
+  /**
+   * The reads of one event-loop turn go out together (read-batch.ts): one MGET on a single node;
+   * on a Cluster, which refuses cross-slot MGETs, one read script per master (cluster-reads.ts).
+   */
   readonly #reads: { get(key: string): Promise<string | null> };
   /** With store_min_replicas: a GETDEL that took something returns once replicas have it. */
   readonly #waitReplicas: ReplicationWait | null;
@@ -47,7 +51,7 @@ export class RedisKv implements Kv {
     this.#channelPrefix = keyPrefix;
     this.#subscriptions = new RedisSubscriptions(client);
     this.#reads = client instanceof Cluster
-      ? { get: (key) => attempt(() => client.get(key)) }
+      ? new ReadBatch(clusterReadMany(client, keyPrefix))
       : new ReadBatch((keys) => attempt(() => client.mget([...keys])));
   }
 

@@ -1,0 +1,105 @@
+/**
+ * A Redis Cluster's share of read-batch.ts: the keys read in one event-loop turn, grouped by the
+ * master that serves their slot, go to each master as one read-only script that GETs them all.
+ *
+ * An MGET cannot do it: a Cluster refuses one whose keys hash to different slots, and sessions'
+ * keys hash everywhere. Sent one by one (ioredis' auto-pipeline), each read was a Command object with
+ * its own timer and promise: twice the node's CPU per validation of a single Redis. A script
+ * flagged `allow-cross-slot-keys` (Redis 7+, Valkey) may read any key its node serves; its first key
+ * is declared, so the client routes it by that key's slot, and the others are passed as
+ * arguments, already prefixed.
+ *
+ * Nothing here is cached or kept: every key is read on its node after it was asked for
+ * (docs/design.md §3.2, invariant 6). When the slot map was stale, a key moved (the script then
+ * fails with "non local key"), or the server runs no such scripts, Redis answers with an error:
+ * that group's keys are read again one by one, through the client's own redirection handling.
+ * Anything else (no answer, a closed connection) fails the batch like any read.
+ */
+import type { Cluster, Result } from 'ioredis';
+import { attempt, toStoreError } from './redis-connection.ts';
+
+const READ_MANY = {
+  numberOfKeys: 1,
+  lua: `#!lua flags=no-writes,allow-cross-slot-keys
+local values = {}
+for i = 1, #ARGV do values[i] = redis.call('GET', ARGV[i]) end
+return values`,
+};
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    /** `first` routes the script; `prefixedKeys` (including first, with the key prefix) are read. */
+    kvClusterReadMany(first: string, ...prefixedKeys: string[]): Result<(string | null)[], Context>;
+  }
+}
+
+/** CRC16-XMODEM of every byte value, as Redis's crc16.c tabulates it. */
+const CRC16 = Uint16Array.from({ length: 256 }, (_, byte) => {
+  let crc = byte << 8;
+  for (let bit = 0; bit < 8; bit += 1) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+  return crc;
+});
+
+/**
+ * The hash slot of a key (CRC16 of the key or of its `{hash tag}`, mod 16384), as Redis computes
+ * it. latchkey's keys are ASCII, whose char codes are their UTF-8 bytes; others are encoded first.
+ */
+export function keySlot(key: string): number {
+  const bytes: string | Buffer = /^[\x00-\x7f]*$/.test(key) ? key : Buffer.from(key, 'utf8');
+  let start = 0;
+  let end = bytes.length;
+  const open = bytes.indexOf('{');
+  if (open !== -1) {
+    const close = bytes.indexOf('}', open + 1);
+    if (close > open + 1) {
+      start = open + 1;
+      end = close;
+    }
+  }
+  let crc = 0;
+  if (typeof bytes === 'string') {
+    for (let i = start; i < end; i += 1) crc = ((crc << 8) & 0xffff) ^ (CRC16[((crc >> 8) ^ bytes.charCodeAt(i)) & 0xff] ?? 0);
+  } else {
+    for (let i = start; i < end; i += 1) crc = ((crc << 8) & 0xffff) ^ (CRC16[((crc >> 8) ^ (bytes[i] ?? 0)) & 0xff] ?? 0);
+  }
+  return crc & 16383;
+}
+
+/** Reads many keys of a Cluster: one script per master, one value (or null) per key, in order. */
+export function clusterReadMany(client: Cluster, keyPrefix: string): (keys: readonly string[]) => Promise<(string | null)[]> {
+  client.defineCommand('kvClusterReadMany', READ_MANY);
+  const one = (key: string) => attempt(() => client.get(key));
+  const readGroup = (keys: readonly string[]): Promise<readonly (string | null)[]> => {
+    if (keys.length === 1) return one(keys[0] as string).then((value) => [value]);
+    return client.kvClusterReadMany(keys[0] as string, ...keys.map((key) => keyPrefix + key)).then(
+      (values) => values,
+      (error: unknown) => {
+        // A reply: the script could not read these keys on that node. Read them one by one.
+        if (error instanceof Error && error.name === 'ReplyError') return Promise.all(keys.map(one));
+        throw toStoreError(error);
+      },
+    );
+  };
+  return async (keys) => {
+    const groups = new Map<string, { keys: string[]; at: number[] }>();
+    keys.forEach((key, at) => {
+      // Before the slot map is known every key lands in one group; the script then fails and the
+      // keys are read one by one.
+      const node = client.slots[keySlot(keyPrefix + key)]?.[0] ?? '';
+      const group = groups.get(node);
+      if (group === undefined) groups.set(node, { keys: [key], at: [at] });
+      else {
+        group.keys.push(key);
+        group.at.push(at);
+      }
+    });
+    const values: (string | null)[] = new Array<string | null>(keys.length).fill(null);
+    await Promise.all([...groups.values()].map(async (group) => {
+      const read = await readGroup(group.keys);
+      group.at.forEach((at, i) => {
+        values[at] = read[i] ?? null;
+      });
+    }));
+    return values;
+  };
+}
