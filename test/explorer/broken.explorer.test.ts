@@ -7,7 +7,7 @@ import { LatchkeyError } from '../../src/core/errors.ts';
 import { defaultDevicePolicies, type SessionLimit } from '../../src/core/sessions/policy.ts';
 import type { Kv } from '../../src/ports/kv.ts';
 import {
-  banIsTotal, capKeepsOne, exclusiveMeansOne, finalLogout, noCollateral, refusedLeftNothing, slotsReleased, storeConsistent, withinSessionLimit,
+  banIsTotal, capKeepsOne, exclusiveMeansOne, finalLogout, noCollateral, refusedLeftNothing, slotsReleased, storeConsistent, tombstonesSayWhy, withinSessionLimit,
 } from './invariants.ts';
 import { loadMutant, srcFile, writeMutant, type Replacement } from './mutant.ts';
 import { ban, login, logout, revokeAll, type SessionProtocol } from './protocols.ts';
@@ -47,6 +47,12 @@ const capCountsNewer = () => sessionsMutant([
 const noSlotRecheck = () => slotMutant([
   '  if ((await kv.get(sessionKey(session.sid))) === null) {\n    await kv.compareAndDelete(slot, session.sid);\n  }\n',
   '',
+]);
+
+/** Every call that tries to end a session writes why, not only the one whose GETDEL ended it. */
+const everyEnderWritesWhy = () => sessionsMutant([
+  '    if (raw !== null) await this.#writeTombstone(sid, reason, by);\n',
+  '    await this.#writeTombstone(sid, reason, by);\n',
 ]);
 
 /** The real SessionService over a mutant of the group slot of session limits (limit-slot.ts). */
@@ -246,5 +252,19 @@ describe('the explorer finds the race in a broken session limit', () => {
     });
     // Already the first order shows it: the second login is refused there.
     assertViolationFound(t, result, /refused login: login\d (left|is still named)/, { raceOnly: false });
+  });
+});
+
+describe('a broken tombstone protocol is caught', () => {
+  it('a racing loser that also writes why overwrites the reason the winner gave', async (t) => {
+    const result = await exploreSessions({
+      seed: { oldApp: APP },
+      protocols: { logout: logout('oldApp'), login: login(APP) },
+      invariants: [tombstonesSayWhy],
+      maxRuns: 20_000,
+      tombstones: true,
+      sessions: await everyEnderWritesWhy(),
+    });
+    assertViolationFound(t, result, /why it ended: oldApp \(ended by (logout|replaced)\) says (replaced|logout)/);
   });
 });

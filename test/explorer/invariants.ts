@@ -2,7 +2,8 @@
  * The invariants of docs/design.md §3.2 as explorer checks. Each returns what is wrong, or null. They read
  * the store directly and validate tokens through an unscheduled SessionService (SessionWorld).
  */
-import { deviceSlotKey, imTokenKey, limitSlotKey, sessionKey, userSessionsKey } from '../../src/core/sessions/keys.ts';
+import { deviceSlotKey, endedKey, imTokenKey, limitSlotKey, sessionKey, userSessionsKey } from '../../src/core/sessions/keys.ts';
+import { parseTombstone, tombstone } from '../../src/core/sessions/tombstone.ts';
 import { parseSlot } from '../../src/core/sessions/limit-slot.ts';
 import { DEVICE_FLAGS, type DeviceFlag, type SessionLimit } from '../../src/core/sessions/policy.ts';
 import { parseImTokenValue } from '../../src/core/sessions/im-token-value.ts';
@@ -262,6 +263,27 @@ export const refusedLeftNothing: SessionInvariant = async ({ world, final }) => 
         if (value?.includes(sid) === true) return `refused login: ${name} is still named in ${key}`;
       }
     }
+  }
+  return null;
+};
+
+/**
+ * Why a session ended is told by the call that ended it (docs/design.md §3.1): once all is
+ * settled, a live session's `ended:<sid>` still holds its pre-written expiry, and an ended one holds
+ * the reason of the one call whose GETDEL ended it (recorded by onEnded), never a racing loser's.
+ */
+export const tombstonesSayWhy: SessionInvariant = async ({ world, final }) => {
+  if (!final) return null;
+  for (const key of world.store.keys().filter((k) => k.startsWith(endedKey('')))) {
+    const sid = key.slice(endedKey('').length);
+    const told = parseTombstone(await world.store.get(key));
+    const live = (await world.store.get(sessionKey(sid))) !== null;
+    const ending = world.endings.get(sid);
+    const expected = live || ending === undefined ? 'expired' : tombstone(ending, 0)?.reason ?? 'expired';
+    if (told?.reason !== expected) {
+      return `why it ended: ${sid} (${live ? 'live' : `ended by ${ending ?? 'nobody'}`}) says ${told?.reason ?? 'nothing'}, not ${expected}`;
+    }
+    if ((expected === 'replaced' || expected === 'cap') && told.by === undefined) return `why it ended: ${sid} was ${expected} but says by whom`;
   }
   return null;
 };

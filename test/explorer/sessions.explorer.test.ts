@@ -6,7 +6,7 @@
 import { describe, it } from 'node:test';
 import { defaultDevicePolicies, type SessionLimit } from '../../src/core/sessions/policy.ts';
 import {
-  banIsTotal, capKeepsOne, exclusiveMeansOne, finalLogout, noCollateral, refusedLeftNothing, slotsReleased, storeConsistent, withinSessionLimit,
+  banIsTotal, capKeepsOne, exclusiveMeansOne, finalLogout, noCollateral, refusedLeftNothing, slotsReleased, storeConsistent, tombstonesSayWhy, withinSessionLimit,
 } from './invariants.ts';
 import { ban, login, logout, revoke, revokeAll, revokeOthers } from './protocols.ts';
 import { APP, exploreSessions, PC, WEB } from './world.ts';
@@ -109,6 +109,32 @@ describe('session protocols under every interleaving', () => {
       invariants: [capKeepsOne(['login1', 'login2']), storeConsistent],
       maxRuns: 50_000,
       reduction: 'sleep-sets',
+    });
+    assertEveryInterleavingHolds(t, result);
+  });
+});
+
+describe('why a session ended, under every interleaving (docs/design.md §3.1)', () => {
+  it('a logout racing the APP login that replaces the same session: the token tells the reason of whichever ended it', async (t) => {
+    const result = await exploreSessions({
+      seed: { oldApp: APP },
+      protocols: { logout: logout('oldApp'), login: login(APP) },
+      invariants: [tombstonesSayWhy, finalLogout('logout', ['oldApp']), storeConsistent],
+      maxRuns: 20_000,
+      reduction: 'sleep-sets',
+      tombstones: true,
+    });
+    assertEveryInterleavingHolds(t, result);
+  });
+
+  it('a revoke racing a ban of the same session: one reason, the winner\'s; the new login is told nothing while live', async (t) => {
+    const result = await exploreSessions({
+      seed: { web: WEB },
+      protocols: { revoke: revoke('web'), ban: ban(), login: login(PC) },
+      invariants: [tombstonesSayWhy, storeConsistent],
+      maxRuns: 50_000,
+      reduction: 'sleep-sets',
+      tombstones: true,
     });
     assertEveryInterleavingHolds(t, result);
   });

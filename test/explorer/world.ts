@@ -10,7 +10,7 @@ import type { Kv } from '../../src/ports/kv.ts';
 import type { Random } from '../../src/ports/random.ts';
 import { sessionKey } from '../../src/core/sessions/keys.ts';
 import { defaultDevicePolicies, type DeviceFlag, type DevicePolicies, type SessionLimit } from '../../src/core/sessions/policy.ts';
-import { parseSessionRecord, type Session } from '../../src/core/sessions/record.ts';
+import { parseSessionRecord, type RevokeReason, type Session } from '../../src/core/sessions/record.ts';
 import { SessionService, type AccountStatusReader, type IssueInput, type IssuedSession } from '../../src/core/sessions/service.ts';
 import { sidOf } from '../../src/core/sessions/token.ts';
 import { explore, type Exploration, type Invariant, type Protocol } from './scheduler.ts';
@@ -25,6 +25,7 @@ export const UID = 'u1';
 
 const NOW = Date.UTC(2025, 0, 1);
 const TTL_MS = 30 * 24 * 3600 * 1000;
+const RETENTION_MS = 7 * 24 * 3600 * 1000;
 const TOKEN_BYTES = 32;
 
 /** Account status lives in the Kv so that a login's status check is a scheduling point too. */
@@ -49,6 +50,10 @@ export class SessionWorld {
   readonly refused = new Set<string>();
   /** Logins refused by a full reject_new session limit (409 session_limit). */
   readonly limited = new Set<string>();
+  /** With tombstones on: how each ended session was ended, as told by the call whose GETDEL ended it (onEnded). */
+  readonly endings = new Map<string, RevokeReason>();
+  /** Whether sessions write why they ended (`ended:<sid>`, ended_retention_seconds). */
+  readonly tombstones: boolean;
   /** sid → the name of the session (or login protocol) it belongs to, for readable traces. */
   readonly #names = new Map<string, string>();
   /** validate() over the store, not scheduled; its last-seen write is dropped so checking never acts. */
@@ -57,8 +62,9 @@ export class SessionWorld {
   /** The session core the protocols run: the production class, or a mutant of it (broken variants). */
   readonly #Sessions: typeof SessionService;
 
-  constructor(policies: DevicePolicies, im: ImTiming | null = null, Sessions: typeof SessionService = SessionService, limits: readonly SessionLimit[] = []) {
+  constructor(policies: DevicePolicies, im: ImTiming | null = null, Sessions: typeof SessionService = SessionService, limits: readonly SessionLimit[] = [], tombstones = false) {
     this.policies = policies;
+    this.tombstones = tombstones;
     this.limits = limits;
     this.im = im === null ? null : new ImServerModel(im);
     this.#Sessions = Sessions;
@@ -71,8 +77,9 @@ export class SessionWorld {
     im: ImTiming | null = null,
     Sessions: typeof SessionService = SessionService,
     limits: readonly SessionLimit[] = [],
+    tombstones = false,
   ): Promise<SessionWorld> {
-    const world = new SessionWorld(policies, im, Sessions, limits);
+    const world = new SessionWorld(policies, im, Sessions, limits, tombstones);
     await world.store.set(statusKey(UID), 'active');
     await world.store.set(passwordKey(UID), OLD_PASSWORD_HASH);
     return world;
@@ -95,10 +102,14 @@ export class SessionWorld {
     accountStatus: AccountStatusReader = async (uid) => asStatus(await kv.get(statusKey(uid))),
   ): SessionService {
     const Sessions = this.#Sessions;
+    const tombstones = this.tombstones
+      ? { endedRetentionMs: RETENTION_MS, onEnded: (session: Session, reason: RevokeReason) => { this.endings.set(session.sid, reason); } }
+      : {};
     if (this.im === null) {
-      return new Sessions({ kv, clock: this.clock, random: this.#naming(owner), policies: this.policies, limits: this.limits, ttlMs: TTL_MS, accountStatus });
+      return new Sessions({ kv, clock: this.clock, random: this.#naming(owner), policies: this.policies, limits: this.limits, ttlMs: TTL_MS, accountStatus, ...tombstones });
     }
     return new Sessions({
+      ...tombstones,
       kv,
       clock: this.clock,
       random: this.#naming(owner),
@@ -206,13 +217,15 @@ export interface SessionScenario {
   readonly reduction?: 'sleep-sets';
   /** A mutant of the session core to run instead of the production one (broken variants). */
   readonly sessions?: typeof SessionService;
+  /** Sessions write why they ended (ended:<sid>), and the world records who ended each. */
+  readonly tombstones?: boolean;
 }
 
 /** Explores a race of session protocols, each run from a fresh world holding the seeded sessions. */
 export function exploreSessions(scenario: SessionScenario): Promise<Exploration> {
   return explore({
     setup: async () => {
-      const world = await SessionWorld.create(scenario.policies, scenario.im ?? null, scenario.sessions, scenario.limits);
+      const world = await SessionWorld.create(scenario.policies, scenario.im ?? null, scenario.sessions, scenario.limits, scenario.tombstones);
       for (const [name, flag] of Object.entries(scenario.seed ?? {})) await world.seed(name, flag);
       return { world, store: world.store };
     },
