@@ -15,6 +15,7 @@ import { parseImConfig, type ImConfig } from './im.ts';
 import { parseAuditConfig, parseServiceKeys, type AuditConfig } from './admin.ts';
 import { parseHttpConfig, parsePublicUrl, type HttpConfig } from './http.ts';
 import { parseCorsConfig, type CorsConfig } from './cors.ts';
+import { parseWebhooksConfig, type WebhookTarget } from './webhooks.ts';
 import { metricsFromEnv, parseMetricsConfig, type MetricsConfig } from './metrics.ts';
 import { schemaKeys, schemaProblems, type SchemaProblem } from './schema.ts';
 import { ConfigError, HIDDEN_VALUE } from './errors.ts';
@@ -145,6 +146,8 @@ export interface Config {
   readonly publicUrl: string | undefined;
   /** Where GET /metrics is served (metrics.ts): its own loopback listener, and/or behind a bearer key. */
   readonly metrics: MetricsConfig;
+  /** Where events are POSTed (webhooks.ts, docs/design.md §3.6); empty: no outbox rows, no worker. */
+  readonly webhooks: readonly WebhookTarget[];
 }
 
 /**
@@ -269,6 +272,7 @@ export function parseValues(raw: Json): Config {
     http: parseHttpConfig(raw.http, integerIn(section(raw, 'qr'), 'qr.poll_timeout_seconds', 25, 1, 120)),
     publicUrl: parsePublicUrl(raw.public_url),
     metrics: parseMetricsConfig(raw.metrics),
+    webhooks: parseWebhooksConfig(raw.webhooks),
   };
 }
 

@@ -92,6 +92,7 @@ export const CONFIG_SCHEMA: SchemaNode = object({
   }),
   audit: object({ retention_days: int }),
   cors: object({ origins: strings, max_age_seconds: int }),
+  webhooks: { type: 'array', items: object({ url: str, secret: str, events: strings, max_age_seconds: int, timeout_ms: int, retry_max_ms: int }) },
   http: object({ request_timeout_seconds: int, idle_timeout_seconds: int, max_connections: int }),
   // null, false or "off": no metrics listener.
   metrics: object({

@@ -26,6 +26,9 @@ import { SendTiming } from '../flows/code/send-timing.ts';
 import { PollSlots } from '../flows/qr/poll-slots.ts';
 import type { ImBridge } from '../ports/im-bridge.ts';
 import { openImBridge } from '../adapters/wukongim/open-im-bridge.ts';
+import { KyselyOutbox, OutboxRows } from '../adapters/db/outbox.ts';
+import { NO_EVENTS, type EventSink } from '../ports/events.ts';
+import { tombstone } from '../core/sessions/tombstone.ts';
 
 export interface RuntimeOverrides {
   readonly clock?: Clock;
@@ -55,6 +58,10 @@ export async function createRuntime(config: Config, log: AuditLogger & SenderLog
   }
   const accounts: AccountRepo = accountStore.repo;
   const metrics = createMetrics();
+  // Webhooks (docs/design.md §3.6): with none configured nothing is written and no worker runs.
+  const outbox = config.webhooks.length === 0 ? null : new KyselyOutbox(accountStore.db, new OutboxRows(config.webhooks, clock, random));
+  if (outbox !== null) accountStore.repo.useOutbox(new OutboxRows(config.webhooks, clock, random), () => outbox.notifyWritten());
+  const events: EventSink = outbox ?? NO_EVENTS;
   const sender = overrides.sender ?? openSender(config, clock, log);
   const imBridge = overrides.imBridge !== undefined ? overrides.imBridge : openImBridge(config.im);
   const sessions = new SessionService({
@@ -72,20 +79,34 @@ export async function createRuntime(config: Config, log: AuditLogger & SenderLog
       if (reason === 'replaced' || reason === 'cap') {
         void audit.record({ type: 'revoke', uid: session.uid, sid: session.sid, result: 'ok', reason });
       }
+      // Only the call whose GETDEL ended the session gets here, so the event is written once. A login
+      // undone before it answered (`aborted`) ends a session nobody was told of: no event.
+      const ended = outbox === null ? null : tombstone(reason, clock.now());
+      const told = ended === null ? Promise.resolve() : events.emit([{
+        type: 'session.ended',
+        data: { uid: session.uid, sid: session.sid, device_flag: session.device_flag, device_id: session.device_id, reason: ended.reason },
+      }]).catch((error: unknown) => {
+        // The session is over either way; the lost event is logged and counted.
+        metrics.webhookLost.inc({ type: 'session.ended' });
+        log.warn({ err: error, sid: session.sid }, 'session.ended event not written');
+      });
       // An SSO session's links (sealed ID token, IdP session index) end with it, however it ended.
-      return oidc.sessionEnded(session);
+      return Promise.all([told, oidc.sessionEnded(session)]).then(() => undefined);
     },
     ...(imBridge === null ? {} : { im: { bridge: imBridge, quitRetry: config.im.quitRetry } }),
   });
   const audit = new AuditTrail(accounts, clock, log);
   const hasher = createPasswordHasher(config.password);
-  const oidc = createOidc(config, { kv, clock, random, sessions, accounts, audit, metrics, identities: new KyselyIdentityRepo(accountStore.db), registry: metrics.registry }, log);
+  const oidc = createOidc(config, { kv, clock, random, sessions, accounts, events, audit, metrics, identities: new KyselyIdentityRepo(accountStore.db), registry: metrics.registry }, log);
   return {
     config,
     clock,
     random,
     kv,
     accounts,
+    /** Events for webhooks (NO_EVENTS without any); `outbox` is what the delivery worker reads. */
+    events,
+    outbox,
     /** The account database itself, for what the repo does not cover (the deployment id, ops/deployment-id.ts). */
     accountDb: accountStore.db,
     sessions,

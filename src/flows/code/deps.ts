@@ -1,5 +1,6 @@
 import type { AccountRepo, Address, User } from '../../ports/accounts.ts';
 import type { Clock } from '../../ports/clock.ts';
+import type { EventSink } from '../../ports/events.ts';
 import type { Random } from '../../ports/random.ts';
 import type { CodeChannel, Sender, SenderLogger } from '../../ports/sender.ts';
 import type { RateLimit } from '../../config/config.ts';
@@ -25,6 +26,7 @@ export interface CodeSettings {
 /** Everything the one-time-code flows use. */
 export interface CodeFlowDeps {
   readonly accounts: AccountRepo;
+  readonly events: EventSink;
   readonly sessions: SessionService;
   readonly hasher: PasswordHasher;
   readonly sender: Sender;

@@ -13,7 +13,7 @@ export interface OidcLogger {
 }
 
 /** What the SSO flows need (the runtime's `oidc` part provides it). */
-export interface OidcDeps extends Pick<PasswordFlowDeps, 'sessions' | 'accounts' | 'audit' | 'metrics' | 'clock' | 'random'> {
+export interface OidcDeps extends Pick<PasswordFlowDeps, 'sessions' | 'accounts' | 'events' | 'audit' | 'metrics' | 'clock' | 'random'> {
   readonly kv: Kv;
   readonly identities: IdentityRepo;
   readonly cipher: TokenCipher;

@@ -56,6 +56,7 @@ export function codeRoutes(app: FastifyInstance, runtime: Runtime): void {
   const { random, clock, config } = runtime;
   const deps: CodeFlowDeps = {
     accounts: runtime.accounts,
+    events: runtime.events,
     sessions: runtime.sessions,
     hasher: runtime.hasher,
     sender: runtime.sender,
