@@ -34,8 +34,11 @@ export interface Receiver {
   until(done: (accepted: Delivery[]) => boolean, timeoutMs: number): Promise<void>;
 }
 
-/** `answer(n)` gives the status for the n-th verified delivery (0-based); 204 by default. */
-export async function startReceiver(answer: (n: number) => number = () => 204, secret = TEST_WEBHOOK_SECRET): Promise<Receiver> {
+/**
+ * `answer(n)` gives the status for the n-th verified delivery (0-based); 204 by default. `delayMs`:
+ * how long each answer takes (deliveries stay in flight, so a killed node is likely mid-delivery).
+ */
+export async function startReceiver(answer: (n: number) => number = () => 204, secret = TEST_WEBHOOK_SECRET, delayMs = 0): Promise<Receiver> {
   const verifier = new Webhook(secret);
   const deliveries: Delivery[] = [];
   const badSignatures: string[] = [];
@@ -55,9 +58,13 @@ export async function startReceiver(answer: (n: number) => number = () => 204, s
       }
       const body = JSON.parse(raw) as { type: string; timestamp: string; data: Record<string, unknown> };
       const status = answer(deliveries.length);
-      deliveries.push({ id: headers['webhook-id'] ?? '', type: body.type, at: Date.parse(body.timestamp), data: body.data, status });
-      response.writeHead(status).end();
-      for (const waiter of waiters) waiter();
+      const respond = () => {
+        deliveries.push({ id: headers['webhook-id'] ?? '', type: body.type, at: Date.parse(body.timestamp), data: body.data, status });
+        response.writeHead(status).end();
+        for (const waiter of waiters) waiter();
+      };
+      if (delayMs > 0) setTimeout(respond, delayMs);
+      else respond();
     });
   };
   let server: Server = createServer(handler);
