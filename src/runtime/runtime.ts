@@ -59,8 +59,9 @@ export async function createRuntime(config: Config, log: AuditLogger & SenderLog
   const accounts: AccountRepo = accountStore.repo;
   const metrics = createMetrics();
   // Webhooks (docs/design.md §3.6): with none configured nothing is written and no worker runs.
-  const outbox = config.webhooks.length === 0 ? null : new KyselyOutbox(accountStore.db, new OutboxRows(config.webhooks, clock, random));
-  if (outbox !== null) accountStore.repo.useOutbox(new OutboxRows(config.webhooks, clock, random), () => outbox.notifyWritten());
+  const outboxRows = new OutboxRows(config.webhooks, clock, random);
+  const outbox = config.webhooks.length === 0 ? null : new KyselyOutbox(accountStore.db, outboxRows);
+  if (outbox !== null) accountStore.repo.useOutbox(outboxRows, () => outbox.notifyWritten());
   const events: EventSink = outbox ?? NO_EVENTS;
   const sender = overrides.sender ?? openSender(config, clock, log);
   const imBridge = overrides.imBridge !== undefined ? overrides.imBridge : openImBridge(config.im);

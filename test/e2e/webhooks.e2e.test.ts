@@ -119,3 +119,23 @@ describe('webhooks end to end', () => {
     assert.match(metrics, /latchkey_webhook_delivered_total\{webhook="[0-9a-f]{16}"\} \d+/);
   });
 });
+
+describe('webhooks not configured', () => {
+  it('writes no outbox row and runs no delivery worker', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'latchkey-nowebhooks-'));
+    const config = parseConfig({ ...testDefaults, data_dir: dir });
+    const server = await startServer(config, createLogger(config.logLevel));
+    try {
+      assert.equal(server.runtime.outbox, null);
+      assert.equal(server.runtime.events.enabled, false);
+      const registered = await call(server, 'POST', '/v1/user/register', { username: 'quiet', password: PASSWORD, flag: 0, device: device('d') });
+      assert.equal(registered.status, 201);
+      assert.equal((await call(server, 'POST', '/v1/user/quit', undefined, registered.body.token)).status, 200);
+      const rows = await server.runtime.accountDb.selectFrom('webhook_outbox').selectAll().execute();
+      assert.deepEqual(rows, []);
+    } finally {
+      await server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
