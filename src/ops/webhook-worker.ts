@@ -84,8 +84,9 @@ export function createWebhookWorker(
       problem = error instanceof DOMException && error.name === 'TimeoutError' ? `timed out after ${target.timeoutMs} ms` : 'unreachable';
     }
     if (ok) {
-      await outbox.remove(row.id);
+      // Counted as the receiver answered: a row whose removal fails is sent again (a duplicate).
       metrics.webhookDelivered.inc(label);
+      await outbox.remove(row.id);
       return;
     }
     metrics.webhookFailed.inc(label);

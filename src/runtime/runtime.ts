@@ -98,7 +98,7 @@ export async function createRuntime(config: Config, log: AuditLogger & SenderLog
   });
   const audit = new AuditTrail(accounts, clock, log);
   const hasher = createPasswordHasher(config.password);
-  const oidc = createOidc(config, { kv, clock, random, sessions, accounts, events, audit, metrics, identities: new KyselyIdentityRepo(accountStore.db), registry: metrics.registry }, log);
+  const oidc = createOidc(config, { kv, clock, random, sessions, accounts, events, audit, metrics, identities: new KyselyIdentityRepo(accountStore.db, outbox === null ? null : { rows: outboxRows, written: () => outbox.notifyWritten() }), registry: metrics.registry }, log);
   return {
     config,
     clock,

@@ -14,6 +14,8 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import { Webhook } from 'standardwebhooks';
 import { openAccountStore, type AccountStore } from '../../src/adapters/db/open.ts';
 import { KyselyOutbox, OutboxRows } from '../../src/adapters/db/outbox.ts';
+import { KyselyIdentityRepo } from '../../src/adapters/db/identity-repo.ts';
+import { IdentityTaken } from '../../src/ports/identities.ts';
 import { parseWebhooksConfig, type WebhookTarget } from '../../src/config/webhooks.ts';
 import { createMetrics } from '../../src/ops/metrics.ts';
 import { backoffMs, createWebhookWorker } from '../../src/ops/webhook-worker.ts';
@@ -137,23 +139,24 @@ function outboxConformance(backend: Backend): void {
       const [a, b] = stores.map((store) => outboxOf(store, list));
       for (let n = 0; n < 6; n++) await a!.emit(Array.from({ length: 8 }, (_, u) => event(`user${u}`, n)));
       const workers = [a!, b!].map((outbox) => createWebhookWorker(outbox, list, clock, metrics, log, { loop: false, batch: 5 }));
-      for (let round = 0; round < 200 && hook.accepted.length < 48; round++) {
+      // At least once: a row whose settling failed (a busy database) is sent again after its lease.
+      const firsts = () => [...new Map(hook.accepted.map((d) => [d.id, d] as const)).values()];
+      for (let round = 0; round < 100 && firsts().length < 48; round++) {
         await Promise.all(workers.map((worker) => worker.runOnce()));
         now += 2000;
       }
-      assert.equal(hook.accepted.length, 48);
+      assert.equal(firsts().length, 48);
       assert.ok(failures > 0);
       for (let u = 0; u < 8; u++) {
-        const seen = hook.accepted.filter((d) => d.body.data.uid === `user${u}`).map((d) => d.body.data.n);
+        const seen = firsts().filter((d) => d.body.data.uid === `user${u}`).map((d) => d.body.data.n);
         assert.deepEqual(seen, [0, 1, 2, 3, 4, 5], `user${u} in order`);
       }
       assert.equal((await a!.stats([list[0]!.key])).pending, 0);
       const idsOf = new Map<string, Set<string>>();
       for (const { id, body } of hook.attempts) idsOf.set(`${body.data.uid}/${body.data.n}`, (idsOf.get(`${body.data.uid}/${body.data.n}`) ?? new Set()).add(id));
       assert.ok([...idsOf.values()].every((ids) => ids.size === 1), 'every attempt of an event carries its one webhook-id');
-      assert.equal(new Set(hook.accepted.map((d) => d.id)).size, 48);
       const delivered = await metrics.registry.getSingleMetricAsString('latchkey_webhook_delivered_total');
-      assert.match(delivered, / 48$/m);
+      assert.match(delivered, new RegExp(` ${hook.accepted.length}$`, 'm'));
       const failed = await metrics.registry.getSingleMetricAsString('latchkey_webhook_failed_total');
       assert.match(failed, new RegExp(` ${failures}$`, 'm'));
     } finally {
@@ -214,6 +217,19 @@ function outboxConformance(backend: Backend): void {
     const types = (await store.db.selectFrom('webhook_outbox').select('type').orderBy('id').execute()).map((r) => r.type);
     assert.deepEqual(types, ['user.created', 'user.role_changed', 'user.password_changed']);
     assert.equal(written, 3);
+
+    // An SSO account and its identity: the event in the same transaction, none when the identity was taken.
+    const identities = new KyselyIdentityRepo(store.db, { rows, written: () => written++ });
+    const sso = (id: string) => ({ uid: id, username: id, name: id, passwordHash: null });
+    const ssoEvent = (id: string): DomainEvent[] => [{ type: 'user.created', data: { uid: id, method: 'oidc' } }];
+    await identities.createWithAccount(sso(`${uid}a`), { id: `${uid}i1`, issuer: 'https://idp.example', subject: uid, uid: `${uid}a` }, now, ssoEvent(`${uid}a`));
+    await assert.rejects(
+      identities.createWithAccount(sso(`${uid}b`), { id: `${uid}i2`, issuer: 'https://idp.example', subject: uid, uid: `${uid}b` }, now, ssoEvent(`${uid}b`)),
+      IdentityTaken,
+    );
+    const ssoRows = await store.db.selectFrom('webhook_outbox').select('uid').where('type', '=', 'user.created').orderBy('id').execute();
+    assert.deepEqual(ssoRows.map((r) => r.uid), [uid, `${uid}a`]);
+    assert.equal(written, 4);
   });
 }
 

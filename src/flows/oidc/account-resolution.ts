@@ -19,7 +19,7 @@ export interface ResolvedAccount {
   readonly how: 'known' | 'linked_email' | 'linked_phone' | 'created';
 }
 
-type Deps = Pick<OidcDeps, 'accounts' | 'events' | 'identities' | 'random' | 'clock' | 'audit'>;
+type Deps = Pick<OidcDeps, 'accounts' | 'identities' | 'random' | 'clock' | 'audit'>;
 
 const USERNAME = /^\p{L}[\p{L}\p{N}_.-]{1,31}$/u;
 
@@ -83,9 +83,9 @@ async function create(deps: Deps, config: OidcProviderConfig, issuer: string, cl
     if (trusted && email !== null) await releaseClaim(deps, email);
     const user: NewUser = { uid, username, name: displayName(claims, username), email, emailVerified: trusted, passwordHash: null };
     try {
-      const created = await deps.identities.createWithAccount(user, { id: newId(deps), issuer, subject: claims.sub, uid }, deps.clock.now());
-      // Right after the account's transaction, not in it (docs/design.md §3.6); before the login answers.
-      await deps.events.emit([{ type: 'user.created', data: { uid, username: created.user.username, role: created.user.role, method: 'oidc', by: 'register' } }]);
+      const created = await deps.identities.createWithAccount(user, { id: newId(deps), issuer, subject: claims.sub, uid }, deps.clock.now(), [
+        { type: 'user.created', data: { uid, username, role: 'user', method: 'oidc', by: 'register' } },
+      ]);
       return { ...created, how: 'created' };
     } catch (error) {
       if (error instanceof IdentityTaken) return { ...(await winner(deps, issuer, claims.sub)), how: 'known' };
