@@ -184,6 +184,9 @@ function outboxConformance(backend: Backend): void {
       assert.equal(await worker.runOnce(), 1);
       [row] = await stores[0]!.db.selectFrom('webhook_outbox').selectAll().orderBy('id').execute();
       assert.equal(row!.next_at, now + 2000, 'the wait doubles');
+      // Owed: two rows, the oldest written `now - start` ago.
+      assert.match(await metrics.registry.getSingleMetricAsString('latchkey_webhook_pending'), /^latchkey_webhook_pending 2$/m);
+      assert.match(await metrics.registry.getSingleMetricAsString('latchkey_webhook_lag_seconds'), /^latchkey_webhook_lag_seconds 1$/m);
       // Until the next wait would end past max_age: the row is dropped, and the next one of the user goes.
       for (let i = 0; i < 10 && errors.length === 0; i++) {
         now += 4000;

@@ -117,6 +117,14 @@ describe('webhooks end to end', () => {
     assert.ok(events.every((d, i) => i === 0 || d.at >= events[i - 1]!.at));
     const metrics = await (await fetch(server.metricsUrl!)).text();
     assert.match(metrics, /latchkey_webhook_delivered_total\{webhook="[0-9a-f]{16}"\} \d+/);
+    // Nothing owed any more: the gauges say so after the worker's last pass.
+    let gauges = '';
+    for (let i = 0; i < 50 && !/^latchkey_webhook_pending 0$/m.test(gauges); i++) {
+      gauges = await (await fetch(server.metricsUrl!)).text();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert.match(gauges, /^latchkey_webhook_pending 0$/m);
+    assert.match(gauges, /^latchkey_webhook_lag_seconds 0$/m);
   });
 });
 
