@@ -1,5 +1,5 @@
 /**
- * The `webhooks` list: where events are POSTed (docs/api.md "Events", docs/design.md §3.6). Each
+ * The `webhooks` list: where events are POSTed (docs/api.md §13, docs/design.md §3.6). Each
  * entry's secret is a Standard Webhooks key (`whsec_<base64>`, at least 24 bytes); it is never shown
  * in an error. A URL must be https, except on a loopback host (a receiver on the same machine, tests).
  */

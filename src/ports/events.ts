@@ -1,5 +1,5 @@
 /**
- * Events other backends are told about by webhook (docs/api.md "Events", docs/design.md §3.6): what
+ * Events other backends are told about by webhook (docs/api.md §13, docs/design.md §3.6): what
  * happened to a user or a session. An event is written to the outbox (adapters/db/outbox.ts) in the
  * same step as the change it reports and delivered later, by any node, at least once and in order
  * per user.

@@ -1,5 +1,5 @@
 /**
- * Webhooks end to end (docs/api.md "Events", docs/design.md §3.6): a real receiver checks every
+ * Webhooks end to end (docs/api.md §13, docs/design.md §3.6): a real receiver checks every
  * signature with the standardwebhooks package and receives each event type, caused by real HTTP
  * calls (register, login, logout, ban and unban by an admin, password change) and by the command
  * line (user create, role change: another process writing the outbox, this node delivering).
