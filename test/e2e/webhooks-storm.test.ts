@@ -97,6 +97,7 @@ describe('webhook storm: two nodes, one killed, a failing then absent receiver',
       users.push({ name: `storm${u}x${process.pid}`, uid: '', password: 0, held: new Map(), created: new Map(), cutAt: -1 });
     }
     let opNumber = 0;
+    let killedAt = 0;
     let bOps = 0;
     const surprises: string[] = [];
 
@@ -171,13 +172,17 @@ describe('webhook storm: two nodes, one killed, a failing then absent receiver',
       else if (unban.status !== 200) surprises.push(`unban ${unban.status}`);
     };
 
-    // The receiver goes away for 10 s early in the storm; node B is killed at 70% of the operations,
-    // after the outage, while deliveries are in flight (each answer takes 30 ms).
+    // The receiver goes away for 10 s early in the storm. Node B is killed once it is back (so
+    // deliveries are in flight: each answer takes 30 ms) and half the operations are done; if the
+    // operations outrun the outage, they wait for its end at 85%, so some still run after the kill.
+    let outageOver = false;
     const outage = (async () => {
       await sleep(500);
       await receiver.down();
       await sleep(10_000);
       await receiver.up();
+      await sleep(200);
+      outageOver = true;
     })();
     const perUser = Math.ceil(OPS / USERS);
     await Promise.all(users.map(async (user) => {
@@ -187,15 +192,23 @@ describe('webhook storm: two nodes, one killed, a failing then absent receiver',
         await login(user, nodeA, true);
       }
       for (let i = 1; i < perUser; i++) {
-        if (!bKilled && opNumber >= OPS * 0.7) {
+        if (!bKilled && !outageOver && opNumber >= OPS * 0.85) await outage;
+        if (!bKilled && outageOver && opNumber >= OPS * 0.5) {
+          // From here on operations go to node A. Both nodes' deliveries pile up in flight, then
+          // node B dies with its share of them.
           bKilled = true;
+          killedAt = opNumber;
+          const release = receiver.stall();
+          await sleep(1000);
           process.kill(nodeB.pid, 'SIGKILL');
+          await sleep(500);
+          release();
         }
         await step(user);
       }
     }));
     await outage;
-    assert.ok(bKilled && bOps > 100, `node B took ${bOps} operations before it was killed`);
+    assert.ok(bKilled && bOps > 100 && opNumber - killedAt > OPS * 0.1, `node B took ${bOps} operations, left at ${killedAt} of ${opNumber}`);
     assert.deepEqual(surprises, []);
     const stormMs = Date.now() - started;
 

@@ -26,6 +26,8 @@ export interface Receiver {
   readonly badSignatures: string[];
   /** Accepted (2xx) deliveries only. */
   accepted(): Delivery[];
+  /** Holds every answer (requests stay in flight) until the returned function is called. */
+  stall(): () => void;
   /** Stops listening (connections are refused) until up() is called. */
   down(): Promise<void>;
   up(): Promise<void>;
@@ -43,6 +45,9 @@ export async function startReceiver(answer: (n: number) => number = () => 204, s
   const deliveries: Delivery[] = [];
   const badSignatures: string[] = [];
   const waiters = new Set<() => void>();
+  let answered = 0;
+  /** While set, answers wait for it (deliveries pile up in flight). */
+  let stalled: Promise<void> | null = null;
   const handler = (request: import('node:http').IncomingMessage, response: import('node:http').ServerResponse) => {
     const chunks: Buffer[] = [];
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -57,13 +62,14 @@ export async function startReceiver(answer: (n: number) => number = () => 204, s
         return;
       }
       const body = JSON.parse(raw) as { type: string; timestamp: string; data: Record<string, unknown> };
-      const status = answer(deliveries.length);
+      const status = answer(answered++);
       const respond = () => {
         deliveries.push({ id: headers['webhook-id'] ?? '', type: body.type, at: Date.parse(body.timestamp), data: body.data, status });
         response.writeHead(status).end();
         for (const waiter of waiters) waiter();
       };
-      if (delayMs > 0) setTimeout(respond, delayMs);
+      if (stalled !== null) void stalled.then(respond);
+      else if (delayMs > 0) setTimeout(respond, delayMs);
       else respond();
     });
   };
@@ -82,6 +88,16 @@ export async function startReceiver(answer: (n: number) => number = () => 204, s
     badSignatures,
     accepted,
     down: stop,
+    stall() {
+      let release = () => {};
+      stalled = new Promise((resolve) => {
+        release = () => {
+          stalled = null;
+          resolve();
+        };
+      });
+      return release;
+    },
     async up() {
       server = createServer(handler);
       await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
