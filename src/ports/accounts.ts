@@ -151,8 +151,11 @@ export interface AccountRepo {
   removeAccessKeepingAnAdmin(uid: string, change: AccessRemoval, now: number, events?: readonly DomainEvent[]): Promise<AccessRemovalResult>;
   listUsers(query: UserQuery): Promise<{ users: User[]; total: number }>;
 
-  /** Records a device seen at login; true when the user had no row for this device_id (a new device). */
-  upsertDevice(device: Device): Promise<boolean>;
+  /**
+   * Records a device seen at login; true when the user had no row for this device_id (a new device).
+   * `events`, given whether it is new, go to the webhook outbox in the same transaction.
+   */
+  upsertDevice(device: Device, events?: (isNew: boolean) => readonly DomainEvent[]): Promise<boolean>;
   listDevices(uid: string): Promise<Device[]>;
   deleteDevice(uid: string, deviceId: string): Promise<boolean>;
   /**

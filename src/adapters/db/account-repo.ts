@@ -151,7 +151,23 @@ export class KyselyAccountRepo implements AccountRepo {
     return { users: rows.map(toUser), total: Number(count.total) };
   }
 
-  async upsertDevice(device: Device): Promise<boolean> {
+  async upsertDevice(device: Device, events?: (isNew: boolean) => readonly DomainEvent[]): Promise<boolean> {
+    const outbox = this.#outbox;
+    if (outbox === null || events === undefined || !outbox.rows.enabled) return this.#upsertDevice(this.#db, device);
+    // The device row and the login's events commit together: a login that fails here leaves neither.
+    let written = 0;
+    const isNew = await guard(this.#db.transaction().execute(async (trx) => {
+      const fresh = await this.#upsertDevice(trx, device);
+      const rows = outbox.rows.rows(events(fresh));
+      await insertOutboxRows(trx, rows);
+      written = rows.length;
+      return fresh;
+    }));
+    if (written > 0) outbox.written();
+    return isNew;
+  }
+
+  async #upsertDevice(db: Kysely<Database>, device: Device): Promise<boolean> {
     const row = {
       uid: device.uid,
       device_id: device.deviceId,
@@ -161,11 +177,11 @@ export class KyselyAccountRepo implements AccountRepo {
     };
     // Insert-or-nothing first, so that of two first logins of one device exactly one says "new".
     const inserted = await guard(
-      this.#db.insertInto('devices').values(row).onConflict((oc) => oc.columns(['uid', 'device_id']).doNothing()).executeTakeFirst(),
+      db.insertInto('devices').values(row).onConflict((oc) => oc.columns(['uid', 'device_id']).doNothing()).executeTakeFirst(),
     );
     if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) > 0) return true;
     await guard(
-      this.#db.updateTable('devices')
+      db.updateTable('devices')
         .set({ name: row.name, model: row.model, last_login_at: row.last_login_at })
         .where('uid', '=', row.uid).where('device_id', '=', row.device_id)
         .execute(),
