@@ -55,6 +55,9 @@ export function createWebhookWorker(
   const batch = options.batch ?? 50;
   const jitter = options.jitter ?? Math.random;
 
+  /** Aborted by stop(): a shutdown does not wait out a receiver's timeout. */
+  const stopping = new AbortController();
+
   async function deliver(row: OutboxRow): Promise<void> {
     const entry = byKey.get(row.webhook);
     if (entry === undefined) return;
@@ -75,12 +78,18 @@ export function createWebhookWorker(
         body: row.body,
         // A redirect would hand the event to a host nobody configured.
         redirect: 'error',
-        signal: AbortSignal.timeout(target.timeoutMs),
+        signal: AbortSignal.any([AbortSignal.timeout(target.timeoutMs), stopping.signal]),
       });
       await response.body?.cancel().catch(() => undefined);
       ok = response.ok;
       problem = `answered ${response.status}`;
     } catch (error) {
+      if (stopping.signal.aborted) {
+        // Shutting down mid-attempt: free the row for any node, no attempt counted. The receiver may
+        // have it already; it comes again under the same webhook-id.
+        await outbox.retryAt(row.id, row.attempts, clock.now());
+        return;
+      }
       problem = error instanceof DOMException && error.name === 'TimeoutError' ? `timed out after ${target.timeoutMs} ms` : 'unreachable';
     }
     if (ok) {
@@ -142,6 +151,7 @@ export function createWebhookWorker(
     runOnce,
     async stop() {
       stopped = true;
+      stopping.abort();
       unsubscribe();
       if (timer !== null) clearTimeout(timer);
       wake?.();

@@ -22,6 +22,7 @@ import { backoffMs, createWebhookWorker } from '../../src/ops/webhook-worker.ts'
 import type { DomainEvent } from '../../src/ports/events.ts';
 import { cryptoRandom } from '../../src/ports/random.ts';
 import { skipUnless } from '../support/services.ts';
+import { startReceiver } from '../support/webhook-receiver.ts';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.ts';
 
 const SECRET = `whsec_${Buffer.alloc(32, 7).toString('base64')}`;
@@ -200,6 +201,30 @@ function outboxConformance(backend: Backend): void {
       assert.match(await metrics.registry.getSingleMetricAsString('latchkey_webhook_dropped_total'), / 1$/m);
       assert.deepEqual([backoffMs(1, 60_000, 0), backoffMs(3, 60_000, 0.5), backoffMs(20, 60_000, 1)], [500, 3000, 60_000]);
     } finally {
+      await hook.close();
+    }
+  });
+
+  it('stops at once mid-delivery and frees the row it held, no attempt counted', async () => {
+    const hook = await startReceiver(() => 204, SECRET);
+    const release = hook.stall();
+    try {
+      const list = targets(hook.url, { timeout_ms: 60_000 });
+      const outbox = outboxOf(stores[0]!, list);
+      const worker = createWebhookWorker(outbox, list, clock, createMetrics(), { warn: () => {}, error: () => {} }, { pollMs: 50 });
+      await outbox.emit([event('stopper', 0)]);
+      for (let i = 0; i < 100; i++) {
+        const [row] = await stores[0]!.db.selectFrom('webhook_outbox').selectAll().execute();
+        if (row !== undefined && row.leased_until > 0) break;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      const stopping = Date.now();
+      await worker.stop();
+      assert.ok(Date.now() - stopping < 2000, 'stop() waited for the receiver');
+      const [row] = await stores[0]!.db.selectFrom('webhook_outbox').selectAll().execute();
+      assert.deepEqual([row?.leased_until, row?.attempts], [0, 0]);
+    } finally {
+      release();
       await hook.close();
     }
   });
