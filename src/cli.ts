@@ -238,7 +238,7 @@ async function createUser(config: Config, values: Values): Promise<number> {
   const password = await readPassword({ flag: values.password, fromStdin: values['password-stdin'] === true, confirm: true });
   await withRuntime(config, 'compare', async (runtime) => {
     const input = { username, password, name: values.name, email: values.email };
-    const created = await createAccount(runtime, input, values.admin === true ? 'admin' : 'user');
+    const created = await createAccount(runtime, input, values.admin === true ? 'admin' : 'user', 'cli');
     process.stdout.write(`${created.uid}\n`);
   });
   return 0;

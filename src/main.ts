@@ -11,6 +11,7 @@ import { startMetricsListener, type MetricsListener } from './ops/metrics-listen
 import { startDevicePruner } from './ops/device-pruner.ts';
 import { openCheckedRuntime } from './ops/checked-runtime.ts';
 import { keepDeploymentId, maskUrl } from './ops/deployment-id.ts';
+import { createWebhookWorker } from './ops/webhook-worker.ts';
 
 export interface Server {
   readonly app: FastifyInstance;
@@ -60,6 +61,8 @@ export async function startServer(
     startAuditPruner(runtime, config.audit.retentionDays, logger),
     startDevicePruner(runtime, logger),
     keepDeploymentId(runtime.kv, deploymentId, logger),
+    // Webhooks (docs/design.md §3.6): only when some are configured; any node delivers any row.
+    ...(runtime.outbox === null ? [] : [createWebhookWorker(runtime.outbox, config.webhooks, runtime.clock, runtime.metrics, logger)]),
   ];
   let closing: Promise<void> | null = null;
   return {

@@ -18,6 +18,7 @@ import { parseHttpConfig, parsePublicUrl, type HttpConfig } from './http.ts';
 import { parseCorsConfig, type CorsConfig } from './cors.ts';
 import { parseMfaConfig, type MfaConfig } from './mfa.ts';
 import { parseCompatConfig, type CompatConfig } from './compat.ts';
+import { parseWebhooksConfig, type WebhookTarget } from './webhooks.ts';
 import { metricsFromEnv, parseMetricsConfig, type MetricsConfig } from './metrics.ts';
 import { schemaKeys, schemaProblems, type SchemaProblem } from './schema.ts';
 import { ConfigError, HIDDEN_VALUE } from './errors.ts';
@@ -157,6 +158,8 @@ export interface Config {
   readonly metrics: MetricsConfig;
   /** Security notices mailed to the account (alerts.ts). */
   readonly alerts: AlertsConfig;
+  /** Where events are POSTed (webhooks.ts, docs/design.md §3.6); empty: no outbox rows, no worker. */
+  readonly webhooks: readonly WebhookTarget[];
 }
 
 /**
@@ -286,6 +289,7 @@ export function parseValues(raw: Json): Config {
     publicUrl: parsePublicUrl(raw.public_url),
     metrics: parseMetricsConfig(raw.metrics),
     alerts: parseAlertsConfig(raw.alerts),
+    webhooks: parseWebhooksConfig(raw.webhooks),
   };
 }
 

@@ -100,6 +100,7 @@ export const CONFIG_SCHEMA: SchemaNode = object({
       url: str, token_prefix: str, sid_prefix: str, token_ttl_seconds: int, retry_interval_ms: int, retry_max_interval_ms: int,
     }),
   }),
+  webhooks: { type: 'array', items: object({ url: str, secret: str, events: strings, max_age_seconds: int, timeout_ms: int, retry_max_ms: int }) },
   http: object({ request_timeout_seconds: int, idle_timeout_seconds: int, max_connections: int }),
   // null, false or "off": no metrics listener.
   metrics: object({

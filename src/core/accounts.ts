@@ -1,4 +1,5 @@
 import type { AccessRemoval, AccountRepo, AccountStatus, Role } from '../ports/accounts.ts';
+import type { DomainEvent } from '../ports/events.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { SessionService } from './sessions/service.ts';
 import { LatchkeyError, notFound } from './errors.ts';
@@ -18,7 +19,7 @@ export async function setAccountStatus(
     await removeAccess(deps, uid, { status }, options);
     return deps.sessions.revokeAll(uid, 'ban');
   }
-  if (!(await deps.accounts.setStatus(uid, status, deps.clock.now()))) throw notFound('user');
+  if (!(await deps.accounts.setStatus(uid, status, deps.clock.now(), options.events))) throw notFound('user');
   return 0;
 }
 
@@ -28,7 +29,7 @@ export async function setAccountStatus(
  */
 export async function setRole(deps: { accounts: AccountRepo; clock: Clock }, uid: string, role: Role, options: AccessChangeOptions = {}): Promise<void> {
   if (role === 'user') return removeAccess(deps, uid, { role }, options);
-  if (!(await deps.accounts.setRole(uid, role, deps.clock.now()))) throw notFound('user');
+  if (!(await deps.accounts.setRole(uid, role, deps.clock.now(), options.events))) throw notFound('user');
 }
 
 export interface AccessChangeOptions {
@@ -38,6 +39,8 @@ export interface AccessChangeOptions {
    * incident it must be able to ban the one admin account a thief holds.
    */
   readonly allowLastAdmin?: () => void;
+  /** Written with the change, in its transaction (the webhook outbox, docs/design.md §3.6). */
+  readonly events?: readonly DomainEvent[];
 }
 
 /**
@@ -52,13 +55,15 @@ async function removeAccess(
   options: AccessChangeOptions,
 ): Promise<void> {
   const now = deps.clock.now();
-  const result = await deps.accounts.removeAccessKeepingAnAdmin(uid, change, now);
+  const result = await deps.accounts.removeAccessKeepingAnAdmin(uid, change, now, options.events);
   if (result === 'not_found') throw notFound('user');
   if (result === 'done') return;
   if (options.allowLastAdmin === undefined) {
     throw new LatchkeyError('conflict', 'this would leave no active admin; make another account an admin first', { field: 'uid' });
   }
-  const done = 'status' in change ? await deps.accounts.setStatus(uid, change.status, now) : await deps.accounts.setRole(uid, change.role, now);
+  const done = 'status' in change
+    ? await deps.accounts.setStatus(uid, change.status, now, options.events)
+    : await deps.accounts.setRole(uid, change.role, now, options.events);
   if (!done) throw notFound('user');
   options.allowLastAdmin();
 }

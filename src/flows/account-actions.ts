@@ -8,6 +8,7 @@ import type { SessionService } from '../core/sessions/service.ts';
 import type { AccountRepo, AccountStatus, Role } from '../ports/accounts.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { SecondFactorRepo } from '../ports/second-factors.ts';
+import type { DomainEvent } from '../ports/events.ts';
 import { revokeAllReason, roleChangeReason, statusChangeReason, type AuditContext, type AuditTrail, type Operator } from '../ops/audit.ts';
 
 export interface AccountActionDeps {
@@ -25,7 +26,8 @@ export interface Actor {
 
 /** Bans (ending every session) or unbans; returns how many sessions the ban ended. */
 export async function setUserStatus(deps: AccountActionDeps, uid: string, status: AccountStatus, actor: Actor, options: AccessChangeOptions = {}): Promise<number> {
-  const revoked = await setAccountStatus(deps, uid, status, options);
+  const event: DomainEvent = { type: status === 'banned' ? 'user.banned' : 'user.unbanned', data: { uid, by: operatorName(actor.operator) } };
+  const revoked = await setAccountStatus(deps, uid, status, { ...options, events: [event] });
   await deps.audit.record({
     type: status === 'banned' ? 'ban' : 'unban', uid, sid: null, result: 'ok',
     reason: statusChangeReason(actor.operator, revoked), context: actor.context,
@@ -34,7 +36,7 @@ export async function setUserStatus(deps: AccountActionDeps, uid: string, status
 }
 
 export async function changeRole(deps: AccountActionDeps, uid: string, role: Role, actor: Actor, options: AccessChangeOptions = {}): Promise<void> {
-  await setRole(deps, uid, role, options);
+  await setRole(deps, uid, role, { ...options, events: [{ type: 'user.role_changed', data: { uid, role, by: operatorName(actor.operator) } }] });
   await deps.audit.record({ type: 'role_change', uid, sid: null, result: 'ok', reason: roleChangeReason(actor.operator, role), context: actor.context });
 }
 
@@ -56,4 +58,9 @@ export async function resetSecondFactors(deps: AccountActionDeps & { readonly fa
     type: 'mfa_reset', uid, sid: null, result: 'ok', reason: `${revokeAllReason(actor.operator, revoked)}; totp:${removed ? 1 : 0}`, context: actor.context,
   });
   return revoked;
+}
+
+/** Who acted, in an event's `by`: `admin:<uid>` or `cli` (as in the audit row's reason). */
+export function operatorName(operator: Operator): string {
+  return operator === 'cli' ? 'cli' : `admin:${operator.admin}`;
 }

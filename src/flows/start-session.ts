@@ -4,6 +4,7 @@
  */
 import type { AccountRepo, User } from '../ports/accounts.ts';
 import type { Clock } from '../ports/clock.ts';
+import type { DomainEvent, EventSink } from '../ports/events.ts';
 import type { IssuedSession, SessionService } from '../core/sessions/service.ts';
 import type { DeviceFlag } from '../core/sessions/policy.ts';
 import type { OctoMirror } from '../core/sessions/octo-mirror.ts';
@@ -29,6 +30,8 @@ export interface StartSessionDeps {
   readonly alerts?: Pick<NewDeviceAlerts, 'newDevice'>;
   /** octo-server's Redis, kept in step with the sessions (compat.octo_redis); null or absent: none. */
   readonly octoMirror?: OctoMirror | null;
+  /** session.created goes to the webhook outbox (docs/design.md §3.6). */
+  readonly events?: EventSink;
 }
 
 export async function startSession(deps: StartSessionDeps, user: User, method: LoginMethod, context: LoginContext, amr?: readonly string[]): Promise<LoginResponse> {
@@ -67,6 +70,18 @@ export async function startSession(deps: StartSessionDeps, user: User, method: L
 }
 
 async function recordLogin(deps: StartSessionDeps, user: User, method: LoginMethod, context: LoginContext, issued: IssuedSession): Promise<void> {
+  // session.created is written before the login answers, with the device row (one transaction) when
+  // there is one, and a failure fails the login (the session is abandoned): a session nobody was told
+  // of never reaches its holder (docs/design.md §3.6).
+  const { session } = issued;
+  const created = (newDevice: boolean): DomainEvent[] => [{
+    type: 'session.created',
+    data: {
+      uid: user.uid, sid: session.sid, device_flag: session.device_flag, device_id: session.device_id, device_name: session.device_name,
+      device_model: session.device_model, method, ip: session.ip, new_device: newDevice,
+    },
+  }];
+  const reported = deps.events?.enabled === true;
   if (context.device.device_id !== '') {
     const isNew = await deps.accounts.upsertDevice({
       uid: user.uid,
@@ -74,8 +89,10 @@ async function recordLogin(deps: StartSessionDeps, user: User, method: LoginMeth
       name: context.device.device_name,
       model: context.device.device_model,
       lastLoginAt: deps.clock.now(),
-    });
+    }, reported ? created : undefined);
     if (isNew) deps.alerts?.newDevice(user, context);
+  } else if (reported) {
+    await deps.events?.emit(created(false));
   }
   deps.metrics.logins.inc({ method, result: 'ok' });
   await deps.audit.record({ type: 'login', uid: user.uid, sid: issued.session.sid, result: 'ok', reason: method, context });

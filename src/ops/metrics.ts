@@ -60,6 +60,41 @@ export function createMetrics() {
       help: 'Audit events deleted past their retention',
       registers: [registry],
     }),
+    // Webhooks (ops/webhook-worker.ts, docs/design.md §3.6), labelled by the target's key (a hash of its URL).
+    webhookDelivered: new Counter({
+      name: 'latchkey_webhook_delivered_total',
+      help: 'Webhook events delivered (answered 2xx)',
+      labelNames: ['webhook'] as const,
+      registers: [registry],
+    }),
+    webhookFailed: new Counter({
+      name: 'latchkey_webhook_failed_total',
+      help: 'Failed webhook delivery attempts (non-2xx, timeout, connection error); each is retried',
+      labelNames: ['webhook'] as const,
+      registers: [registry],
+    }),
+    webhookDropped: new Counter({
+      name: 'latchkey_webhook_dropped_total',
+      help: 'Webhook events given up after max_age_seconds without a 2xx (alert on it)',
+      labelNames: ['webhook'] as const,
+      registers: [registry],
+    }),
+    webhookLost: new Counter({
+      name: 'latchkey_webhook_event_lost_total',
+      help: 'Events that could not be written to the outbox (the account database failed after a session ended)',
+      labelNames: ['type'] as const,
+      registers: [registry],
+    }),
+    webhookPending: new Gauge({
+      name: 'latchkey_webhook_pending',
+      help: 'Webhook deliveries owed (outbox rows), as of this node\'s last delivery pass',
+      registers: [registry],
+    }),
+    webhookLagSeconds: new Gauge({
+      name: 'latchkey_webhook_lag_seconds',
+      help: 'Age of the oldest webhook delivery still owed (0 when none), as of this node\'s last delivery pass',
+      registers: [registry],
+    }),
     validation: new Histogram({
       name: 'latchkey_validation_seconds',
       help: 'Time to validate a session token',

@@ -1,4 +1,5 @@
 /** The account database (users, devices, audit events), behind Kysely on SQLite or PostgreSQL. */
+import type { DomainEvent } from './events.ts';
 
 /**
  * The form a username is stored and shown in: NFKC, so fullwidth letters, ligatures and
@@ -116,9 +117,13 @@ export class UniqueViolation extends Error {
   }
 }
 
+/**
+ * The changes below take `events`: written to the webhook outbox in the change's own transaction, and
+ * only if the change was made (docs/design.md §3.6). None configured: the change alone.
+ */
 export interface AccountRepo {
   /** Throws UniqueViolation when username (case-insensitive), email or zone+phone is taken. */
-  createUser(user: NewUser, now: number): Promise<User>;
+  createUser(user: NewUser, now: number, events?: readonly DomainEvent[]): Promise<User>;
   findByUid(uid: string): Promise<User | null>;
   /** Case-insensitive, and compatibility-normalised (NFKC): `ａｌｉｃｅ` finds `alice`. */
   /** By `usernameKey(username)`, so every spelling that folds to the same key finds the account. */
@@ -136,18 +141,21 @@ export interface AccountRepo {
   /** Marks the address proven on `uid`, only if that account still holds it; false otherwise. */
   markVerified(uid: string, address: Address, now: number): Promise<boolean>;
   /** Only replaces the hash if it is still `expected` (a concurrent change wins). */
-  updatePasswordHash(uid: string, expected: string | null, next: string, now: number): Promise<boolean>;
-  setStatus(uid: string, status: AccountStatus, now: number): Promise<boolean>;
-  setRole(uid: string, role: Role, now: number): Promise<boolean>;
+  updatePasswordHash(uid: string, expected: string | null, next: string, now: number, events?: readonly DomainEvent[]): Promise<boolean>;
+  setStatus(uid: string, status: AccountStatus, now: number, events?: readonly DomainEvent[]): Promise<boolean>;
+  setRole(uid: string, role: Role, now: number, events?: readonly DomainEvent[]): Promise<boolean>;
   /**
    * Bans or demotes unless that leaves no active admin: the check and the write are one atomic
    * step, serialised against every other such change (two admins banning each other at once).
    */
-  removeAccessKeepingAnAdmin(uid: string, change: AccessRemoval, now: number): Promise<AccessRemovalResult>;
+  removeAccessKeepingAnAdmin(uid: string, change: AccessRemoval, now: number, events?: readonly DomainEvent[]): Promise<AccessRemovalResult>;
   listUsers(query: UserQuery): Promise<{ users: User[]; total: number }>;
 
-  /** Records a device seen at login; true when the user had no row for this device_id (a new device). */
-  upsertDevice(device: Device): Promise<boolean>;
+  /**
+   * Records a device seen at login; true when the user had no row for this device_id (a new device).
+   * `events`, given whether it is new, go to the webhook outbox in the same transaction.
+   */
+  upsertDevice(device: Device, events?: (isNew: boolean) => readonly DomainEvent[]): Promise<boolean>;
   listDevices(uid: string): Promise<Device[]>;
   deleteDevice(uid: string, deviceId: string): Promise<boolean>;
   /**

@@ -4,6 +4,7 @@
  * Behind Kysely on SQLite or PostgreSQL, in the account database.
  */
 import type { NewUser, User } from './accounts.ts';
+import type { DomainEvent } from './events.ts';
 
 export interface Identity {
   /** Random, stable: the AAD that binds a sealed refresh token to this row. */
@@ -50,9 +51,10 @@ export interface IdentityRepo {
   /**
    * Creates the account and its identity in one transaction: when (issuer, subject) is taken the
    * account is not created either (IdentityTaken), so a lost race leaves no ghost user. Throws
-   * UniqueViolation when the user's username, email or phone is taken.
+   * UniqueViolation when the user's username, email or phone is taken. `events` go to the webhook
+   * outbox in the same transaction (docs/design.md §3.6).
    */
-  createWithAccount(user: NewUser, identity: NewIdentity, now: number): Promise<{ user: User; identity: Identity }>;
+  createWithAccount(user: NewUser, identity: NewIdentity, now: number, events?: readonly DomainEvent[]): Promise<{ user: User; identity: Identity }>;
 
   saveRefreshToken(token: Omit<StoredRefreshToken, 'refreshedAt'>): Promise<void>;
   findRefreshToken(id: string): Promise<StoredRefreshToken | null>;

@@ -33,6 +33,9 @@ import { secondStepGate } from '../flows/mfa/second-step.ts';
 import type { ImBridge } from '../ports/im-bridge.ts';
 import { openImBridge } from '../adapters/wukongim/open-im-bridge.ts';
 import { NewDeviceAlerts } from '../flows/alerts/new-device.ts';
+import { KyselyOutbox, OutboxRows } from '../adapters/db/outbox.ts';
+import { NO_EVENTS, type EventSink } from '../ports/events.ts';
+import { tombstone } from '../core/sessions/tombstone.ts';
 
 export interface RuntimeOverrides {
   readonly clock?: Clock;
@@ -64,6 +67,11 @@ export async function createRuntime(config: Config, log: AuditLogger & SenderLog
   }
   const accounts: AccountRepo = accountStore.repo;
   const metrics = createMetrics();
+  // Webhooks (docs/design.md §3.6): with none configured nothing is written and no worker runs.
+  const outboxRows = new OutboxRows(config.webhooks, clock, random);
+  const outbox = config.webhooks.length === 0 ? null : new KyselyOutbox(accountStore.db, outboxRows);
+  if (outbox !== null) accountStore.repo.useOutbox(outboxRows, () => outbox.notifyWritten());
+  const events: EventSink = outbox ?? NO_EVENTS;
   const sender = overrides.sender ?? openSender(config, clock, log);
   const imBridge = overrides.imBridge !== undefined ? overrides.imBridge : openImBridge(config.im);
   // octo-server's Redis, for the token mirror (docs/octo-compat.md §3). Down at start is no reason
@@ -95,8 +103,19 @@ export async function createRuntime(config: Config, log: AuditLogger & SenderLog
       const mirrored = octoMirror?.ended(session).catch((error: unknown) => {
         log.warn({ err: error, sid: session.sid }, 'octo token mirror: removal not queued');
       });
+      // Only the call whose GETDEL ended the session gets here, so the event is written once. A login
+      // undone before it answered (`aborted`) ends a session nobody was told of: no event.
+      const ended = outbox === null ? null : tombstone(reason, clock.now());
+      const told = ended === null ? Promise.resolve() : events.emit([{
+        type: 'session.ended',
+        data: { uid: session.uid, sid: session.sid, device_flag: session.device_flag, device_id: session.device_id, reason: ended.reason },
+      }]).catch((error: unknown) => {
+        // The session is over either way; the lost event is logged and counted.
+        metrics.webhookLost.inc({ type: 'session.ended' });
+        log.warn({ err: error, sid: session.sid }, 'session.ended event not written');
+      });
       // An SSO session's links (sealed ID token, IdP session index) end with it, however it ended.
-      return Promise.all([oidc.sessionEnded(session), mirrored]).then(() => undefined);
+      return Promise.all([told, oidc.sessionEnded(session), mirrored]).then(() => undefined);
     },
     ...(imBridge === null ? {} : { im: { bridge: imBridge, quitRetry: config.im.quitRetry } }),
   });
@@ -105,7 +124,7 @@ export async function createRuntime(config: Config, log: AuditLogger & SenderLog
   const alerts = new NewDeviceAlerts({
     kv, sender, random, clock, accounts, sessions, audit, log, enabled: config.alerts.newDevice, publicUrl: config.publicUrl,
   });
-  const oidc = createOidc(config, { kv, clock, random, sessions, accounts, audit, metrics, alerts, identities: new KyselyIdentityRepo(accountStore.db), registry: metrics.registry, octoMirror }, log);
+  const oidc = createOidc(config, { kv, clock, random, sessions, accounts, events, audit, metrics, alerts, identities: new KyselyIdentityRepo(accountStore.db, outbox === null ? null : { rows: outboxRows, written: () => outbox.notifyWritten() }), registry: metrics.registry, octoMirror }, log);
   const throttle = new LoginThrottle(kv, { ...config.loginThrottle, ipv6Prefix: config.rateLimits.ipv6Prefix }, overrides.throttleDelay);
   const secondFactors: SecondFactorDeps = {
     factors: new KyselySecondFactorRepo(accountStore.db),
@@ -122,6 +141,9 @@ export async function createRuntime(config: Config, log: AuditLogger & SenderLog
     random,
     kv,
     accounts,
+    /** Events for webhooks (NO_EVENTS without any); `outbox` is what the delivery worker reads. */
+    events,
+    outbox,
     /** The account database itself, for what the repo does not cover (the deployment id, ops/deployment-id.ts). */
     accountDb: accountStore.db,
     sessions,

@@ -6,6 +6,7 @@
  * validates tokens. A password reset (src/flows/code/password-reset.ts) and a password login
  * (src/flows/password/password-flow.ts) can race them too, the same way.
  */
+import { NO_EVENTS } from '../../src/ports/events.ts';
 import type { CodeFlowDeps } from '../../src/flows/code/deps.ts';
 import { CodeStore } from '../../src/flows/code/code-store.ts';
 import { resetPassword } from '../../src/flows/code/password-reset.ts';
@@ -88,6 +89,7 @@ function qrDeps(sessions: SessionWorld, kv: Kv, owner: string): QrFlowDeps {
   const accounts = sessions.accounts(kv);
   return {
     kv,
+    events: NO_EVENTS,
     clock: sessions.clock,
     random: sessions.random(owner),
     config: QR_CONFIG,

@@ -63,6 +63,10 @@ const COMMON = {
   http: { request_timeout_seconds: 20, idle_timeout_seconds: 60, max_connections: 100 },
   metrics: { host: '127.0.0.1', port: 9465, bearer_key: 'b'.repeat(32) },
   alerts: { new_device: true },
+  webhooks: [{
+    url: 'https://hooks.example.com/latchkey', secret: `whsec_${Buffer.alloc(32, 1).toString('base64')}`, events: ['session.ended'],
+    max_age_seconds: 3600, timeout_ms: 2000, retry_max_ms: 60_000,
+  }],
 };
 /** Every key the config knows, over the configs that between them take every branch (smtp, webhook). */
 const FULL_CONFIGS: readonly Record<string, unknown>[] = [
@@ -128,6 +132,7 @@ describe('config schema: an unknown key at any depth is refused', () => {
     ['oidc.token_key', { oidc: { token_key: { id: 'k', kye: 'x' } } }, 'oidc.token_key.kye', 'oidc.token_key.key'],
     ['oidc.token_key[]', { oidc: { token_key: [TOKEN_KEY, { id: 'k2', keys: 'x' }] } }, 'oidc.token_key[1].keys', 'oidc.token_key[1].key'],
     ['oidc.rate_limit', { oidc: { rate_limit: { window: 60 } } }, 'oidc.rate_limit.window', 'oidc.rate_limit.window_seconds'],
+    ['webhooks[]', { webhooks: [{ url: 'https://h.example', secret: 'x', max_age: 60 }] }, 'webhooks[0].max_age', 'webhooks[0].max_age_seconds'],
     ['top level', { sesion_ttl: 60 }, 'sesion_ttl', 'session_ttl'],
     ['top level (camelCase)', { logLevel: 'warn' }, 'logLevel', 'log_level'],
   ];

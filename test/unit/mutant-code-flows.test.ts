@@ -5,6 +5,7 @@
  * delay watched: written to kill the Stryker mutants of those files fast, where the HTTP tests
  * (test/security/codes-*.test.ts, test/e2e/codes.e2e.test.ts) are slow or do not look.
  */
+import { NO_EVENTS } from '../../src/ports/events.ts';
 import assert from 'node:assert/strict';
 import { tmpdir } from 'node:os';
 import { after, describe, it } from 'node:test';
@@ -103,6 +104,7 @@ async function world(options: Options = {}) {
   const limit = (max = 1000) => ({ max, windowSeconds: 3600 });
   const deps: CodeFlowDeps = {
     accounts,
+    events: NO_EVENTS,
     sessions,
     hasher,
     sender: {

@@ -9,17 +9,45 @@ import type {
   Address, AccountRepo, AccountStatus, AuditEvent, AuditQuery, Device, NewUser, Role, StoredAuditEvent, User, UserQuery,
 } from '../../ports/accounts.ts';
 import type { AccessRemoval, AccessRemovalResult } from '../../ports/accounts.ts';
+import type { DomainEvent } from '../../ports/events.ts';
 import { guard } from './db-errors.ts';
+import { insertOutboxRows, type OutboxRows } from './outbox.ts';
 import type { Database, UsersTable } from './schema.ts';
 
 export class KyselyAccountRepo implements AccountRepo {
   readonly #db: Kysely<Database>;
+  #outbox: { readonly rows: OutboxRows; readonly written: () => void } | null = null;
 
   constructor(db: Kysely<Database>) {
     this.#db = db;
   }
 
-  async createUser(user: NewUser, now: number): Promise<User> {
+  /**
+   * From now on, events passed with a change are written to the webhook outbox in the change's own
+   * transaction (docs/design.md §3.6); `written` is told after the commit.
+   */
+  useOutbox(rows: OutboxRows, written: () => void): void {
+    this.#outbox = { rows, written };
+  }
+
+  /**
+   * Runs `change`; if it `applied`, the events' outbox rows are inserted in the same transaction.
+   * No webhook wants them: the change alone, as before (no transaction, no cost).
+   */
+  async #withEvents<T>(events: readonly DomainEvent[] | undefined, change: (db: Kysely<Database>) => Promise<T>, applied: (result: T) => boolean): Promise<T> {
+    const outbox = this.#outbox;
+    const rows = outbox === null || events === undefined ? [] : outbox.rows.rows(events);
+    if (outbox === null || rows.length === 0) return change(this.#db);
+    const result = await this.#db.transaction().execute(async (trx) => {
+      const done = await change(trx);
+      if (applied(done)) await insertOutboxRows(trx, rows);
+      return done;
+    });
+    if (applied(result)) outbox.written();
+    return result;
+  }
+
+  async createUser(user: NewUser, now: number, events?: readonly DomainEvent[]): Promise<User> {
     const email = user.email ?? null;
     const row: UsersTable = {
       uid: user.uid,
@@ -38,7 +66,7 @@ export class KyselyAccountRepo implements AccountRepo {
       created_at: now,
       updated_at: now,
     };
-    await guard(this.#db.insertInto('users').values(row).execute());
+    await guard(this.#withEvents(events, (db) => db.insertInto('users').values(row).execute(), () => true));
     return toUser(row);
   }
 
@@ -81,25 +109,27 @@ export class KyselyAccountRepo implements AccountRepo {
     return result.numUpdatedRows > 0n;
   }
 
-  async updatePasswordHash(uid: string, expected: string | null, next: string, now: number): Promise<boolean> {
+  async updatePasswordHash(uid: string, expected: string | null, next: string, now: number, events?: readonly DomainEvent[]): Promise<boolean> {
     // Compare-and-set: a concurrent rehash or password change that landed first is kept.
-    const result = await guard(
-      this.#db
+    const result = await guard(this.#withEvents(
+      events,
+      (db) => db
         .updateTable('users')
         .set({ password_hash: next, updated_at: now })
         .where('uid', '=', uid)
         .where('password_hash', expected === null ? 'is' : '=', expected)
         .executeTakeFirst(),
-    );
+      (done) => done.numUpdatedRows > 0n,
+    ));
     return result.numUpdatedRows > 0n;
   }
 
-  setStatus(uid: string, status: AccountStatus, now: number): Promise<boolean> {
-    return this.#updateUser(uid, { status, updated_at: now });
+  setStatus(uid: string, status: AccountStatus, now: number, events?: readonly DomainEvent[]): Promise<boolean> {
+    return this.#updateUser(uid, { status, updated_at: now }, events);
   }
 
-  setRole(uid: string, role: Role, now: number): Promise<boolean> {
-    return this.#updateUser(uid, { role, updated_at: now });
+  setRole(uid: string, role: Role, now: number, events?: readonly DomainEvent[]): Promise<boolean> {
+    return this.#updateUser(uid, { role, updated_at: now }, events);
   }
 
   async listUsers(query: UserQuery): Promise<{ users: User[]; total: number }> {
@@ -121,7 +151,23 @@ export class KyselyAccountRepo implements AccountRepo {
     return { users: rows.map(toUser), total: Number(count.total) };
   }
 
-  async upsertDevice(device: Device): Promise<boolean> {
+  async upsertDevice(device: Device, events?: (isNew: boolean) => readonly DomainEvent[]): Promise<boolean> {
+    const outbox = this.#outbox;
+    if (outbox === null || events === undefined || !outbox.rows.enabled) return this.#upsertDevice(this.#db, device);
+    // The device row and the login's events commit together: a login that fails here leaves neither.
+    let written = 0;
+    const isNew = await guard(this.#db.transaction().execute(async (trx) => {
+      const fresh = await this.#upsertDevice(trx, device);
+      const rows = outbox.rows.rows(events(fresh));
+      await insertOutboxRows(trx, rows);
+      written = rows.length;
+      return fresh;
+    }));
+    if (written > 0) outbox.written();
+    return isNew;
+  }
+
+  async #upsertDevice(db: Kysely<Database>, device: Device): Promise<boolean> {
     const row = {
       uid: device.uid,
       device_id: device.deviceId,
@@ -131,11 +177,11 @@ export class KyselyAccountRepo implements AccountRepo {
     };
     // Insert-or-nothing first, so that of two first logins of one device exactly one says "new".
     const inserted = await guard(
-      this.#db.insertInto('devices').values(row).onConflict((oc) => oc.columns(['uid', 'device_id']).doNothing()).executeTakeFirst(),
+      db.insertInto('devices').values(row).onConflict((oc) => oc.columns(['uid', 'device_id']).doNothing()).executeTakeFirst(),
     );
     if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) > 0) return true;
     await guard(
-      this.#db.updateTable('devices')
+      db.updateTable('devices')
         .set({ name: row.name, model: row.model, last_login_at: row.last_login_at })
         .where('uid', '=', row.uid).where('device_id', '=', row.device_id)
         .execute(),
@@ -240,15 +286,21 @@ export class KyselyAccountRepo implements AccountRepo {
     return row ? toUser(row) : null;
   }
 
-  async #updateUser(uid: string, changes: Partial<UsersTable>): Promise<boolean> {
-    const result = await guard(this.#db.updateTable('users').set(changes).where('uid', '=', uid).executeTakeFirst());
+  async #updateUser(uid: string, changes: Partial<UsersTable>, events?: readonly DomainEvent[]): Promise<boolean> {
+    const result = await guard(this.#withEvents(
+      events,
+      (db) => db.updateTable('users').set(changes).where('uid', '=', uid).executeTakeFirst(),
+      (done) => done.numUpdatedRows > 0n,
+    ));
     return result.numUpdatedRows > 0n;
   }
 
   // --- The last active admin: a ban or demotion that would leave none is refused. ---
 
-  removeAccessKeepingAnAdmin(uid: string, change: AccessRemoval, now: number): Promise<AccessRemovalResult> {
-    return guard(this.#db.transaction().execute(async (trx) => {
+  async removeAccessKeepingAnAdmin(uid: string, change: AccessRemoval, now: number, events?: readonly DomainEvent[]): Promise<AccessRemovalResult> {
+    const outbox = this.#outbox;
+    const rows = outbox === null || events === undefined ? [] : outbox.rows.rows(events);
+    const result = await guard(this.#db.transaction().execute(async (trx): Promise<AccessRemovalResult> => {
       // PostgreSQL (READ COMMITTED) counts with a snapshot per statement: two admins banning each
       // other at once would each still count the other as active, and both bans would land. Locking
       // every active admin's row first (in uid order, so two of these never deadlock) makes the
@@ -272,10 +324,15 @@ export class KyselyAccountRepo implements AccountRepo {
           ),
         ]))
         .executeTakeFirst();
-      if (result.numUpdatedRows > 0n) return 'done';
+      if (result.numUpdatedRows > 0n) {
+        await insertOutboxRows(trx, rows);
+        return 'done';
+      }
       const exists = await trx.selectFrom('users').select('uid').where('uid', '=', uid).executeTakeFirst();
       return exists === undefined ? 'not_found' : 'last_admin';
     }));
+    if (result === 'done' && rows.length > 0) outbox?.written();
+    return result;
   }
 }
 

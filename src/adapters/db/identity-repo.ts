@@ -4,11 +4,13 @@
  * (issuer, subject) key decides concurrent first logins and the loser's user row is rolled back.
  */
 import type { Kysely, Selectable } from 'kysely';
-import type { NewUser } from '../../ports/accounts.ts';
+import type { NewUser, User } from '../../ports/accounts.ts';
+import type { DomainEvent } from '../../ports/events.ts';
 import {
   IdentityTaken, type Identity, type IdentityRepo, type NewIdentity, type StoredRefreshToken,
 } from '../../ports/identities.ts';
 import { KyselyAccountRepo } from './account-repo.ts';
+import { insertOutboxRows, type OutboxRows } from './outbox.ts';
 import { guard as guardQuery, translateDbError } from './db-errors.ts';
 import type { Database } from './schema.ts';
 
@@ -42,7 +44,11 @@ export class KyselyIdentityRepo implements IdentityRepo {
   readonly #accounts: Kysely<Database>;
   readonly #db: Kysely<Database & IdentityTables>;
 
-  constructor(db: Kysely<Database>) {
+  /** Where events passed with createWithAccount go, in its transaction (docs/design.md §3.6); null: nowhere. */
+  readonly #outbox: { readonly rows: OutboxRows; readonly written: () => void } | null;
+
+  constructor(db: Kysely<Database>, outbox: { readonly rows: OutboxRows; readonly written: () => void } | null = null) {
+    this.#outbox = outbox;
     this.#accounts = db;
     this.#db = db.withTables<IdentityTables>();
   }
@@ -65,17 +71,22 @@ export class KyselyIdentityRepo implements IdentityRepo {
     return toIdentity(row);
   }
 
-  async createWithAccount(user: NewUser, identity: NewIdentity, now: number) {
+  async createWithAccount(user: NewUser, identity: NewIdentity, now: number, events?: readonly DomainEvent[]) {
     const row: OidcIdentitiesTable = { ...identity, created_at: now };
+    const outboxRows = this.#outbox === null || events === undefined ? [] : this.#outbox.rows.rows(events);
+    let result: { user: User; identity: Identity };
     try {
-      return await this.#accounts.transaction().execute(async (trx) => {
+      result = await this.#accounts.transaction().execute(async (trx) => {
         const created = await new KyselyAccountRepo(trx).createUser(user, now);
         await trx.withTables<IdentityTables>().insertInto('oidc_identities').values(row).execute();
+        await insertOutboxRows(trx, outboxRows);
         return { user: created, identity: toIdentity(row) };
       });
     } catch (error) {
       throw translate(error);
     }
+    if (outboxRows.length > 0) this.#outbox?.written();
+    return result;
   }
 
   async saveRefreshToken(token: Omit<StoredRefreshToken, 'refreshedAt'>): Promise<void> {

@@ -22,6 +22,7 @@ export function accountMigrations(dialect: SqlDialect): MigrationProvider {
     '0006_normalized_keys': normalizedKeys,
     '0007_deployment_meta': deploymentMeta,
     '0009_second_factors': secondFactors,
+    '0008_webhook_outbox': webhookOutbox(dialect),
   };
   return { getMigrations: async () => migrations };
 }
@@ -283,3 +284,34 @@ const secondFactors: Migration = {
     await db.schema.dropTable('totp_factors').execute();
   },
 };
+
+/**
+ * Events owed to webhooks (adapters/db/outbox.ts, docs/design.md §3.6). The (webhook, uid, id) index
+ * finds a user's oldest row (only that one is ever delivered); (next_at) finds the due ones.
+ */
+function webhookOutbox(dialect: SqlDialect): Migration {
+  return {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('webhook_outbox')
+        .addColumn('id', dialect === 'postgres' ? 'bigserial' : 'integer', (c) =>
+          dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement(),
+        )
+        .addColumn('webhook', 'text', (c) => c.notNull())
+        .addColumn('event_id', 'text', (c) => c.notNull())
+        .addColumn('uid', 'text', (c) => c.notNull())
+        .addColumn('type', 'text', (c) => c.notNull())
+        .addColumn('body', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('next_at', 'bigint', (c) => c.notNull())
+        .addColumn('leased_until', 'bigint', (c) => c.notNull().defaultTo(0))
+        .execute();
+      await db.schema.createIndex('webhook_outbox_user_idx').on('webhook_outbox').columns(['webhook', 'uid', 'id']).execute();
+      await db.schema.createIndex('webhook_outbox_next_idx').on('webhook_outbox').column('next_at').execute();
+    },
+    async down(db: Kysely<unknown>) {
+      await db.schema.dropTable('webhook_outbox').execute();
+    },
+  };
+}

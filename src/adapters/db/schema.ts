@@ -49,10 +49,33 @@ export interface AuditEventsTable {
   at: number;
 }
 
+/**
+ * One row per (event, webhook) still to deliver (docs/design.md §3.6). Delivered and dropped rows are
+ * deleted, so the table holds only what is owed. `id` only grows: it is the order per user.
+ */
+export interface WebhookOutboxTable {
+  id: Generated<number>;
+  /** WebhookTarget.key: a hash of the URL, so the rows survive reordering the config list. */
+  webhook: string;
+  /** The `webhook-id` header: the same on every attempt. */
+  event_id: string;
+  uid: string;
+  type: string;
+  /** The JSON body, exactly as signed and sent. */
+  body: string;
+  created_at: number;
+  attempts: number;
+  /** Not tried again before this (epoch ms). */
+  next_at: number;
+  /** A worker holds the row until then (epoch ms; 0: free). */
+  leased_until: number;
+}
+
 export interface Database {
   users: UsersTable;
   devices: DevicesTable;
   audit_events: AuditEventsTable;
+  webhook_outbox: WebhookOutboxTable;
 }
 
 /** Explicit names, so a PostgreSQL 23505 error says which field collided (see account-repo.ts). */

@@ -64,9 +64,10 @@ async function createCodeAccount(deps: CodeFlowDeps, destination: Destination, c
   for (let attempt = 0; attempt < 4; attempt++) {
     await releaseClaim(deps, destination, context);
     const username = `u${deps.random.bytes(8).toString('hex')}`;
+    const uid = deps.random.bytes(16).toString('hex');
     try {
       return await deps.accounts.createUser({
-        uid: deps.random.bytes(16).toString('hex'),
+        uid,
         username,
         name: username,
         email: address.channel === 'email' ? address.email : null,
@@ -75,7 +76,7 @@ async function createCodeAccount(deps: CodeFlowDeps, destination: Destination, c
         phone: phone?.phone ?? null,
         phoneVerified: phone !== null,
         passwordHash: null,
-      }, deps.clock.now());
+      }, deps.clock.now(), [{ type: 'user.created', data: { uid, username, role: 'user', method: 'code', by: 'register' } }]);
     } catch (error) {
       if (!(error instanceof UniqueViolation)) throw error;
       if (error.field === 'username') continue;

@@ -2,6 +2,7 @@ import type { StartSessionDeps } from '../start-session.ts';
 import type { SecondStepGate } from '../mfa/second-step.ts';
 import type { AccountRepo, Address, User } from '../../ports/accounts.ts';
 import type { Clock } from '../../ports/clock.ts';
+import type { EventSink } from '../../ports/events.ts';
 import type { Random } from '../../ports/random.ts';
 import type { CodeChannel, Sender, SenderLogger } from '../../ports/sender.ts';
 import type { RateLimit } from '../../config/config.ts';
@@ -30,6 +31,7 @@ export interface CodeFlowDeps {
   readonly accounts: AccountRepo;
   /** Told of a device new to the account at login (src/flows/alerts/). */
   readonly alerts?: StartSessionDeps['alerts'];
+  readonly events: EventSink;
   readonly sessions: SessionService;
   readonly hasher: PasswordHasher;
   readonly sender: Sender;

@@ -1,4 +1,5 @@
 import type { User } from '../../ports/accounts.ts';
+import type { DomainEvent } from '../../ports/events.ts';
 import { LatchkeyError, accountDisabled, invalidRequest } from '../../core/errors.ts';
 import { checkPasswordPolicy } from '../../core/passwords.ts';
 import type { Destination } from '../../core/destinations.ts';
@@ -53,7 +54,8 @@ export async function resetPassword(
 async function replacePassword(deps: CodeFlowDeps, user: User, next: string): Promise<void> {
   let expected = user.passwordHash;
   for (let attempt = 0; attempt < 5; attempt++) {
-    if (await deps.accounts.updatePasswordHash(user.uid, expected, next, deps.clock.now())) return;
+    const changed: DomainEvent = { type: 'user.password_changed', data: { uid: user.uid, via: 'reset' } };
+    if (await deps.accounts.updatePasswordHash(user.uid, expected, next, deps.clock.now(), [changed])) return;
     const current = await deps.accounts.findByUid(user.uid);
     if (current === null) throw wrongCode();
     expected = current.passwordHash;

@@ -83,7 +83,9 @@ async function create(deps: Deps, config: OidcProviderConfig, issuer: string, cl
     if (trusted && email !== null) await releaseClaim(deps, email);
     const user: NewUser = { uid, username, name: displayName(claims, username), email, emailVerified: trusted, passwordHash: null };
     try {
-      const created = await deps.identities.createWithAccount(user, { id: newId(deps), issuer, subject: claims.sub, uid }, deps.clock.now());
+      const created = await deps.identities.createWithAccount(user, { id: newId(deps), issuer, subject: claims.sub, uid }, deps.clock.now(), [
+        { type: 'user.created', data: { uid, username, role: 'user', method: 'oidc', by: 'register' } },
+      ]);
       return { ...created, how: 'created' };
     } catch (error) {
       if (error instanceof IdentityTaken) return { ...(await winner(deps, issuer, claims.sub)), how: 'known' };

@@ -15,7 +15,7 @@ export interface OidcLogger {
 }
 
 /** What the SSO flows need (the runtime's `oidc` part provides it). */
-export interface OidcDeps extends Pick<PasswordFlowDeps, 'sessions' | 'accounts' | 'audit' | 'metrics' | 'clock' | 'random'> {
+export interface OidcDeps extends Pick<PasswordFlowDeps, 'sessions' | 'accounts' | 'events' | 'audit' | 'metrics' | 'clock' | 'random'> {
   readonly kv: Kv;
   /** Told of a device new to the account at login (src/flows/alerts/). */
   readonly alerts?: StartSessionDeps['alerts'];

@@ -2,6 +2,7 @@ import type { AccountRepo, Role, User } from '../../ports/accounts.ts';
 import { UniqueViolation } from '../../ports/accounts.ts';
 import type { Random } from '../../ports/random.ts';
 import type { Clock } from '../../ports/clock.ts';
+import type { DomainEvent, EventSink } from '../../ports/events.ts';
 import type { SessionService } from '../../core/sessions/service.ts';
 import type { Session } from '../../core/sessions/record.ts';
 import { accountSubject, unknownSubject, type LoginThrottle, type ThrottleSubject } from '../../core/guards.ts';
@@ -17,6 +18,7 @@ import { startSession, type LoginContext } from '../start-session.ts';
 
 export interface PasswordFlowDeps {
   readonly accounts: AccountRepo;
+  readonly events: EventSink;
   readonly sessions: SessionService;
   readonly hasher: PasswordHasher;
   readonly throttle: LoginThrottle;
@@ -42,14 +44,16 @@ export async function createAccount(
   deps: Pick<PasswordFlowDeps, 'accounts' | 'hasher' | 'clock' | 'random'>,
   input: RegisterInput,
   role: Role = 'user',
+  by: 'register' | 'cli' = 'register',
 ): Promise<User> {
   const username = acceptableUsername(input.username);
   requirePolicy(input.password, 'password', [username, input.name ?? '', input.email ?? '']);
   const passwordHash = await deps.hasher.hash(input.password);
+  const uid = deps.random.bytes(16).toString('hex');
   try {
     return await deps.accounts.createUser(
       {
-        uid: deps.random.bytes(16).toString('hex'),
+        uid,
         // The email and phone are stored unverified: anyone can type anyone's address here. They
         // become the account's (for code login, reset, SSO linking) once a code sent there is
         // entered (POST /v1/user/verify_address).
@@ -62,6 +66,7 @@ export async function createAccount(
         role,
       },
       deps.clock.now(),
+      [{ type: 'user.created', data: { uid, username, role, method: 'password', by } }],
     );
   } catch (error) {
     if (error instanceof UniqueViolation) {
@@ -222,7 +227,8 @@ export async function changePassword(
     throw invalidCredentials();
   }
   const next = await deps.hasher.hash(input.newPassword);
-  if (!(await deps.accounts.updatePasswordHash(user.uid, user.passwordHash, next, deps.clock.now()))) {
+  const changed: DomainEvent = { type: 'user.password_changed', data: { uid: user.uid, via: 'change', sid: session.sid } };
+  if (!(await deps.accounts.updatePasswordHash(user.uid, user.passwordHash, next, deps.clock.now(), [changed]))) {
     throw new LatchkeyError('conflict', 'the password was changed meanwhile; try again', { field: 'password' });
   }
   if (input.revokeOtherSessions) await deps.sessions.revokeOthers(user.uid, session.sid, 'password_changed');

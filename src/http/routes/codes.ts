@@ -57,6 +57,7 @@ export function codeFlowDeps(runtime: Runtime, log: CodeFlowDeps['log']): CodeFl
   const { random, clock, config } = runtime;
   return {
     accounts: runtime.accounts,
+    events: runtime.events,
     sessions: runtime.sessions,
     alerts: runtime.alerts,
     hasher: runtime.hasher,
