@@ -22,6 +22,7 @@ import { parseWebhooksConfig, type WebhookTarget } from './webhooks.ts';
 import { metricsFromEnv, parseMetricsConfig, type MetricsConfig } from './metrics.ts';
 import { schemaKeys, schemaProblems, type SchemaProblem } from './schema.ts';
 import { ConfigError, HIDDEN_VALUE } from './errors.ts';
+import { bool as boolValue, int } from './values.ts';
 import { parseAlertsConfig, type AlertsConfig } from './alerts.ts';
 
 export { ConfigError, HIDDEN_VALUE } from './errors.ts';
@@ -313,12 +314,7 @@ function nonEmptyString(raw: Json, key: string, fallback: string): string {
 }
 
 function integerIn(raw: Json, key: string, fallback: number, min: number, max: number): number {
-  const value = raw[lastSegment(key)] ?? fallback;
-  const number = typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value) : value;
-  if (typeof number !== 'number' || !Number.isInteger(number) || number < min || number > max) {
-    throw new ConfigError(key, `an integer from ${min} to ${max}`, value);
-  }
-  return number;
+  return int(raw[lastSegment(key)] ?? fallback, key, fallback, min, max);
 }
 
 /** 0 (off) or at least 5 minutes: last-seen stamps are written once a minute, so less would end busy sessions. */
@@ -445,10 +441,7 @@ function devicePolicies(value: unknown): DevicePolicies {
 }
 
 function bool(raw: Json, key: string, fallback: boolean): boolean {
-  const value = raw[lastSegment(key)] ?? fallback;
-  if (value === true || value === 'true') return true;
-  if (value === false || value === 'false') return false;
-  throw new ConfigError(key, 'true or false', value);
+  return boolValue(raw[lastSegment(key)] ?? fallback, key, fallback);
 }
 
 function optionalStr(raw: Json, key: string): string | undefined {

@@ -4,6 +4,7 @@
  * whether cookies are Secure). Validated at start.
  */
 import { ConfigError, HIDDEN_VALUE } from './errors.ts';
+import { int } from './values.ts';
 
 export interface HttpConfig {
   /**
@@ -58,10 +59,3 @@ export function parsePublicUrl(value: unknown): string | undefined {
   return parsed.origin;
 }
 
-function int(value: unknown, key: string, fallback: number, min: number, max: number): number {
-  const number = value === undefined ? fallback : typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
-  if (typeof number !== 'number' || !Number.isInteger(number) || number < min || number > max) {
-    throw new ConfigError(key, `an integer from ${min} to ${max}`, value);
-  }
-  return number;
-}

@@ -3,6 +3,7 @@
  * its sessions (docs/design.md §3.4), and how the device_quit calls it missed are retried. Validated at start.
  */
 import { ConfigError, HIDDEN_VALUE } from './errors.ts';
+import { int } from './values.ts';
 
 export interface WukongImConfig {
   /** WuKongIM's HTTP API, e.g. `http://127.0.0.1:5001`. */
@@ -85,10 +86,3 @@ function secret(value: unknown, key: string): string | undefined {
   return value;
 }
 
-function int(value: unknown, key: string, fallback: number, min: number, max: number): number {
-  const number = value === undefined ? fallback : typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
-  if (typeof number !== 'number' || !Number.isInteger(number) || number < min || number > max) {
-    throw new ConfigError(key, `an integer from ${min} to ${max}`, value);
-  }
-  return number;
-}

@@ -5,6 +5,7 @@
  */
 import { ConfigError } from './errors.ts';
 import { parseKeys, type TokenKey } from './oidc.ts';
+import { bool, int } from './values.ts';
 
 export interface MfaConfig {
   readonly secretKeys: readonly TokenKey[];
@@ -19,15 +20,11 @@ export interface MfaConfig {
 export function parseMfaConfig(value: unknown, oidcKeys: readonly TokenKey[]): MfaConfig {
   const mfa = value ?? {};
   if (mfa === null || typeof mfa !== 'object' || Array.isArray(mfa)) throw new ConfigError('mfa', 'an object', value);
-  const { secret_key: secretKey, issuer = 'latchkey', step_up_seconds: stepUp = 300, require_for_admins: forAdmins = false } = mfa as Record<string, unknown>;
-  const requireForAdmins = forAdmins === true || forAdmins === 'true' ? true : forAdmins === false || forAdmins === 'false' ? false : null;
-  if (requireForAdmins === null) throw new ConfigError('mfa.require_for_admins', 'true or false', forAdmins);
+  const { secret_key: secretKey, issuer = 'latchkey', step_up_seconds: stepUp, require_for_admins: forAdmins } = mfa as Record<string, unknown>;
+  const requireForAdmins = bool(forAdmins, 'mfa.require_for_admins', false);
   if (typeof issuer !== 'string' || issuer.length === 0 || issuer.length > 64 || issuer.includes(':')) {
     throw new ConfigError('mfa.issuer', '1 to 64 characters without ":"', issuer);
   }
-  const stepUpSeconds = typeof stepUp === 'string' && /^\d+$/.test(stepUp) ? Number(stepUp) : stepUp;
-  if (typeof stepUpSeconds !== 'number' || !Number.isInteger(stepUpSeconds) || stepUpSeconds < 30 || stepUpSeconds > 86_400) {
-    throw new ConfigError('mfa.step_up_seconds', 'an integer from 30 to 86400', stepUp);
-  }
+  const stepUpSeconds = int(stepUp, 'mfa.step_up_seconds', 300, 30, 86_400);
   return { secretKeys: secretKey === undefined ? oidcKeys : parseKeys(secretKey, 'mfa.secret_key'), issuer, stepUpSeconds, requireForAdmins };
 }

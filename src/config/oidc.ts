@@ -5,6 +5,7 @@
  */
 import { isIP } from 'node:net';
 import { ConfigError, HIDDEN_VALUE } from './errors.ts';
+import { bool, int } from './values.ts';
 
 export interface OidcProviderConfig {
   /** In the routes: `/v1/auth/oidc/<id>/…`. */
@@ -161,20 +162,7 @@ function str(value: unknown, key: string): string {
   return value;
 }
 
-function bool(value: unknown, key: string, fallback: boolean): boolean {
-  if (value === undefined) return fallback;
-  if (value === true || value === 'true') return true;
-  if (value === false || value === 'false') return false;
-  throw new ConfigError(key, 'true or false', value);
-}
 
-function int(value: unknown, key: string, fallback: number, min: number, max: number): number {
-  const number = value === undefined ? fallback : typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
-  if (typeof number !== 'number' || !Number.isInteger(number) || number < min || number > max) {
-    throw new ConfigError(key, `an integer from ${min} to ${max}`, value);
-  }
-  return number;
-}
 
 function list(value: unknown, key: string, fallback: readonly string[]): string[] {
   if (value === undefined) return [...fallback];

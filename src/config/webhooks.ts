@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { EVENT_TYPES, type EventType } from '../ports/events.ts';
 import { ConfigError, HIDDEN_VALUE } from './errors.ts';
+import { int as integer } from './values.ts';
 import { isLoopback } from './oidc.ts';
 
 export interface WebhookTarget {
@@ -76,11 +77,3 @@ function eventTypes(value: unknown, key: string): ReadonlySet<EventType> | null 
   return new Set(list as EventType[]);
 }
 
-function integer(value: unknown, key: string, fallback: number, min: number, max: number): number {
-  if (value === undefined) return fallback;
-  const number = typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value) : value;
-  if (typeof number !== 'number' || !Number.isInteger(number) || number < min || number > max) {
-    throw new ConfigError(key, `an integer from ${min} to ${max}`, value);
-  }
-  return number;
-}
