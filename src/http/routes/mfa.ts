@@ -8,7 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Runtime } from '../../runtime/runtime.ts';
 import { disableTotp, enableTotp, regenerateRecoveryCodes, secondFactorStatus, setupTotp } from '../../flows/mfa/second-factors.ts';
 import { proveSecondFactor, verifySecondStep } from '../../flows/mfa/second-step.ts';
-import { markSteppedUp, requireStepUp, type StepUpMethod } from '../../flows/mfa/step-up.ts';
+import { markSteppedUp, type StepUpMethod } from '../../flows/mfa/step-up.ts';
 import { stepUpCheck } from '../step-up.ts';
 import { proveOwnPassword } from '../../flows/password/password-flow.ts';
 import { LatchkeyError, invalidRequest, notFound } from '../../core/errors.ts';
@@ -75,7 +75,7 @@ export function mfaRoutes(app: FastifyInstance, runtime: Runtime): void {
     },
   }, async (request) => {
     const session = sessionOf(request);
-    await requireStepUp(stepUp.deps, session, ['password']);
+    await stepUp.require(session);
     const codes = await enableTotp(secondFactors, session.uid, request.body.code, auditContext(request)).catch((error: unknown) => {
       runtime.metrics.mfa.inc({ event: 'enrol', method: 'totp', result: 'fail' });
       throw error;
