@@ -235,5 +235,25 @@ describe('console: two-step verification, in Chromium', { skip: skipUnlessChromi
     assertClean();
     await context.close();
   });
-});
 
+  it('speaks Simplified Chinese at both steps to a zh-CN browser', async () => {
+    const carol = await registerAccount(server, 'carol', 'Carol');
+    const login = await call(server, 'POST', '/v1/user/login', { username: carol.username, password: carol.password, flag: 0 });
+    const setup = await call(server, 'POST', '/v1/user/mfa/totp/setup', undefined, login.body.token);
+    const secret = setup.body.secret as string;
+    assert.equal((await call(server, 'POST', '/v1/user/mfa/totp/enable', { code: totpCodeAt(secret, Date.now()) }, login.body.token)).status, 200);
+
+    const { page, context, assertClean } = await openConsole(browser, server, { locale: 'zh-CN', path: '/' });
+    await page.locator('#username').fill(carol.username);
+    await page.locator('#password').fill(carol.password);
+    await page.locator('#password-form button[type="submit"]').click();
+    await page.getByRole('heading', { name: '两步验证' }).waitFor();
+    await page.getByLabel('验证器应用中的 6 位验证码').fill(totpCodeAt(secret, Date.now() + 30_000));
+    await page.getByRole('button', { name: '验证' }).click();
+    await onAccountPage(page, server);
+    assert.equal(await page.locator('#mfa-status').innerText(), '已开启：登录时需要验证器应用中的验证码。剩余 10 个恢复码。');
+    assert.ok(await page.getByRole('button', { name: '生成新的恢复码' }).isVisible());
+    assertClean();
+    await context.close();
+  });
+});

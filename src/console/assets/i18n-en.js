@@ -288,6 +288,7 @@ export const MESSAGES = {
   'mfa.status_off': 'Off: your password alone signs you in.',
   'mfa.codes_left_one': '{count} recovery code left.',
   'mfa.codes_left_other': '{count} recovery codes left.',
+  'mfa.status_with_codes': '{status} {codes}',
   'mfa.turn_on': 'Turn on',
   'mfa.turn_off': 'Turn off',
   'mfa.new_codes': 'New recovery codes',

@@ -288,6 +288,7 @@ export const MESSAGES = {
   'mfa.status_off': '未开启：仅凭密码即可登录。',
   'mfa.codes_left_one': '剩余 {count} 个恢复码。',
   'mfa.codes_left_other': '剩余 {count} 个恢复码。',
+  'mfa.status_with_codes': '{status}{codes}',
   'mfa.turn_on': '开启',
   'mfa.turn_off': '关闭',
   'mfa.new_codes': '生成新的恢复码',

@@ -132,7 +132,7 @@ function showStatus(status) {
   const line = byId('mfa-status', HTMLElement);
   line.dataset.on = String(status.totp);
   say(line, status.totp
-    ? `${t('mfa.status_on')} ${tCount('mfa.codes_left', status.recovery_codes_left)}`
+    ? t('mfa.status_with_codes', { status: t('mfa.status_on'), codes: tCount('mfa.codes_left', status.recovery_codes_left) })
     : t('mfa.status_off'));
   byId('mfa-turn-on', HTMLButtonElement).hidden = status.totp || !status.totp_available;
   byId('mfa-new-codes', HTMLButtonElement).hidden = !status.totp;
