@@ -8,10 +8,11 @@ import type { FastifyInstance } from 'fastify';
  * `<script>` does not run, and the console works on closed networks because it never needed the
  * outside. frame-ancestors (and X-Frame-Options for older browsers) refuse framing: a sign-in page
  * under someone else's frame is a clickjacking target. form-action 'self' stops an injected form
- * from posting credentials away.
+ * from posting credentials away. img-src allows data: for the TOTP enrolment's QR code, an SVG
+ * latchkey drew, shown as an <img> (which runs no script) rather than parsed into the page.
  */
 export const CONSOLE_CSP = [
-  "default-src 'self'", "script-src 'self'", "style-src 'self'", "img-src 'self'", "connect-src 'self'",
+  "default-src 'self'", "script-src 'self'", "style-src 'self'", "img-src 'self' data:", "connect-src 'self'",
   "font-src 'none'", "object-src 'none'", "base-uri 'none'", "form-action 'self'", "frame-ancestors 'none'",
 ].join('; ');
 

@@ -101,6 +101,7 @@ export function eventWords(event) {
   switch (event.type) {
     case 'login': {
       if (!failed) {
+        if (reason.endsWith(':mfa_required')) return t('event.login_mfa_required');
         const key = `event.login.${reason}`;
         return METHODS.includes(reason) && known(key) ? t(key) : t('event.login');
       }
@@ -152,6 +153,17 @@ export function eventWords(event) {
       return t('event.oidc_backchannel');
     case 'oidc_sync':
       return t('event.oidc_sync');
+    // Second factors (docs/api.md §13).
+    case 'mfa':
+      if (failed) return t('event.mfa_failed');
+      return t(reason === 'recovery' ? 'event.mfa_recovery' : 'event.mfa_totp');
+    case 'mfa_enrol':
+      if (failed) return t('event.mfa_enrol_failed');
+      return t(reason === 'recovery_codes' ? 'event.mfa_enrol_codes' : 'event.mfa_enrol_totp');
+    case 'mfa_remove':
+      return t('event.mfa_remove');
+    case 'step_up':
+      return t(failed ? 'event.step_up_failed' : 'event.step_up');
     case 'new_device_alert':
       return t(failed ? 'event.new_device_alert_failed' : 'event.new_device_alert');
     default:

@@ -9,6 +9,7 @@ import { thisDevice } from './device.js';
 import { busy, byId, onSubmit, say } from './dom.js';
 import { t } from './i18n.js';
 import { describeError } from './messages.js';
+import { askSecondStep, needsSecondStep } from './signin-two-step.js';
 
 const SEND_WORDS = {
   invalid_request: t('signin.code_send_invalid'),
@@ -77,11 +78,17 @@ export function codeSignIn(channels, onSignedIn) {
     const destination = sent;
     void busy(submit, async () => {
       say(error, '');
+      /** @type {unknown} */
+      let answer;
       try {
-        await api('POST', '/v1/user/code/login', { ...destination, code: code.value.trim(), flag: 1, device: thisDevice() });
+        answer = await api('POST', '/v1/user/code/login', { ...destination, code: code.value.trim(), flag: 1, device: thisDevice() });
       } catch (failure) {
         say(error, describeError(failure, LOGIN_WORDS));
         code.select();
+        return;
+      }
+      if (needsSecondStep(answer)) {
+        askSecondStep(answer, onSignedIn);
         return;
       }
       onSignedIn();

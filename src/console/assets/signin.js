@@ -12,6 +12,7 @@ import { t, wireLanguageSwitch } from './i18n.js';
 import { describeError, describeSsoError, endedWords } from './messages.js';
 import { codeSignIn } from './signin-code.js';
 import { qrSignIn } from './signin-qr.js';
+import { askSecondStep, needsSecondStep } from './signin-two-step.js';
 import { SSO_PROVIDER_KEY } from './signed-in.js';
 
 /** @typedef {{id: string, name: string, authorize_path: string}} SsoProvider */
@@ -125,13 +126,16 @@ function passwordSignIn() {
   const error = byId('password-error', HTMLElement);
   onSubmit(form, async () => {
     say(error, '');
+    /** @type {unknown} */
+    let answer;
     try {
-      await api('POST', '/v1/user/login', { username: username.value.trim(), password: password.value, flag: 1, device: thisDevice() });
+      answer = await api('POST', '/v1/user/login', { username: username.value.trim(), password: password.value, flag: 1, device: thisDevice() });
     } catch (failure) {
       say(error, describeError(failure, { invalid_request: t('signin.password_invalid') }));
       password.select();
       return;
     }
+    if (needsSecondStep(answer)) return askSecondStep(answer, signedIn);
     signedIn();
   });
 }
