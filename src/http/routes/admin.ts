@@ -183,7 +183,7 @@ export function adminRoutes(app: FastifyInstance, runtime: Runtime): void {
     const admin = sessionOf(request);
     const { uid } = request.params;
     if ((await accounts.findByUid(uid)) === null) throw notFound('user');
-    const revoked = await resetSecondFactors({ ...runtime, factors: runtime.secondFactors.factors }, uid, { operator: { admin: admin.uid }, context: auditContext(request) });
+    const revoked = await resetSecondFactors({ ...runtime, factors: runtime.secondFactors.factors, passkeys: runtime.passkeys.repo }, uid, { operator: { admin: admin.uid }, context: auditContext(request) });
     runtime.metrics.mfa.inc({ event: 'reset', method: 'all', result: 'ok' });
     return { revoked, ...(await imAfterQuitAll(uid)) };
   });
