@@ -1,0 +1,98 @@
+/**
+ * Passkeys in a real browser (docs/api.md §13): Chromium with a virtual platform authenticator (the
+ * DevTools Protocol's WebAuthn domain: CTAP2, internal transport, resident keys, user verified)
+ * registers a passkey through latchkey's options, the session signs out, the passkey alone signs in
+ * again, and removing it ends its use. The page is latchkey's own origin on `localhost` (a secure
+ * context, and the default rp id), where `navigator.credentials` runs against the API with fetch.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Browser, Page } from 'playwright-core';
+import { call, startTestServer, type TestServer } from '../support/server.ts';
+import { launchChromium, skipUnlessChromium } from '../support/browser.ts';
+
+const PASSWORD = 'correct horse battery';
+
+/** Runs in the page: the WebAuthn ceremonies against latchkey's routes, with the JSON helpers the API expects. */
+async function ceremony(page: Page, kind: 'register' | 'login', token?: string): Promise<{ status: number; body: any }> {
+  return page.evaluate(async ({ kind, token }) => {
+    const decode = (s: string): ArrayBuffer => Uint8Array.from(atob(s.replace(/-/g, '+').replace(/_/g, '/')), (c) => c.charCodeAt(0)).buffer;
+    const post = async (path: string, body?: unknown) => {
+      const headers: Record<string, string> = {};
+      if (token !== undefined) headers.token = token;
+      if (body !== undefined) headers['content-type'] = 'application/json';
+      const answer = await fetch(path, { method: 'POST', headers, body: body === undefined ? undefined : JSON.stringify(body) });
+      return { status: answer.status, body: await answer.json() };
+    };
+    // The page's globals: the test's TypeScript has no DOM library.
+    const credentials = (globalThis as any).navigator.credentials;
+    const options = await post(`/v1/user/passkeys/${kind}/options`);
+    if (options.status !== 200) return options;
+    const o: any = options.body;
+    if (kind === 'register') {
+      const credential = await credentials.create({
+        publicKey: {
+          ...o,
+          challenge: decode(o.challenge),
+          user: { ...o.user, id: decode(o.user.id) },
+          excludeCredentials: (o.excludeCredentials ?? []).map((c: any) => ({ ...c, id: decode(c.id) })),
+        },
+      });
+      return post('/v1/user/passkeys/register/verify', { ...credential.toJSON(), name: 'Chromium' });
+    }
+    const credential = await credentials.get({
+      publicKey: { ...o, challenge: decode(o.challenge), allowCredentials: [] },
+    });
+    return post('/v1/user/passkeys/login/verify', { ...credential.toJSON(), flag: 1, device: { device_id: 'chromium', device_name: 'Chromium', device_model: 'test' } });
+  }, { kind, token });
+}
+
+describe('passkeys in Chromium with a virtual authenticator', { skip: skipUnlessChromium() }, () => {
+  let server: TestServer;
+  let browser: Browser;
+  before(async () => {
+    server = await startTestServer();
+    browser = await launchChromium();
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  it('registers a passkey, signs out, signs in with the passkey alone, removes it', async () => {
+    const registered = await call(server, 'POST', '/v1/user/register', { username: 'chromium-pk', password: PASSWORD });
+    assert.equal(registered.status, 201);
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const cdp = await context.newCDPSession(page);
+    await cdp.send('WebAuthn.enable');
+    const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
+      options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true },
+    });
+    // latchkey's own origin, on localhost: the default rp id and origin.
+    await page.goto(`${server.url.replace('127.0.0.1', 'localhost')}/healthz`);
+
+    const created = await ceremony(page, 'register', registered.body.token);
+    assert.equal(created.status, 200, JSON.stringify(created.body));
+    assert.equal(created.body.name, 'Chromium');
+    const { credentials } = await cdp.send('WebAuthn.getCredentials', { authenticatorId });
+    assert.equal(credentials.length, 1);
+    assert.equal(credentials[0]!.isResidentCredential, true);
+    assert.equal(credentials[0]!.rpId, 'localhost');
+
+    assert.equal((await call(server, 'POST', '/v1/user/quit', undefined, registered.body.token)).status, 200);
+    assert.equal((await call(server, 'GET', '/v1/user/current', undefined, registered.body.token)).status, 401, 'signed out');
+
+    const signedIn = await ceremony(page, 'login');
+    assert.equal(signedIn.status, 200, JSON.stringify(signedIn.body));
+    assert.equal(signedIn.body.uid, registered.body.uid);
+    const current = await call(server, 'GET', '/v1/user/current', undefined, signedIn.body.token);
+    assert.deepEqual([current.body.session.method, current.body.session.device_name], ['passkey', 'Chromium']);
+
+    // The passkey session is proven: it removes the passkey without stepping up.
+    assert.equal((await call(server, 'DELETE', `/v1/user/passkeys/${created.body.id}`, undefined, signedIn.body.token)).status, 200);
+    const refused = await ceremony(page, 'login');
+    assert.deepEqual([refused.status, refused.body.code], [401, 'invalid_credentials'], 'the authenticator still holds it; latchkey no longer does');
+    await context.close();
+  });
+});
