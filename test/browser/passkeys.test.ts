@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Browser, Page } from 'playwright-core';
 import { call, startTestServer, type TestServer } from '../support/server.ts';
-import { launchChromium, skipUnlessChromium } from '../support/browser.ts';
+import { launchChromium, onSignInPage, openConsole, signInWithPassword, skipUnlessChromium } from '../support/browser.ts';
 
 const PASSWORD = 'correct horse battery';
 
@@ -51,7 +51,7 @@ describe('passkeys in Chromium with a virtual authenticator', { skip: skipUnless
   let server: TestServer;
   let browser: Browser;
   before(async () => {
-    server = await startTestServer();
+    server = await startTestServer({ mfa: { step_up_seconds: 30 } });
     browser = await launchChromium();
   });
   after(async () => {
@@ -93,6 +93,76 @@ describe('passkeys in Chromium with a virtual authenticator', { skip: skipUnless
     assert.equal((await call(server, 'DELETE', `/v1/user/passkeys/${created.body.id}`, undefined, signedIn.body.token)).status, 200);
     const refused = await ceremony(page, 'login');
     assert.deepEqual([refused.status, refused.body.code], [401, 'invalid_credentials'], 'the authenticator still holds it; latchkey no longer does');
+    await context.close();
+  });
+
+  it('the console: add a passkey on the account page, rename it, sign out, sign in with it, remove it', async () => {
+    assert.equal((await call(server, 'POST', '/v1/user/register', { username: 'console-pk', password: PASSWORD })).status, 201);
+    // The console on localhost: the default rp id, and a secure context.
+    const local = { ...server, url: server.url.replace('127.0.0.1', 'localhost') };
+    const { page, context, assertClean } = await openConsole(browser, local);
+    const cdp = await context.newCDPSession(page);
+    await cdp.send('WebAuthn.enable');
+    const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
+      options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true },
+    });
+    await signInWithPassword(page, local, 'console-pk', PASSWORD);
+    const card = page.locator('#passkeys-card');
+    await card.getByText('No passkeys yet.').waitFor();
+    await card.getByRole('button', { name: 'Add a passkey' }).click();
+    await card.getByText('Passkey added.').waitFor();
+    assert.equal((await cdp.send('WebAuthn.getCredentials', { authenticatorId })).credentials.length, 1);
+    const items = card.locator('#passkeys li[data-passkey]');
+    assert.equal(await items.count(), 1);
+    assert.match(await items.first().innerText(), /Never used/);
+
+    await items.first().getByRole('button', { name: /^Rename / }).click();
+    await card.getByRole('textbox', { name: 'Name' }).fill('Work laptop');
+    await card.getByRole('button', { name: 'Save' }).click();
+    await card.getByText('Passkey renamed.').waitFor();
+    await card.locator('#passkeys .item-title', { hasText: 'Work laptop' }).waitFor();
+
+    await page.getByRole('button', { name: 'Sign out' }).first().click();
+    assert.ok(await onSignInPage(page, local));
+    await page.getByRole('button', { name: 'Sign in with a passkey' }).click();
+    await page.waitForURL(`${local.url}/account`);
+    await page.waitForSelector('body[data-ready="true"]');
+    await card.locator('#passkeys .item-title', { hasText: 'Work laptop' }).waitFor();
+    await page.locator('#activity').getByText('Signed in with a passkey').first().waitFor();
+
+    await card.getByRole('button', { name: 'Remove Work laptop' }).click();
+    await page.locator('#confirm-yes').click();
+    await card.getByText('Passkey removed.').waitFor();
+    await card.getByText('No passkeys yet.').waitFor();
+    assertClean();
+    await context.close();
+  });
+
+  it('the console asks for the password before adding a passkey once the sign-in is no longer recent', async () => {
+    assert.equal((await call(server, 'POST', '/v1/user/register', { username: 'console-pk-stepup', password: PASSWORD })).status, 201);
+    const local = { ...server, url: server.url.replace('127.0.0.1', 'localhost') };
+    const { page, context, assertClean } = await openConsole(browser, local);
+    const cdp = await context.newCDPSession(page);
+    await cdp.send('WebAuthn.enable');
+    await cdp.send('WebAuthn.addVirtualAuthenticator', {
+      options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true },
+    });
+    await signInWithPassword(page, local, 'console-pk-stepup', PASSWORD);
+    // Past mfa.step_up_seconds (30 here, the least allowed) since the password sign-in.
+    await new Promise((resolve) => setTimeout(resolve, 31_000));
+    const card = page.locator('#passkeys-card');
+    await card.getByRole('button', { name: 'Add a passkey' }).click();
+    const form = card.locator('#passkey-stepup-form');
+    await form.waitFor({ state: 'visible' });
+    await form.getByLabel('Password').fill('not the password');
+    await form.getByRole('button', { name: 'Confirm' }).click();
+    await card.getByText('That password is not right.').waitFor();
+    await form.getByLabel('Password').fill(PASSWORD);
+    await form.getByRole('button', { name: 'Confirm' }).click();
+    await card.getByText('Passkey added.').waitFor();
+    assert.equal(await form.isVisible(), false);
+    assert.equal(await card.locator('#passkeys li[data-passkey]').count(), 1);
+    assertClean();
     await context.close();
   });
 });
