@@ -17,6 +17,7 @@ import { parseAuditConfig, parseServiceKeys, type AuditConfig } from './admin.ts
 import { parseHttpConfig, parsePublicUrl, type HttpConfig } from './http.ts';
 import { parseCorsConfig, type CorsConfig } from './cors.ts';
 import { parseMfaConfig, type MfaConfig } from './mfa.ts';
+import { parsePasskeysConfig, type PasskeysConfig } from './passkeys.ts';
 import { parseCompatConfig, type CompatConfig } from './compat.ts';
 import { parseWebhooksConfig, type WebhookTarget } from './webhooks.ts';
 import { metricsFromEnv, parseMetricsConfig, type MetricsConfig } from './metrics.ts';
@@ -149,6 +150,8 @@ export interface Config {
   readonly cors: CorsConfig;
   /** Second factors: the key TOTP secrets are sealed under, the issuer apps show (mfa.ts). */
   readonly mfa: MfaConfig;
+  /** Passkeys (WebAuthn): the relying party id and name, the page origins (passkeys.ts). */
+  readonly passkeys: PasskeysConfig;
   /** octo-server's shapes on octo's routes, and the token mirror into its Redis (compat.ts). */
   readonly compat: CompatConfig;
   /** Timeouts and a connection cap against slow clients (http.ts). */
@@ -288,6 +291,7 @@ export function parseValues(raw: Json): Config {
     compat: parseCompatConfig(raw.compat),
     http: parseHttpConfig(raw.http, integerIn(section(raw, 'qr'), 'qr.poll_timeout_seconds', 25, 1, 120)),
     publicUrl: parsePublicUrl(raw.public_url),
+    passkeys: parsePasskeysConfig(raw.passkeys, parsePublicUrl(raw.public_url)),
     metrics: parseMetricsConfig(raw.metrics),
     alerts: parseAlertsConfig(raw.alerts),
     webhooks: parseWebhooksConfig(raw.webhooks),

@@ -94,6 +94,7 @@ export const CONFIG_SCHEMA: SchemaNode = object({
   audit: object({ retention_days: int }),
   cors: object({ origins: strings, max_age_seconds: int }),
   mfa: object({ secret_key: { anyOf: [tokenKey, { type: 'array', items: tokenKey }] }, issuer: str, step_up_seconds: int, require_for_admins: bool }),
+  passkeys: object({ rp_id: str, rp_name: str, origins: { type: 'array', items: str } }),
   compat: object({
     octo: bool,
     octo_redis: object({

@@ -9,6 +9,7 @@ import type { AccountRepo, AccountStatus, Role } from '../ports/accounts.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { SecondFactorRepo } from '../ports/second-factors.ts';
 import type { DomainEvent } from '../ports/events.ts';
+import type { PasskeyRepo } from '../ports/passkeys.ts';
 import { revokeAllReason, roleChangeReason, statusChangeReason, type AuditContext, type AuditTrail, type Operator } from '../ops/audit.ts';
 
 export interface AccountActionDeps {
@@ -51,11 +52,16 @@ export async function revokeAllSessions(deps: AccountActionDeps, uid: string, ac
  * Removes every second factor of the account (a user who lost their phone and codes) and ends all
  * its sessions, so whoever held one signs in again under the account's new state.
  */
-export async function resetSecondFactors(deps: AccountActionDeps & { readonly factors: SecondFactorRepo }, uid: string, actor: Actor): Promise<number> {
+export async function resetSecondFactors(
+  deps: AccountActionDeps & { readonly factors: SecondFactorRepo; readonly passkeys: PasskeyRepo }, uid: string, actor: Actor,
+): Promise<number> {
   const removed = await deps.factors.removeTotp(uid);
+  // Passkeys too: a lost phone is often the authenticator that held them.
+  const passkeys = await deps.passkeys.removeAll(uid);
   const revoked = await deps.sessions.revokeAll(uid, 'all');
   await deps.audit.record({
-    type: 'mfa_reset', uid, sid: null, result: 'ok', reason: `${revokeAllReason(actor.operator, revoked)}; totp:${removed ? 1 : 0}`, context: actor.context,
+    type: 'mfa_reset', uid, sid: null, result: 'ok',
+    reason: `${revokeAllReason(actor.operator, revoked)}; totp:${removed ? 1 : 0}; passkeys:${passkeys}`, context: actor.context,
   });
   return revoked;
 }

@@ -21,6 +21,7 @@ import { oidcRoutes } from './routes/oidc.ts';
 import { alertRoutes } from './routes/alerts.ts';
 import { consoleRoutes } from './routes/console.ts';
 import { userAuditRoutes } from './routes/user-audit.ts';
+import { passkeyRoutes } from './routes/passkeys.ts';
 import { mfaRoutes } from './routes/mfa.ts';
 import { octoRoutes } from './routes/octo.ts';
 import { lazyRequestLogger } from './request-logger.ts';
@@ -103,6 +104,7 @@ export async function buildApp(runtime: Runtime, logger: Logger): Promise<Fastif
   userAuditRoutes(app, runtime);
   alertRoutes(app, runtime);
   mfaRoutes(app, runtime);
+  passkeyRoutes(app, runtime);
   consoleRoutes(app, runtime);
   return app;
 }

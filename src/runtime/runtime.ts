@@ -26,6 +26,7 @@ import { ResendCooldown } from '../flows/code/resend-cooldown.ts';
 import { SendTiming } from '../flows/code/send-timing.ts';
 import { PollSlots } from '../flows/qr/poll-slots.ts';
 import { KyselySecondFactorRepo } from '../adapters/db/second-factor-repo.ts';
+import { KyselyPasskeyRepo } from '../adapters/db/passkey-repo.ts';
 import { TokenCipher } from '../flows/oidc/token-cipher.ts';
 import type { SecondFactorDeps } from '../flows/mfa/second-factors.ts';
 import { MfaTickets } from '../flows/mfa/ticket.ts';
@@ -157,6 +158,8 @@ export async function createRuntime(config: Config, log: AuditLogger & SenderLog
     /** TOTP and recovery codes (flows/mfa/), and the tickets of logins waiting for their second step. */
     secondFactors,
     mfaTickets,
+    /** Passkeys (flows/mfa/passkeys.ts); the relying party comes from config.passkeys. */
+    passkeys: { repo: new KyselyPasskeyRepo(accountStore.db) },
     secondStep: secondStepGate({ sessions, accounts, audit, metrics, clock, secondFactors, mfaTickets, throttle }),
     audit,
     sender,

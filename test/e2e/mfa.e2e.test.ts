@@ -240,7 +240,7 @@ describe('an administrator resets a user\'s second factors', () => {
     assert.equal((await call(server, 'GET', '/v1/user/mfa', undefined, login.body.token)).body.recovery_codes_left, 0);
     assert.equal(codes.length, 10);
     const audit = await call(server, 'GET', `/v1/manager/audit?uid=${user.body.uid}&type=mfa_reset`, undefined, admin);
-    assert.equal(audit.body.events[0].reason, `admin:${(await call(server, 'GET', '/v1/user/current', undefined, admin)).body.uid}; all:1; totp:1`);
+    assert.equal(audit.body.events[0].reason, `admin:${(await call(server, 'GET', '/v1/user/current', undefined, admin)).body.uid}; all:1; totp:1; passkeys:0`);
     assert.equal((await call(server, 'DELETE', '/v1/manager/users/nobody/mfa', undefined, admin)).status, 404);
   });
 });

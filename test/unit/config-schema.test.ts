@@ -53,6 +53,7 @@ const COMMON = {
   audit: { retention_days: 30 },
   cors: { origins: ['https://im.example.test'], max_age_seconds: 300 },
   mfa: { secret_key: [TOKEN_KEY], issuer: 'Example', step_up_seconds: 600, require_for_admins: true },
+  passkeys: { rp_id: 'example.com', rp_name: 'Example', origins: ['https://login.example.com', 'https://example.com'] },
   compat: {
     octo: true,
     octo_redis: {

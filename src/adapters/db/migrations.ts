@@ -23,6 +23,7 @@ export function accountMigrations(dialect: SqlDialect): MigrationProvider {
     '0007_deployment_meta': deploymentMeta,
     '0009_second_factors': secondFactors,
     '0008_webhook_outbox': webhookOutbox(dialect),
+    '0010_passkeys': passkeys,
   };
   return { getMigrations: async () => migrations };
 }
@@ -315,3 +316,30 @@ function webhookOutbox(dialect: SqlDialect): Migration {
     },
   };
 }
+
+/**
+ * Passkeys (adapters/db/passkey-repo.ts): one row per WebAuthn credential, keyed by its credential
+ * id (base64url, unique across accounts: an assertion names only the credential). The COSE public
+ * key is stored base64url; `counter` is the authenticator's signature counter, raised only by a
+ * conditional UPDATE.
+ */
+const passkeys: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema
+      .createTable('passkeys')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('uid', 'text', (c) => c.notNull())
+      .addColumn('public_key', 'text', (c) => c.notNull())
+      .addColumn('counter', 'bigint', (c) => c.notNull())
+      .addColumn('transports', 'text', (c) => c.notNull())
+      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('last_used_at', 'bigint')
+      .addForeignKeyConstraint('passkeys_uid_fkey', ['uid'], 'users', ['uid'], (fk) => fk.onDelete('cascade'))
+      .execute();
+    await db.schema.createIndex('passkeys_uid_idx').on('passkeys').column('uid').execute();
+  },
+  async down(db: Kysely<unknown>) {
+    await db.schema.dropTable('passkeys').execute();
+  },
+};

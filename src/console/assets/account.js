@@ -11,6 +11,7 @@ import {
 } from './messages.js';
 import { t, tCount } from './i18n.js';
 import { signedInPage, signOutHere, startFailed } from './signed-in.js';
+import { passkeysCard } from './passkeys.js';
 
 /**
  * @typedef {{sid: string, device_flag: number, device_id: string, device_name: string, device_model: string,
@@ -172,4 +173,5 @@ signedInPage(async (user) => {
 }, () => Promise.all([showDevices(), showActivity()])).then((user) => {
   wireDevices();
   wirePasswordChange(user.username);
+  passkeysCard(showActivity)().catch((error) => showPageError(describeError(error)));
 }, startFailed);

@@ -77,7 +77,7 @@ export function describeSsoError(code) {
   return known(key) ? t(key) : t('sso.login_failed');
 }
 
-const METHODS = ['password', 'register', 'code', 'qr', 'oidc'];
+const METHODS = ['password', 'register', 'code', 'qr', 'oidc', 'passkey'];
 
 /** @param {string} method */
 export function methodWords(method) {
@@ -108,6 +108,7 @@ export function eventWords(event) {
       if (reason === 'invalid_credentials') return t('event.login_wrong_password');
       if (reason === 'account_disabled') return t('event.login_disabled');
       if (reason.startsWith('code:')) return t('event.login_code_failed');
+      if (reason.startsWith('passkey:')) return t('event.login_passkey_failed');
       if (reason === 'password_changed') return t('event.login_password_changed');
       return t('event.login_failed');
     }
@@ -164,6 +165,10 @@ export function eventWords(event) {
       return t('event.mfa_remove');
     case 'step_up':
       return t(failed ? 'event.step_up_failed' : 'event.step_up');
+    case 'passkey_register':
+      return t(failed ? 'event.passkey_register_failed' : 'event.passkey_register');
+    case 'passkey_remove':
+      return t('event.passkey_remove');
     case 'new_device_alert':
       return t(failed ? 'event.new_device_alert_failed' : 'event.new_device_alert');
     default:

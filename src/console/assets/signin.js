@@ -11,6 +11,7 @@ import { byId, h, onSubmit, say, setupTabs } from './dom.js';
 import { t, wireLanguageSwitch } from './i18n.js';
 import { describeError, describeSsoError, endedWords } from './messages.js';
 import { codeSignIn } from './signin-code.js';
+import { passkeySignIn } from './passkeys.js';
 import { qrSignIn } from './signin-qr.js';
 import { askSecondStep, needsSecondStep } from './signin-two-step.js';
 import { SSO_PROVIDER_KEY } from './signed-in.js';
@@ -182,6 +183,7 @@ async function main() {
     else qr.stop();
   });
   showSsoButtons(config.oidc_providers);
+  passkeySignIn(signedIn);
   document.body.dataset.ready = 'true';
 }
 

@@ -1,6 +1,6 @@
 import { isDeviceFlag, type DeviceFlag } from './policy.ts';
 
-export type LoginMethod = 'password' | 'register' | 'code' | 'qr' | 'oidc';
+export type LoginMethod = 'password' | 'register' | 'code' | 'qr' | 'oidc' | 'passkey';
 /** `aborted`: a login undone before it answered (its IM server could not be told, docs/design.md §3.4). */
 export type RevokeReason =
   | 'logout' | 'revoked' | 'others' | 'replaced' | 'cap' | 'ban' | 'all' | 'password' | 'password_changed' | 'device' | 'aborted' | 'idle'

@@ -21,8 +21,12 @@ export type StepUpMethod = 'password' | 'totp';
 
 const stepUpKey = (sid: string): string => `stepup:${sid}`;
 
-/** Logins that showed the password: the session is proven from its creation. */
-const PROVEN_AT_LOGIN = new Set<string>(['password', 'register']);
+/**
+ * Logins that showed a factor of latchkey's: the password, or a passkey (a key on the user's device,
+ * unlocked by its user verification: as strong as the password and a second factor together). The
+ * session is proven from its creation.
+ */
+const PROVEN_AT_LOGIN = new Set<string>(['password', 'register', 'passkey']);
 
 /** Until when (Unix ms) the session counts as proven, or 0. */
 export async function provenUntil(deps: StepUpDeps, session: Session): Promise<number> {

@@ -66,11 +66,17 @@ export function adminRoutes(app: FastifyInstance, runtime: Runtime): void {
   const { accounts, sessions } = runtime;
   const stepUp = stepUpCheck(runtime);
 
+  /** A TOTP factor or a passkey (mfa.require_for_admins). */
+  async function hasSecondFactor(uid: string): Promise<boolean> {
+    const [factors, passkeys] = await Promise.all([secondFactorStatus(runtime.secondFactors, uid), runtime.passkeys.repo.count(uid)]);
+    return factors.totp || passkeys > 0;
+  }
+
   async function requireAdmin(request: FastifyRequest, reply: FastifyReply): Promise<void> {
     await requireSession(request, reply);
     const admin = await accounts.findByUid(sessionOf(request).uid);
     if (admin === null || admin.role !== 'admin' || admin.status !== 'active') throw forbidden('only administrators can do this');
-    if (runtime.config.mfa.requireForAdmins && !(await secondFactorStatus(runtime.secondFactors, admin.uid)).totp) {
+    if (runtime.config.mfa.requireForAdmins && !(await hasSecondFactor(admin.uid))) {
       throw new LatchkeyError('forbidden', 'administrators must enrol a second factor first (mfa.require_for_admins)', { enrol_second_factor: true });
     }
   }
@@ -192,7 +198,7 @@ export function adminRoutes(app: FastifyInstance, runtime: Runtime): void {
     const { uid } = request.params;
     if ((await accounts.findByUid(uid)) === null) throw notFound('user');
     await stepUp.require(admin);
-    const revoked = await resetSecondFactors({ ...runtime, factors: runtime.secondFactors.factors }, uid, { operator: { admin: admin.uid }, context: auditContext(request) });
+    const revoked = await resetSecondFactors({ ...runtime, factors: runtime.secondFactors.factors, passkeys: runtime.passkeys.repo }, uid, { operator: { admin: admin.uid }, context: auditContext(request) });
     runtime.metrics.mfa.inc({ event: 'reset', method: 'all', result: 'ok' });
     return { revoked, ...(await imAfterQuitAll(uid)) };
   });

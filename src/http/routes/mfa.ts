@@ -43,8 +43,9 @@ export function mfaRoutes(app: FastifyInstance, runtime: Runtime): void {
       },
     },
   }, async (request) => {
-    const status = await secondFactorStatus(secondFactors, sessionOf(request).uid);
-    return { ...status, passkeys: 0, totp_available: secondFactors.cipher !== null };
+    const { uid } = sessionOf(request);
+    const [status, passkeys] = await Promise.all([secondFactorStatus(secondFactors, uid), runtime.passkeys.repo.count(uid)]);
+    return { ...status, passkeys, totp_available: secondFactors.cipher !== null };
   });
 
   app.post('/v1/user/mfa/totp/setup', {
