@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { TOTP_PERIOD_SECONDS, totpCodeAt } from '../../src/flows/mfa/totp.ts';
 import { call, startTestServer, type TestServer } from '../support/server.ts';
 import { startCodeTestServer, type CodeTestServer } from '../support/codes.ts';
+import { exchange, grant, loginRequest, poll, scan } from '../support/qr-clients.ts';
 
 const PASSWORD = 'correct horse battery';
 const STEP_MS = TOTP_PERIOD_SECONDS * 1000;
@@ -263,5 +264,50 @@ describe('mfa.require_for_admins', () => {
     assert.equal((await call(server, 'GET', '/v1/manager/users', undefined, admin)).status, 200);
     const relogin = await call(server, 'POST', '/v1/user/login', { username: 'must-enrol', password: PASSWORD, flag: 1 });
     assert.equal(relogin.body.mfa_required, true, 'their password logins now take the second step');
+  });
+});
+
+describe('QR login of an account with a second factor', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startTestServer({
+      mfa: { secret_key: { id: 'k1', key: randomBytes(32).toString('base64') } },
+      rate_limits: { login: { max: 100_000 }, register: { max: 100_000 }, qr_create: { max: 100_000 }, qr_exchange: { max: 100_000 } },
+    });
+  });
+  after(async () => server?.stop());
+
+  async function qrLogin(appToken: string) {
+    const request = await loginRequest(server);
+    assert.equal((await scan(server, { uid: '', token: appToken }, request.uuid)).status, 200);
+    assert.equal((await grant(server, { uid: '', token: appToken }, request.uuid, true)).status, 200);
+    const status = await poll(server, request.uuid, request.poll_secret, 'scanned');
+    return exchange(server, status.body.auth_code, request.uuid, request.poll_secret);
+  }
+
+  it('an approval by a phone that showed no second factor of its own makes the browser take the second step', async () => {
+    const phone = (await call(server, 'POST', '/v1/user/register', { username: 'qr-weak-phone', password: PASSWORD, flag: 0 })).body.token;
+    const setup = await call(server, 'POST', '/v1/user/mfa/totp/setup', undefined, phone);
+    await call(server, 'POST', '/v1/user/mfa/totp/enable', { code: totpCodeAt(setup.body.secret, Date.now()) }, phone);
+    const answer = await qrLogin(phone);
+    assert.equal(answer.status, 200, JSON.stringify(answer.body));
+    assert.equal(answer.body.token, undefined, 'a password-only phone (enrolled after it signed in) is one factor: no session yet');
+    assert.equal(answer.body.mfa_required, true);
+    const done = await call(server, 'POST', '/v1/user/mfa/verify', { mfa_ticket: answer.body.mfa_ticket, method: 'totp', code: nextCode(setup.body.secret) });
+    assert.equal(done.status, 200, JSON.stringify(done.body));
+    const current = await call(server, 'GET', '/v1/user/current', undefined, done.body.token);
+    assert.deepEqual([current.body.session.method, current.body.session.amr, current.body.session.device_flag], ['qr', ['qr', 'otp'], 1]);
+  });
+
+  it('an approval by a phone that took its own second step gives the browser its session at once', async () => {
+    await call(server, 'POST', '/v1/user/register', { username: 'qr-strong-phone', password: PASSWORD, flag: 0 });
+    const first = (await call(server, 'POST', '/v1/user/login', { username: 'qr-strong-phone', password: PASSWORD, flag: 1 })).body.token;
+    const setup = await call(server, 'POST', '/v1/user/mfa/totp/setup', undefined, first);
+    const { recovery_codes: codes } = (await call(server, 'POST', '/v1/user/mfa/totp/enable', { code: totpCodeAt(setup.body.secret, Date.now()) }, first)).body;
+    const ticket = (await call(server, 'POST', '/v1/user/login', { username: 'qr-strong-phone', password: PASSWORD, flag: 0 })).body.mfa_ticket;
+    const phone = (await call(server, 'POST', '/v1/user/mfa/verify', { mfa_ticket: ticket, method: 'recovery', code: codes[0] })).body.token;
+    const answer = await qrLogin(phone);
+    assert.equal(answer.status, 200, JSON.stringify(answer.body));
+    assert.equal(typeof answer.body.token, 'string', 'the phone showed its second factor: the approval is strong');
   });
 });

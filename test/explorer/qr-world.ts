@@ -97,6 +97,8 @@ function qrDeps(sessions: SessionWorld, kv: Kv, owner: string): QrFlowDeps {
     accounts,
     audit: new AuditTrail(accounts, sessions.clock, { warn: () => {} }),
     metrics: sharedMetrics(),
+    // Accounts of the explorer have no second factor.
+    secondStep: { challenge: async () => null },
   };
 }
 
@@ -144,7 +146,7 @@ export function exchange(exchangeCode: typeof exchangeAuthCode = exchangeAuthCod
     if (authCode === null) throw new Error('exchange: the request was not approved before the race');
     try {
       const response = await exchangeCode(world.deps(kv, name), { uuid: world.uuid, authCode, pollSecret: world.pollSecret }, CONTEXT);
-      world.exchanged.set(name, response.token);
+      if ('token' in response) world.exchanged.set(name, response.token);
     } catch (error) {
       if (!refused(error)) throw error;
     }

@@ -63,6 +63,7 @@ function world(random: Random = cryptoRandom) {
     audit: { record: async (event: Audited) => { audit.push({ type: event.type, uid: event.uid, sid: event.sid, result: event.result, reason: event.reason }); } },
     metrics: { logins: { inc: (labels: Record<string, string>) => { logins.push(labels); } } },
     config: { qr: { requestTtlSeconds: TTL.request, pollTimeoutSeconds: TTL.poll, authCodeTtlSeconds: TTL.code, maxPollsPerIp: 20, maxPollsPerRequest: 3 } },
+    secondStep: { challenge: async () => null },
   } as unknown as QrFlowDeps;
   return { clock, kv, users, audit, logins, sessions, deps };
 }
@@ -646,6 +647,7 @@ describe('QR exchange', () => {
     w.clock.at += 1_000;
     const input = { uuid: created.uuid, authCode, pollSecret: created.poll_secret };
     const response = await exchangeAuthCode(w.deps, input, context);
+    assert.ok('token' in response);
     assert.equal(response.uid, 'alice');
     assert.equal(response.device_flag, 1);
     const session = await w.sessions.validate(response.token);

@@ -77,7 +77,8 @@ export async function verifySecondStep(deps: SecondStepDeps, input: SecondStepIn
   }
   deps.metrics.mfa.inc({ event: 'verify', method: input.method, result: 'ok' });
   await deps.audit.record({ type: 'mfa', uid: user.uid, sid: null, result: 'ok', reason: input.method, context });
-  const amr = [pending.method === 'code' ? 'code' : 'pwd', input.method === 'totp' ? 'otp' : 'recovery'];
+  const first = pending.method === 'code' ? 'code' : pending.method === 'qr' ? 'qr' : 'pwd';
+  const amr = [first, input.method === 'totp' ? 'otp' : 'recovery'];
   return startSession(deps, user, pending.method, { ...context, flag: pending.flag, device: pending.device }, amr);
 }
 

@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { sessionKey } from '../../core/sessions/keys.ts';
-import { parseSessionRecord } from '../../core/sessions/record.ts';
+import { parseSessionRecord, type Session } from '../../core/sessions/record.ts';
 import type { User } from '../../ports/accounts.ts';
 import type { QrRecord } from './record.ts';
 import type { QrFlowDeps } from './deps.ts';
@@ -26,11 +26,27 @@ export function passwordStamp(user: User): string | null {
  * (invariant 6: no cache): the record is deleted by the very step that ends a session.
  */
 export async function approverAlive(deps: Pick<QrFlowDeps, 'kv' | 'clock'>, record: QrRecord): Promise<boolean> {
+  return (await approverSession(deps, record)) !== null;
+}
+
+/** The approving session while it is alive, else null. */
+export async function approverSession(deps: Pick<QrFlowDeps, 'kv' | 'clock'>, record: QrRecord): Promise<Session | null> {
   const sid = record.scanner_sid;
-  if (sid === null || record.scanner_uid === null) return false;
+  if (sid === null || record.scanner_uid === null) return null;
   const raw = await deps.kv.get(sessionKey(sid));
   const session = raw === null ? null : parseSessionRecord(sid, raw);
-  return session !== null && session.uid === record.scanner_uid && session.expires_at > deps.clock.now();
+  return session !== null && session.uid === record.scanner_uid && session.expires_at > deps.clock.now() ? session : null;
+}
+
+/**
+ * Whether the approving session showed a second factor of its own (docs/api.md §14): a second step
+ * (TOTP or a recovery code), a passkey, or SSO (whose IdP latchkey trusts). Only then does the QR
+ * login of an account with a second factor skip its own second step.
+ */
+export function approvedStrongly(approver: Session | null): boolean {
+  if (approver === null) return false;
+  if (approver.method === 'passkey' || approver.method === 'oidc') return true;
+  return approver.amr?.some((factor) => factor === 'otp' || factor === 'recovery') === true;
 }
 
 /** Why an approval no longer stands, or null while it does. */

@@ -5,7 +5,7 @@ import type { Config } from '../../config/config.ts';
 import type { PasswordFlowDeps } from '../password/password-flow.ts';
 
 /** What the QR flow needs from the runtime (a Runtime satisfies it). */
-export interface QrFlowDeps extends Pick<PasswordFlowDeps, 'sessions' | 'accounts' | 'events' | 'audit' | 'metrics'> {
+export interface QrFlowDeps extends Pick<PasswordFlowDeps, 'sessions' | 'accounts' | 'events' | 'audit' | 'metrics' | 'secondStep'> {
   readonly kv: Kv;
   readonly clock: Clock;
   readonly random: Random;

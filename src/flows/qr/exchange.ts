@@ -7,7 +7,8 @@ import type { AuditContext } from '../../ops/audit.ts';
 import type { LoginResponse } from '../login-response.ts';
 import { startSession } from '../start-session.ts';
 import { visibleStatus, type QrRecord } from './record.ts';
-import { lapsedApproval, type LapsedApproval } from './approver.ts';
+import { approvedStrongly, approverSession, lapsedApproval, type LapsedApproval } from './approver.ts';
+import type { MfaChallenge } from '../mfa/second-step.ts';
 import { sameSecret } from '../../core/constant-time.ts';
 import { deriveAuthCode, matchesHash } from './secrets.ts';
 import { readQrRecord, transition } from './transition.ts';
@@ -24,7 +25,7 @@ export interface ExchangeInput {
  * consumption is the compare-and-set authed → consumed: of any number of concurrent exchanges
  * exactly one wins (octo-server's GET-then-DEL let one code log in twice, docs/octo-server.md §8.2).
  */
-export async function exchangeAuthCode(deps: QrFlowDeps, input: ExchangeInput, context: AuditContext): Promise<LoginResponse> {
+export async function exchangeAuthCode(deps: QrFlowDeps, input: ExchangeInput, context: AuditContext): Promise<LoginResponse | MfaChallenge> {
   const found = await readQrRecord(deps.kv, input.uuid);
   // Wrong secret, unknown uuid, wrong code, or no code yet (not approved): all the same 404, so an
   // attacker holding only the uuid learns nothing about the request.
@@ -51,6 +52,12 @@ export async function exchangeAuthCode(deps: QrFlowDeps, input: ExchangeInput, c
   }
   const lapsed = await lapsedApproval(deps, record, user);
   if (lapsed !== null) await refuseLapsed(deps, user.uid, null, lapsed, context);
+  // An account with a second factor: an approval by a session that showed none of its own (a
+  // password-only phone, a stolen token) is one factor, so the browser takes the second step.
+  if (!approvedStrongly(await approverSession(deps, record))) {
+    const challenge = await deps.secondStep.challenge(user, 'qr', loginContext);
+    if (challenge !== null) return challenge;
+  }
   const response = await startSession(deps, user, 'qr', loginContext);
   await requireStandingApproval(deps, record, response, context);
   return response;

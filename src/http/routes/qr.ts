@@ -6,7 +6,7 @@ import { exchangeAuthCode } from '../../flows/qr/exchange.ts';
 import { QR_STATUSES, type QrStatus, type RequesterFlag } from '../../flows/qr/record.ts';
 import { authenticate, sessionOf } from '../auth.ts';
 import { auditContext } from '../context.ts';
-import { BODY_ERRORS, errorResponses, loginResponseSchema, printableText } from '../schemas.ts';
+import { BODY_ERRORS, errorResponses, loginOrChallengeSchema, printableText } from '../schemas.ts';
 
 const uuidSchema = { type: 'string', pattern: '^[0-9a-f]{32}$' } as const;
 const secretSchema = { type: 'string', pattern: '^[A-Za-z0-9_-]{43}$' } as const;
@@ -165,7 +165,7 @@ export function qrRoutes(app: FastifyInstance, runtime: Runtime): void {
         required: ['uuid', 'poll_secret'],
         properties: { uuid: uuidSchema, poll_secret: { type: 'string', maxLength: 128 } },
       },
-      response: { 200: loginResponseSchema, ...errorResponses(...BODY_ERRORS, 403, 404, 409, 410, 429) },
+      response: { 200: loginOrChallengeSchema, ...errorResponses(...BODY_ERRORS, 403, 404, 409, 410, 429) },
     },
   }, async (request) => {
     await runtime.limiter.hit('qr_exchange', request.ip, runtime.config.rateLimits.qrExchange);
