@@ -1,7 +1,9 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Browser, Page } from 'playwright-core';
+import { randomBytes } from 'node:crypto';
 import { call, startTestServer, testDefaults, type TestServer } from '../support/server.ts';
+import { totpCodeAt } from '../../src/flows/mfa/totp.ts';
 import {
   appToken, launchChromium, openConsole, PHONE, registerAccount, screenshot, skipUnlessChromium, type Account,
 } from '../support/browser.ts';
@@ -109,6 +111,42 @@ describe('console: an expired QR code is replaced on its own', { skip: skipUnles
     const second = await shownUuid(page, first);
     assert.notEqual(second, first);
     await statusBecomes(page, 'Scan with your app');
+    assertClean();
+    await context.close();
+  });
+});
+
+describe('console: QR sign-in of an account with two-step verification', { skip: skipUnlessChromium() }, () => {
+  let server: TestServer;
+  let browser: Browser;
+  before(async () => {
+    [server, browser] = await Promise.all([
+      startTestServer({ rate_limits: generousLimits, mfa: { secret_key: { id: 'k1', key: randomBytes(32).toString('base64') } } }),
+      launchChromium(),
+    ]);
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  it('approved by a phone that showed no second factor, the browser asks for the code and then signs in', async () => {
+    const bob = await registerAccount(server, 'bob', 'Bob Two-Step');
+    const phone = await appToken(server, bob);
+    const setup = await call(server, 'POST', '/v1/user/mfa/totp/setup', undefined, phone);
+    assert.equal((await call(server, 'POST', '/v1/user/mfa/totp/enable', { code: totpCodeAt(setup.body.secret, Date.now()) }, phone)).status, 200);
+
+    const { page, context, assertClean } = await openConsole(browser, server);
+    const uuid = await showQr(page, server);
+    assert.equal((await call(server, 'POST', `/v1/user/qrcode/${uuid}/scan`, undefined, phone)).status, 200);
+    assert.equal((await call(server, 'POST', '/v1/user/grant_login', { uuid, approve: true }, phone)).status, 200);
+    const code = page.getByLabel('Code from your authenticator app');
+    await code.waitFor();
+    assert.equal(new URL(page.url()).pathname, '/', 'not signed in on the approval alone');
+    await code.fill(totpCodeAt(setup.body.secret, Date.now() + 30_000));
+    await page.getByRole('button', { name: 'Verify' }).click();
+    await page.waitForURL(`${server.url}/account`);
+    await page.waitForSelector('body[data-ready="true"]');
     assertClean();
     await context.close();
   });

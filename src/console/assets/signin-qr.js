@@ -10,6 +10,7 @@ import { thisDevice } from './device.js';
 import { byId, say } from './dom.js';
 import { t } from './i18n.js';
 import { describeError } from './messages.js';
+import { askSecondStep, needsSecondStep } from './signin-two-step.js';
 
 /** @typedef {'waitScan' | 'scanned' | 'authed' | 'rejected' | 'expired'} QrStatus */
 /** @typedef {{uuid: string, poll_secret: string, qrcode: {svg: string, text: string}, expires_at: number}} LoginRequest */
@@ -73,7 +74,8 @@ async function newLoginRequest(signal) {
 }
 
 /**
- * Follows one request to its end. Resolves 'signed-in', 'rejected' or 'expired'.
+ * Follows one request to its end. Resolves 'signed-in', 'rejected' or 'expired', or the challenge of
+ * a second step (an account with two-step verification approved by a phone that showed none).
  * @param {LoginRequest} request
  * @param {AbortSignal} signal
  */
@@ -101,9 +103,10 @@ async function follow(request, signal) {
     }
     if (answer.status === 'authed' && answer.auth_code !== undefined) {
       showStatus('authed', t('signin.qr_approved'));
-      await api('POST', `/v1/user/login_authcode/${encodeURIComponent(answer.auth_code)}`, {
+      const login = await api('POST', `/v1/user/login_authcode/${encodeURIComponent(answer.auth_code)}`, {
         uuid: request.uuid, poll_secret: request.poll_secret,
       }, { signal });
+      if (needsSecondStep(login)) return login;
       showStatus('authed');
       return 'signed-in';
     }
@@ -131,6 +134,7 @@ export function qrSignIn(onSignedIn, onError) {
       const request = await newLoginRequest(signal);
       const outcome = await follow(request, signal);
       if (outcome === 'signed-in') return onSignedIn();
+      if (typeof outcome === 'object') return askSecondStep(outcome, onSignedIn);
       if (outcome === 'rejected') {
         showStatus('rejected');
         refresh.hidden = false;
