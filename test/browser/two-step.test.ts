@@ -257,3 +257,37 @@ describe('console: two-step verification, in Chromium', { skip: skipUnlessChromi
     await context.close();
   });
 });
+
+describe('console: the step-up dialog guards signing out everywhere else, in Chromium', { skip: skipUnlessChromium() }, () => {
+  let server: TestServer;
+  let browser: Browser;
+  before(async () => {
+    [server, browser] = await Promise.all([startTestServer(), launchChromium()]);
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  it('a session from a one-time code confirms the password before it signs every other device out', async () => {
+    const carol = await registerAccount(server, 'carol', 'Carol Sign-Out', 'correct horse battery', 'carol@example.test');
+    await server.runtime.accounts.markVerified(carol.uid, { channel: 'email', email: 'carol@example.test' }, Date.now());
+    const other = await call(server, 'POST', '/v1/user/login', { username: 'carol', password: carol.password, flag: 2 });
+    const { page, context, assertClean } = await openConsole(browser, server);
+    await signInWithCode(page, server, 'carol@example.test');
+    await page.waitForURL(`${server.url}/account`);
+    await page.waitForSelector('body[data-ready="true"]');
+    await page.getByRole('button', { name: 'Sign out everywhere else' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Sign out everywhere else' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Confirm it’s you' });
+    await dialog.waitFor();
+    assert.equal((await call(server, 'GET', '/v1/user/current', undefined, other.body.token)).status, 200, 'nothing happened yet');
+    await dialog.getByLabel('Password').fill(carol.password);
+    await dialog.getByRole('button', { name: 'Confirm' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    await page.locator('#devices-status').filter({ hasText: /Signed out \d+ other device/ }).waitFor();
+    assert.equal((await call(server, 'GET', '/v1/user/current', undefined, other.body.token)).status, 401, 'the other device is signed out');
+    assertClean();
+    await context.close();
+  });
+});

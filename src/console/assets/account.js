@@ -12,6 +12,7 @@ import {
 import { t, tCount } from './i18n.js';
 import { signedInPage, signOutHere, startFailed } from './signed-in.js';
 import { passkeysCard } from './passkeys.js';
+import { withStepUp } from './step-up.js';
 
 /**
  * @typedef {{sid: string, device_flag: number, device_id: string, device_name: string, device_model: string,
@@ -123,8 +124,8 @@ function wireDevices() {
     });
     if (!sure) return;
     try {
-      const { revoked } = await api('POST', '/v1/user/sessions/revoke_others');
-      say(byId('devices-status', HTMLElement), tCount('account.revoked_others', revoked));
+      const done = await withStepUp(() => api('POST', '/v1/user/sessions/revoke_others'));
+      if (done !== undefined) say(byId('devices-status', HTMLElement), tCount('account.revoked_others', done.revoked));
     } catch (error) {
       showPageError(describeError(error));
     }

@@ -12,6 +12,7 @@ import {
 } from './messages.js';
 import { t, tCount } from './i18n.js';
 import { signedInPage, startFailed } from './signed-in.js';
+import { withStepUp } from './step-up.js';
 
 /**
  * @typedef {{uid: string, username: string, name: string, email?: string | null, phone?: string | null,
@@ -89,8 +90,8 @@ async function showSessions(user, panel) {
     });
     if (!sure) return;
     try {
-      await api('DELETE', `/v1/manager/users/${encodeURIComponent(user.uid)}/sessions`);
-      say(byId('users-status', HTMLElement), t('admin.revoked_all', { username: user.username }));
+      const done = await withStepUp(() => api('DELETE', `/v1/manager/users/${encodeURIComponent(user.uid)}/sessions`));
+      if (done !== undefined) say(byId('users-status', HTMLElement), t('admin.revoked_all', { username: user.username }));
     } catch (error) {
       showPageError(describeError(error, { forbidden: NOT_ADMIN }));
     }
@@ -138,8 +139,8 @@ function userItem(user) {
       if (!sure) return;
     }
     try {
-      await api('PUT', `/v1/manager/users/${encodeURIComponent(user.uid)}/status`, { status: banned ? 'active' : 'banned' });
-      say(byId('users-status', HTMLElement), t(banned ? 'admin.unbanned' : 'admin.banned_done', { username: user.username }));
+      const done = await withStepUp(() => api('PUT', `/v1/manager/users/${encodeURIComponent(user.uid)}/status`, { status: banned ? 'active' : 'banned' }));
+      if (done !== undefined) say(byId('users-status', HTMLElement), t(banned ? 'admin.unbanned' : 'admin.banned_done', { username: user.username }));
     } catch (error) {
       showPageError(describeError(error, {
         forbidden: NOT_ADMIN, not_found: t('admin.user_gone'), invalid_request: t('admin.ban_self'),
