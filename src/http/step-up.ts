@@ -1,5 +1,5 @@
 /**
- * The step-up check of the routes a thief holding one stolen token must not use (docs/api.md §13):
+ * The step-up check of the routes a thief holding one stolen token must not use (docs/api.md §14):
  * changing factors, revoking every other session, every admin action that changes something.
  */
 import type { Runtime } from '../runtime/runtime.ts';

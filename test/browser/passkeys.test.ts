@@ -1,5 +1,5 @@
 /**
- * Passkeys in a real browser (docs/api.md §13): Chromium with a virtual platform authenticator (the
+ * Passkeys in a real browser (docs/api.md §14): Chromium with a virtual platform authenticator (the
  * DevTools Protocol's WebAuthn domain: CTAP2, internal transport, resident keys, user verified)
  * registers a passkey through latchkey's options, the session signs out, the passkey alone signs in
  * again, and removing it ends its use. The page is latchkey's own origin on `localhost` (a secure

@@ -1,5 +1,5 @@
 /**
- * Passkeys over HTTP (docs/api.md §13): registering behind step-up, signing in with a passkey alone,
+ * Passkeys over HTTP (docs/api.md §14): registering behind step-up, signing in with a passkey alone,
  * listing, renaming, removing; and the attacks: another user's session on my passkey, a replayed or
  * parallel assertion, a challenge used twice, an assertion for another origin or rp id, a passkey
  * removed meanwhile, a cloned authenticator's counter, a banned account. The browser is a software

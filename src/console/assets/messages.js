@@ -154,7 +154,7 @@ export function eventWords(event) {
       return t('event.oidc_backchannel');
     case 'oidc_sync':
       return t('event.oidc_sync');
-    // Second factors (docs/api.md §13).
+    // Second factors (docs/api.md §14).
     case 'mfa':
       if (failed) return t('event.mfa_failed');
       return t(reason === 'recovery' ? 'event.mfa_recovery' : 'event.mfa_totp');

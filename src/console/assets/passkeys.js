@@ -1,6 +1,6 @@
 // @ts-check
 /**
- * Passkeys in the console (docs/api.md §13): the account page's Passkeys card (add, list, rename,
+ * Passkeys in the console (docs/api.md §14): the account page's Passkeys card (add, list, rename,
  * remove) and the sign-in page's "Sign in with a passkey" button. latchkey's options and the
  * answers it takes are WebAuthn JSON; the browser's API wants ArrayBuffers, converted here.
  * Adding or removing a passkey needs a recent proof (step-up): when the API asks for one, the card

@@ -1,6 +1,6 @@
 // @ts-check
 /**
- * The second step of a sign-in (docs/api.md §13). A password or one-time-code sign-in of an
+ * The second step of a sign-in (docs/api.md §14). A password or one-time-code sign-in of an
  * account with two-step verification answers `{mfa_required: true, mfa_ticket, methods}` and no
  * session; this form sends the ticket with a code from the authenticator app (or a recovery code)
  * to POST /v1/user/mfa/verify, whose login answer sets the session cookie like any other sign-in

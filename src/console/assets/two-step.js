@@ -1,6 +1,6 @@
 // @ts-check
 /**
- * /account's "Two-step verification" card (docs/api.md §13): whether TOTP is on, turning it on (a
+ * /account's "Two-step verification" card (docs/api.md §14): whether TOTP is on, turning it on (a
  * QR code and its key, then a code from the app, then the 10 recovery codes, shown this once), new
  * recovery codes, and turning it off. Those routes want a session that showed a factor recently:
  * when one answers 403 `step_up_required`, a dialog asks for the password (or a code from the

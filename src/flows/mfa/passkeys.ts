@@ -1,5 +1,5 @@
 /**
- * Passkeys (WebAuthn, docs/design.md §4, second factors; docs/api.md §13): registering one from a
+ * Passkeys (WebAuthn, docs/design.md §4, second factors; docs/api.md §14): registering one from a
  * signed-in session, and signing in with one alone. `@simplewebauthn/server` checks the ceremonies
  * (challenge, origin, rp id hash, user presence and verification, signature, counter); this module
  * holds what it leaves to its caller:

@@ -1,5 +1,5 @@
 /**
- * Passkeys (docs/api.md §13, docs/design.md §4, second factors): register one from a signed-in
+ * Passkeys (docs/api.md §14, docs/design.md §4, second factors): register one from a signed-in
  * session (step-up: a stolen token alone must not buy its thief a permanent way in), list, rename,
  * remove (step-up), and sign in with one alone. Bodies are the browser's WebAuthn JSON
  * (`PublicKeyCredential.toJSON()`), plus `name` when registering and `flag`/`device` when signing in.
