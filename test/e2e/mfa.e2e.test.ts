@@ -96,6 +96,16 @@ describe('second factors over HTTP', () => {
     assert.equal(reuse.status, 401);
   });
 
+  it('a ticket dies with a password change made after its first step', async () => {
+    const { token, secret } = await enrol('totp-pwchange');
+    const ticket = (await call(server, 'POST', '/v1/user/login', { username: 'totp-pwchange', password: PASSWORD, flag: 1 })).body.mfa_ticket;
+    assert.equal((await call(server, 'PUT', '/v1/user/updatepassword', { password: PASSWORD, new_password: 'a brand new passphrase' }, token)).status, 200);
+    const late = await call(server, 'POST', '/v1/user/mfa/verify', { mfa_ticket: ticket, method: 'totp', code: nextCode(secret) });
+    assert.deepEqual([late.status, late.body.code], [410, 'expired'], 'the old password\'s sign-in does not finish');
+    const sessions = await call(server, 'GET', '/v1/user/sessions', undefined, token);
+    assert.equal(sessions.body.length, 1, 'no session was left behind');
+  });
+
   it('kills a ticket after 5 wrong codes, even fired in parallel, and the right code then gets nothing', async () => {
     const { secret } = await enrol('totp-guess');
     const ticket = (await call(server, 'POST', '/v1/user/login', { username: 'totp-guess', password: PASSWORD, flag: 1 })).body.mfa_ticket;

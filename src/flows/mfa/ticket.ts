@@ -19,6 +19,13 @@ export interface PendingLogin {
   readonly method: LoginMethod;
   readonly flag: DeviceFlag;
   readonly device: DeviceInfo;
+  /** The password as the first step saw it (a fingerprint, never the hash): a change voids the ticket. */
+  readonly password_stamp: string | null;
+}
+
+/** A fingerprint of the stored password hash, so a ticket outlives no password change or reset. */
+export function passwordStamp(passwordHash: string | null): string | null {
+  return passwordHash === null ? null : createHash('sha256').update(`mfa-ticket\0${passwordHash}`).digest('base64url');
 }
 
 const ticketKey = (ticket: string): string => `mfa:ticket:${createHash('sha256').update(ticket).digest('base64url')}`;
