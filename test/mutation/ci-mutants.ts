@@ -174,4 +174,32 @@ export const CI_MUTANTS: readonly CiMutant[] = [
     tests: ['test/unit/session-limits.test.ts'],
     breaks: 'a login a reject_new session limit refused answers 409 but keeps its session record, index entry and seats',
   },
+  {
+    name: 'totp-step-replay',
+    file: 'src/adapters/db/second-factor-repo.ts',
+    patch: [[".where('enabled_at', 'is not', null).where('last_step', '<', step)", ".where('enabled_at', 'is not', null).where('last_step', '<=', step)"]],
+    tests: ['test/conformance/second-factors.test.ts'],
+    breaks: 'a TOTP code is accepted again in the step it was used in: a replayed or racing copy of one code passes twice',
+  },
+  {
+    name: 'mfa-ticket-peeked',
+    file: 'src/flows/mfa/ticket.ts',
+    patch: [['return parse(await this.#kv.getdel(ticketKey(ticket)));', 'return parse(await this.#kv.get(ticketKey(ticket)));']],
+    tests: ['test/e2e/mfa.e2e.test.ts'],
+    breaks: 'an MFA ticket is read, not taken: parallel verifications (two recovery codes) make two sessions, and a used ticket works again',
+  },
+  {
+    name: 'mfa-ticket-tries-read-first',
+    file: 'src/flows/mfa/ticket.ts',
+    patch: [['    if (value <= TICKET_MAX_WRONG) return true;', '    if (value <= TICKET_MAX_WRONG * 100) return true;']],
+    tests: ['test/e2e/mfa.e2e.test.ts'],
+    breaks: 'an MFA ticket allows more than 5 tries of a code: 12 parallel guesses are all checked',
+  },
+  {
+    name: 'step-up-not-required',
+    file: 'src/http/step-up.ts',
+    patch: [['      if (methods.length > 0) await requireStepUp(deps, session, methods);', '      void methods;']],
+    tests: ['test/e2e/mfa.e2e.test.ts'],
+    breaks: 'a stolen token that proved no factor can enrol or remove factors, sign out every other device and act as an administrator',
+  },
 ];
