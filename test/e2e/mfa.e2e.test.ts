@@ -263,7 +263,7 @@ describe('mfa.require_for_admins', () => {
   });
   after(async () => server?.stop());
 
-  it('an administrator without a second factor can use no admin route until they enrol one', async () => {
+  it('an administrator can use no admin route until they enrol a second factor and sign in with it', async () => {
     const { createAccount } = await import('../../src/flows/password/password-flow.ts');
     await createAccount(server.runtime, { username: 'must-enrol', password: PASSWORD }, 'admin');
     const admin = (await call(server, 'POST', '/v1/user/login', { username: 'must-enrol', password: PASSWORD, flag: 1 })).body.token;
@@ -271,9 +271,12 @@ describe('mfa.require_for_admins', () => {
     assert.deepEqual([refused.status, refused.body.code, refused.body.details], [403, 'forbidden', { enrol_second_factor: true }]);
     const setup = await call(server, 'POST', '/v1/user/mfa/totp/setup', undefined, admin);
     assert.equal((await call(server, 'POST', '/v1/user/mfa/totp/enable', { code: totpCodeAt(setup.body.secret, Date.now()) }, admin)).status, 200);
-    assert.equal((await call(server, 'GET', '/v1/manager/users', undefined, admin)).status, 200);
+    const stillWeak = await call(server, 'GET', '/v1/manager/users', undefined, admin);
+    assert.deepEqual([stillWeak.status, stillWeak.body.details], [403, { second_factor_required: true }], 'this session never showed the factor');
     const relogin = await call(server, 'POST', '/v1/user/login', { username: 'must-enrol', password: PASSWORD, flag: 1 });
     assert.equal(relogin.body.mfa_required, true, 'their password logins now take the second step');
+    const strong = await call(server, 'POST', '/v1/user/mfa/verify', { mfa_ticket: relogin.body.mfa_ticket, method: 'totp', code: nextCode(setup.body.secret) });
+    assert.equal((await call(server, 'GET', '/v1/manager/users', undefined, strong.body.token)).status, 200);
   });
 });
 

@@ -153,4 +153,10 @@ export const GROUPS: readonly MutationGroup[] = [
     tests: ['test/unit/mutant-handoff.test.ts', 'test/unit/mutant-one-winner.test.ts', 'test/e2e/oidc-attacks.test.ts', 'test/security/oidc-binding-cookie.test.ts'],
     target: 0.8,
   },
+  {
+    name: 'mfa',
+    mutate: ['src/flows/mfa/totp.ts', 'src/flows/mfa/recovery-codes.ts', 'src/flows/mfa/second-factors.ts', 'src/adapters/db/second-factor-repo.ts'],
+    tests: ['test/unit/second-factors.test.ts', 'test/conformance/second-factors.test.ts'],
+    target: 0.8,
+  },
 ];

@@ -28,6 +28,17 @@ const stepUpKey = (sid: string): string => `stepup:${sid}`;
  */
 const PROVEN_AT_LOGIN = new Set<string>(['password', 'register', 'passkey']);
 
+/**
+ * Whether the session showed a second factor when it was made: a second step (TOTP or a recovery
+ * code), a passkey, or SSO (whose IdP latchkey trusts). What makes a QR approval strong, and what
+ * `mfa.require_for_admins` asks of an administrator's session.
+ */
+export function provedSecondFactor(session: Session | null): boolean {
+  if (session === null) return false;
+  if (session.method === 'passkey' || session.method === 'oidc') return true;
+  return session.amr?.some((factor) => factor === 'otp' || factor === 'recovery') === true;
+}
+
 /** Until when (Unix ms) the session counts as proven, or 0. */
 export async function provenUntil(deps: StepUpDeps, session: Session): Promise<number> {
   const atLogin = PROVEN_AT_LOGIN.has(session.method) ? session.created_at + deps.stepUpMs : 0;

@@ -38,16 +38,6 @@ export async function approverSession(deps: Pick<QrFlowDeps, 'kv' | 'clock'>, re
   return session !== null && session.uid === record.scanner_uid && session.expires_at > deps.clock.now() ? session : null;
 }
 
-/**
- * Whether the approving session showed a second factor of its own (docs/api.md §14): a second step
- * (TOTP or a recovery code), a passkey, or SSO (whose IdP latchkey trusts). Only then does the QR
- * login of an account with a second factor skip its own second step.
- */
-export function approvedStrongly(approver: Session | null): boolean {
-  if (approver === null) return false;
-  if (approver.method === 'passkey' || approver.method === 'oidc') return true;
-  return approver.amr?.some((factor) => factor === 'otp' || factor === 'recovery') === true;
-}
 
 /** Why an approval no longer stands, or null while it does. */
 export type LapsedApproval = 'approver_ended' | 'password_changed';

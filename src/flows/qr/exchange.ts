@@ -7,7 +7,8 @@ import type { AuditContext } from '../../ops/audit.ts';
 import type { LoginResponse } from '../login-response.ts';
 import { startSession } from '../start-session.ts';
 import { visibleStatus, type QrRecord } from './record.ts';
-import { approvedStrongly, approverSession, lapsedApproval, type LapsedApproval } from './approver.ts';
+import { approverSession, lapsedApproval, type LapsedApproval } from './approver.ts';
+import { provedSecondFactor } from '../mfa/step-up.ts';
 import type { MfaChallenge } from '../mfa/second-step.ts';
 import { sameSecret } from '../../core/constant-time.ts';
 import { deriveAuthCode, matchesHash } from './secrets.ts';
@@ -53,8 +54,9 @@ export async function exchangeAuthCode(deps: QrFlowDeps, input: ExchangeInput, c
   const lapsed = await lapsedApproval(deps, record, user);
   if (lapsed !== null) await refuseLapsed(deps, user.uid, null, lapsed, context);
   // An account with a second factor: an approval by a session that showed none of its own (a
-  // password-only phone, a stolen token) is one factor, so the browser takes the second step.
-  if (!approvedStrongly(await approverSession(deps, record))) {
+  // password-only phone, a stolen token) is one factor, so the browser takes the second step
+  // (docs/api.md §14).
+  if (!provedSecondFactor(await approverSession(deps, record))) {
     const challenge = await deps.secondStep.challenge(user, 'qr', loginContext);
     if (challenge !== null) return challenge;
   }

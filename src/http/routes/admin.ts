@@ -4,6 +4,7 @@ import type { AccountStatus, StoredAuditEvent, User } from '../../ports/accounts
 import { revokeAllSessions, resetSecondFactors, setUserStatus } from '../../flows/account-actions.ts';
 import { LatchkeyError, forbidden, invalidRequest, notFound } from '../../core/errors.ts';
 import { secondFactorStatus } from '../../flows/mfa/second-factors.ts';
+import { provedSecondFactor } from '../../flows/mfa/step-up.ts';
 import { stepUpCheck } from '../step-up.ts';
 import { authenticate, sessionOf } from '../auth.ts';
 import { auditContext } from '../context.ts';
@@ -76,8 +77,13 @@ export function adminRoutes(app: FastifyInstance, runtime: Runtime): void {
     await requireSession(request, reply);
     const admin = await accounts.findByUid(sessionOf(request).uid);
     if (admin === null || admin.role !== 'admin' || admin.status !== 'active') throw forbidden('only administrators can do this');
-    if (runtime.config.mfa.requireForAdmins && !(await hasSecondFactor(admin.uid))) {
-      throw new LatchkeyError('forbidden', 'administrators must enrol a second factor first (mfa.require_for_admins)', { enrol_second_factor: true });
+    if (runtime.config.mfa.requireForAdmins && !provedSecondFactor(sessionOf(request))) {
+      // No factor yet: enrol one (the only thing this admin can do). One, but this session did
+      // not show it (a password login of an account with only passkeys): sign in with it.
+      if (!(await hasSecondFactor(admin.uid))) {
+        throw new LatchkeyError('forbidden', 'administrators must enrol a second factor first (mfa.require_for_admins)', { enrol_second_factor: true });
+      }
+      throw new LatchkeyError('forbidden', 'sign in with your second factor to administer (mfa.require_for_admins)', { second_factor_required: true });
     }
   }
 
