@@ -17,6 +17,12 @@ export interface ImTokensOptions {
   readonly owedQuits: ImQuitQueue;
 }
 
+/** A login's own token as the IM token (compat.octo's Web and PC): pushed as is, kept as its tag. */
+export interface OwnImToken {
+  readonly push: string;
+  readonly keep: string;
+}
+
 /** Whether the IM server was told (a logout still ends the API session when it was not). */
 export type ImOutcome = 'ok' | 'failed';
 
@@ -89,16 +95,26 @@ export class ImTokens {
    * replaced or refreshed meanwhile); otherwise a fresh one is created. Exclusive flags never
    * share: each login gets a fresh token at level Master, which kicks the device before it.
    * Throws ImUnavailableError, ImBannedError or ImContentionError; then nothing was committed.
+   *
+   * `own` (exclusive flags only): the login's own token is pushed instead of a fresh one, and `keep`
+   * (its tag, never the token) is committed. Nothing ever pushes a stored token of an exclusive
+   * flag again (a release pushes only fresh ones), so the store need not hold the token itself.
    */
-  async acquire(uid: string, flag: DeviceFlag): Promise<string> {
+  async acquire(uid: string, flag: DeviceFlag, own?: OwnImToken): Promise<string> {
     const { kv, random } = this.#options;
     const bridge = this.#bridge;
     const key = imTokenKey(uid, flag);
     const exclusive = this.#exclusive(flag);
+    if (own !== undefined && !exclusive) throw new Error('a session token can be the IM token of an exclusive flag only');
     let pushed: string | null = null;
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const raw = await kv.get(key);
       const current = parseImTokenValue(raw);
+      if (own !== undefined) {
+        await bridge.updateToken({ uid, token: own.push, flag, level: 'master' });
+        if (await this.#commit(key, raw, { state: 'live', token: own.keep })) return own.keep;
+        continue;
+      }
       const token = !exclusive && current.state === 'live' ? current.token : newImToken(random);
       // A Slave update does not kick: an owed quit, or a token we pushed that someone ended while we
       // did, could still hold a connection. A Master update kicks by itself.
