@@ -96,6 +96,7 @@ export const CONFIG_SCHEMA: SchemaNode = object({
   mfa: object({ secret_key: { anyOf: [tokenKey, { type: 'array', items: tokenKey }] }, issuer: str, step_up_seconds: int }),
   compat: object({
     octo: bool,
+    octo_qr: bool,
     octo_redis: object({
       url: str, token_prefix: str, sid_prefix: str, token_ttl_seconds: int, retry_interval_ms: int, retry_max_interval_ms: int,
     }),

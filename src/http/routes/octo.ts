@@ -440,7 +440,7 @@ export function octoRoutes(app: FastifyInstance, runtime: Runtime): void {
     },
   }, async (request) => {
     const { uuid } = request.params;
-    const scanned = await scanLoginRequest(runtime, sessionOf(request), uuid, auditContext(request));
+    const scanned = await legacyAudited(request, 'scan', () => scanLoginRequest(runtime, sessionOf(request), uuid, auditContext(request)));
     // The app sends `auth_code` back to grant_login: here it is the request's public uuid, never a
     // secret (the code the browser exchanges is derived from its poll secret, flows/qr/secrets.ts).
     return { forward: 'native', type: 'loginConfirm', data: { auth_code: uuid, pub_key: '' }, requester: scanned.requester };
@@ -456,7 +456,22 @@ export function octoRoutes(app: FastifyInstance, runtime: Runtime): void {
       response: { 200: { type: 'object', properties: { status: { type: 'integer' } } }, ...errorResponses(401) },
     },
   }, async (request) => {
-    await answerLoginRequest(runtime, sessionOf(request), request.query.auth_code, true, auditContext(request));
+    await legacyAudited(request, 'grant', () => answerLoginRequest(runtime, sessionOf(request), request.query.auth_code, true, auditContext(request)));
     return { status: 200 };
   });
+
+  /** compat.octo_qr: each step of the legacy QR flow is audited as `qr_legacy` too (routes/qr.ts). */
+  async function legacyAudited<T>(request: FastifyRequest, step: string, run: () => Promise<T>): Promise<T> {
+    if (!runtime.config.compat.octoQr) return run();
+    const { uid, sid } = sessionOf(request);
+    try {
+      const result = await run();
+      await runtime.audit.record({ type: 'qr_legacy', uid, sid, result: 'ok', reason: step, context: auditContext(request) });
+      return result;
+    } catch (error) {
+      const reason = `${step}:${error instanceof LatchkeyError ? error.code : 'error'}`;
+      await runtime.audit.record({ type: 'qr_legacy', uid, sid, result: 'fail', reason, context: auditContext(request) });
+      throw error;
+    }
+  }
 }
