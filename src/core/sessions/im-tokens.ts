@@ -49,6 +49,8 @@ interface ReleaseMode {
   readonly owedOnly: boolean;
   readonly unheld: boolean;
   readonly dirty: boolean;
+  /** The token the ended session itself committed (a login that ended before it answered). */
+  readonly committed?: string;
 }
 
 /** A release with no special case: not only owed tokens, held ones too, and nothing known dirty. */
@@ -137,6 +139,16 @@ export class ImTokens {
    */
   release(uid: string, flag: DeviceFlag): Promise<ImOutcome> {
     return this.#release(uid, flag, PLAIN_RELEASE);
+  }
+
+  /**
+   * After a login whose session ended before it answered (replaced, revoked, banned meanwhile):
+   * `committed` is the token its acquire committed. On an exclusive flag the session that replaced
+   * it may have pushed before that commit, so the ended login's token may be the one the IM server
+   * holds: then it is replaced by a fresh one (level master kicks it), never left connecting.
+   */
+  releaseCommitted(uid: string, flag: DeviceFlag, committed: string): Promise<ImOutcome> {
+    return this.#release(uid, flag, { ...PLAIN_RELEASE, committed });
   }
 
   /**
@@ -241,7 +253,9 @@ export class ImTokens {
       // The other session is the login that replaced this one: it pushes a fresh token at level
       // Master, which kicks this device. A quit of ours that may have landed after that push is
       // undone with a fresh token of our own (the current one may still be the ended device's).
-      return dirty ? { quit: false, push: fresh, next: { state: 'live', token: fresh } } : null;
+      // So is a token this ended login committed after the replacing login had pushed its own.
+      const ours = mode.committed !== undefined && current.state === 'live' && current.token === mode.committed;
+      return dirty || ours ? { quit: false, push: fresh, next: { state: 'live', token: fresh } } : null;
     }
     if (!others) return { quit: true, push: null, next: null };
     return { quit: true, push: fresh, next: { state: 'live', token: fresh } };

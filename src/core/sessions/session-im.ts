@@ -81,7 +81,7 @@ export function createSessionIm(options: SessionImOptions): SessionIm {
       } catch (error) {
         throw imLoginError(error);
       }
-      if (!(await stillLive())) await tokens.release(uid, flag);
+      if (!(await stillLive())) await tokens.releaseCommitted(uid, flag, token);
       return own === undefined ? token : own.push;
     },
     sessionEnded: (uid, flag) => tokens.release(uid, flag),
