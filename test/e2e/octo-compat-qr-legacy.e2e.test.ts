@@ -209,3 +209,22 @@ describe('compat.octo without octo_qr: the secret-bound QR is unchanged', () => 
     assert.equal((await send(server, 'POST', `/v1/user/login_authcode/${authed.body.auth_code}`, { from: web, body: { uuid, poll_secret: pollSecret } })).status, 200);
   });
 });
+
+describe('compat.octo_qr behind a TLS proxy (public_url)', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startTestServer({ trust_proxy: '127.0.0.1', public_url: 'https://chat.example', compat: { octo: true, octo_qr: true }, qr: { poll_timeout_seconds: 1 } });
+  });
+  after(async () => server.stop());
+
+  it('the QR URL is on public_url and the cookie is Secure', async () => {
+    const web = browser('198.51.100.13', CHROME, { 'sec-fetch-site': 'same-origin', origin: 'https://chat.example' });
+    const created = await loginUuid(server, web);
+    const { uuid } = created.body;
+    assert.equal(created.body.qrcode, `https://chat.example/v1/qrcode/${uuid}`);
+    const cookie = created.headers.getSetCookie().find((line) => line.startsWith(`latchkey_qr_${uuid}=`)) ?? '';
+    assert.match(cookie, /Path=\/v1\/user\//);
+    assert.match(cookie, /Secure/);
+    assert.deepEqual((await poll(server, web, uuid)).body, { status: 'waitScan' }, 'the cookie is taken back');
+  });
+});
