@@ -79,6 +79,9 @@ export async function createRuntime(config: Config, log: AuditLogger & SenderLog
   // each (docs/octo-compat.md §2, 8), so that a logout still ends that one token at the IM server.
   const sessionTokenFlags: readonly DeviceFlag[] = config.compat.octo && imBridge !== null ? [1, 2] : [];
   const policies: DevicePolicies = sessionTokenFlags.length === 0 ? config.devicePolicies : { ...config.devicePolicies, 1: { mode: 'exclusive' }, 2: { mode: 'exclusive' } };
+  if (sessionTokenFlags.some((flag) => config.devicePolicies[flag].mode !== 'exclusive')) {
+    log.warn({ device_policies: { web: 'exclusive', pc: 'exclusive' } }, 'compat.octo with an IM server: one Web and one PC session per user (device_policies.web and .pc are overridden)');
+  }
   const sessions = new SessionService({
     kv,
     clock,
