@@ -27,6 +27,11 @@ export interface CompatConfig {
   readonly octo: boolean;
   /** The token mirror into octo-server's Redis; null: none. */
   readonly octoRedis: OctoRedisConfig | null;
+  /**
+   * The TangSengDaoDao web client's QR login (`qrcode` as a URL string, polling and redeeming
+   * without a poll secret, bound by a cookie or the requester's address instead; docs/octo-compat.md §5).
+   */
+  readonly octoQr: boolean;
 }
 
 type Json = Record<string, unknown>;
@@ -34,7 +39,9 @@ type Json = Record<string, unknown>;
 export function parseCompatConfig(value: unknown): CompatConfig {
   const compat = object(value ?? {}, 'compat');
   const octo = bool(compat.octo, 'compat.octo', false);
-  if (compat.octo_redis === undefined || compat.octo_redis === null) return { octo, octoRedis: null };
+  const octoQr = bool(compat.octo_qr, 'compat.octo_qr', false);
+  if (octoQr && !octo) throw new ConfigError('compat.octo_qr', 'set only with compat.octo: true', compat.octo_qr);
+  if (compat.octo_redis === undefined || compat.octo_redis === null) return { octo, octoRedis: null, octoQr };
   if (!octo) throw new ConfigError('compat.octo_redis', 'set only with compat.octo: true', HIDDEN_VALUE);
   const redis = object(compat.octo_redis, 'compat.octo_redis');
   const url = redis.url;
@@ -45,6 +52,7 @@ export function parseCompatConfig(value: unknown): CompatConfig {
   const retryIntervalMs = int(redis.retry_interval_ms, 'compat.octo_redis.retry_interval_ms', 5000, 50, 3_600_000);
   return {
     octo,
+    octoQr,
     octoRedis: {
       url,
       tokenPrefix: prefix(redis.token_prefix, 'compat.octo_redis.token_prefix', 'token:'),

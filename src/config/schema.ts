@@ -97,6 +97,7 @@ export const CONFIG_SCHEMA: SchemaNode = object({
   passkeys: object({ rp_id: str, rp_name: str, origins: { type: 'array', items: str } }),
   compat: object({
     octo: bool,
+    octo_qr: bool,
     octo_redis: object({
       url: str, token_prefix: str, sid_prefix: str, token_ttl_seconds: int, retry_interval_ms: int, retry_max_interval_ms: int,
     }),

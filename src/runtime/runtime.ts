@@ -12,6 +12,7 @@ import { RedisKv } from '../adapters/redis/redis-kv.ts';
 import { openAccountStore } from '../adapters/db/open.ts';
 import { KyselyIdentityRepo } from '../adapters/db/identity-repo.ts';
 import { SessionService } from '../core/sessions/service.ts';
+import type { DeviceFlag, DevicePolicies } from '../core/sessions/policy.ts';
 import { OctoMirror } from '../core/sessions/octo-mirror.ts';
 import { createPasswordHasher } from './password-hasher.ts';
 import { LoginThrottle, RateLimiter, type Delay } from '../core/guards.ts';
@@ -83,11 +84,18 @@ export async function createRuntime(config: Config, log: AuditLogger & SenderLog
     kv, mirror: mirrorKv, clock, tokenPrefix: octoRedis.tokenPrefix, sidPrefix: octoRedis.sidPrefix,
     tokenTtlMs: octoRedis.tokenTtlSeconds * 1000, retryIntervalMs: octoRedis.retryIntervalMs, retryMaxIntervalMs: octoRedis.retryMaxIntervalMs,
   });
+  // compat.octo with an IM server: Web and PC connect to it with their session token, one session
+  // each (docs/octo-compat.md §2, 8), so that a logout still ends that one token at the IM server.
+  const sessionTokenFlags: readonly DeviceFlag[] = config.compat.octo && imBridge !== null ? [1, 2] : [];
+  const policies: DevicePolicies = sessionTokenFlags.length === 0 ? config.devicePolicies : { ...config.devicePolicies, 1: { mode: 'exclusive' }, 2: { mode: 'exclusive' } };
+  if (sessionTokenFlags.some((flag) => config.devicePolicies[flag].mode !== 'exclusive')) {
+    log.warn({ device_policies: { web: 'exclusive', pc: 'exclusive' } }, 'compat.octo with an IM server: one Web and one PC session per user (device_policies.web and .pc are overridden)');
+  }
   const sessions = new SessionService({
     kv,
     clock,
     random,
-    policies: config.devicePolicies,
+    policies,
     limits: config.sessionLimits,
     ttlMs: config.sessionTtlSeconds * 1000,
     idleTimeoutMs: config.sessionIdleTimeoutSeconds * 1000,
@@ -118,7 +126,7 @@ export async function createRuntime(config: Config, log: AuditLogger & SenderLog
       // An SSO session's links (sealed ID token, IdP session index) end with it, however it ended.
       return Promise.all([told, oidc.sessionEnded(session), mirrored]).then(() => undefined);
     },
-    ...(imBridge === null ? {} : { im: { bridge: imBridge, quitRetry: config.im.quitRetry } }),
+    ...(imBridge === null ? {} : { im: { bridge: imBridge, quitRetry: config.im.quitRetry, sessionTokenFlags } }),
   });
   const audit = new AuditTrail(accounts, clock, log);
   const hasher = createPasswordHasher(config.password);
@@ -150,6 +158,8 @@ export async function createRuntime(config: Config, log: AuditLogger & SenderLog
     sessions,
     /** Whether logins hand out IM tokens (an IM bridge is configured, docs/design.md §3.4). */
     imEnabled: imBridge !== null,
+    /** Flags whose session token is itself the IM token (compat.octo with an IM server). */
+    imSessionTokenFlags: sessionTokenFlags,
     profiles: new ProfileCache((uid) => accounts.findByUid(uid), clock),
     metrics,
     hasher,

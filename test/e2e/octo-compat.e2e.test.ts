@@ -195,6 +195,18 @@ describe('compat.octo on, with the token mirror into octo-server\'s Redis', { sk
     assert.notEqual(await octo.get(`token:${phone2}`), null);
   });
 
+  it('a password change with a wrong current password is 400 旧密码错误, never a 401 that would sign the client out', async () => {
+    const { username } = await registerWithPhone(server);
+    const web = (await send(server, 'POST', '/v1/user/login', webLogin(username))).body.token;
+    const wrong = await send(server, 'PUT', '/v1/user/updatepassword', { password: 'not my password!', new_password: 'a brand new passphrase' }, webHeaders(web));
+    assert.deepEqual([wrong.status, wrong.body.msg, wrong.body.code], [400, '旧密码错误', 'invalid_credentials']);
+    const weak = await send(server, 'PUT', '/v1/user/updatepassword', { password: PASSWORD, new_password: 'short' }, webHeaders(web));
+    assert.equal(weak.status, 400);
+    assert.notEqual((await send(server, 'GET', '/v1/user/current', undefined, webHeaders(web))).status, 401, 'still signed in');
+    const ok = await send(server, 'PUT', '/v1/user/updatepassword', { password: PASSWORD, new_password: 'a brand new passphrase', extra: 1 }, webHeaders(web));
+    assert.deepEqual([ok.status, ok.body], [200, { status: 200 }]);
+  });
+
   it('a name holding @admin cannot forge octo\'s role', async () => {
     const { username, uid } = await registerWithPhone(server, 'eve@admin');
     const { token } = (await send(server, 'POST', '/v1/user/login', webLogin(username))).body;

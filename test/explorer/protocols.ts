@@ -19,7 +19,7 @@ export type SessionProtocol = Protocol<SessionWorld>;
 export function login(flag: DeviceFlag): SessionProtocol {
   return async (kv, world, name) => {
     try {
-      world.handedOut.set(name, await world.service(kv, name).issue(loginInput(UID, flag, name)));
+      world.handOut(name, await world.service(kv, name).issue(loginInput(UID, flag, name)));
     } catch (error) {
       if (error instanceof LatchkeyError && error.code === 'session_limit') {
         world.limited.add(name);

@@ -13,6 +13,8 @@ import { defaultDevicePolicies, type DeviceFlag, type DevicePolicies, type Sessi
 import { parseSessionRecord, type RevokeReason, type Session } from '../../src/core/sessions/record.ts';
 import { SessionService, type AccountStatusReader, type IssueInput, type IssuedSession } from '../../src/core/sessions/service.ts';
 import { sidOf } from '../../src/core/sessions/token.ts';
+import { sessionTokenTag } from '../../src/core/sessions/im-token-value.ts';
+import type { ImBridge } from '../../src/ports/im-bridge.ts';
 import { explore, type Exploration, type Invariant, type Protocol } from './scheduler.ts';
 import { CounterRandoms } from './counter-random.ts';
 import { ImServerModel, type ImTiming } from './im-double.ts';
@@ -62,9 +64,24 @@ export class SessionWorld {
   /** The session core the protocols run: the production class, or a mutant of it (broken variants). */
   readonly #Sessions: typeof SessionService;
 
-  constructor(policies: DevicePolicies, im: ImTiming | null = null, Sessions: typeof SessionService = SessionService, limits: readonly SessionLimit[] = [], tombstones = false) {
-    this.policies = policies;
+  /**
+   * Flags whose session token is the IM token (compat.octo, docs/octo-compat.md §2, 8). The IM
+   * server model and the handed-out sessions then see the token's tag, as the store does, so every
+   * IM invariant compares like with like.
+   */
+  readonly sessionTokenFlags: readonly DeviceFlag[];
+
+  constructor(
+    policies: DevicePolicies,
+    im: ImTiming | null = null,
+    Sessions: typeof SessionService = SessionService,
+    limits: readonly SessionLimit[] = [],
+    sessionTokenFlags: readonly DeviceFlag[] = [],
+    tombstones = false,
+  ) {
+    this.sessionTokenFlags = sessionTokenFlags;
     this.tombstones = tombstones;
+    this.policies = policies;
     this.limits = limits;
     this.im = im === null ? null : new ImServerModel(im);
     this.#Sessions = Sessions;
@@ -77,9 +94,10 @@ export class SessionWorld {
     im: ImTiming | null = null,
     Sessions: typeof SessionService = SessionService,
     limits: readonly SessionLimit[] = [],
+    sessionTokenFlags: readonly DeviceFlag[] = [],
     tombstones = false,
   ): Promise<SessionWorld> {
-    const world = new SessionWorld(policies, im, Sessions, limits, tombstones);
+    const world = new SessionWorld(policies, im, Sessions, limits, sessionTokenFlags, tombstones);
     await world.store.set(statusKey(UID), 'active');
     await world.store.set(passwordKey(UID), OLD_PASSWORD_HASH);
     return world;
@@ -117,14 +135,33 @@ export class SessionWorld {
       limits: this.limits,
       ttlMs: TTL_MS,
       accountStatus,
-      im: { bridge: this.im.bridgeFor(kv, owner), quitRetry: { intervalMs: 1000, maxAttempts: 3 } },
+      im: { bridge: this.#tagged(this.im.bridgeFor(kv, owner)), quitRetry: { intervalMs: 1000, maxAttempts: 3 }, sessionTokenFlags: this.sessionTokenFlags },
     });
+  }
+
+  /** A client now holds `issued` (a login that answered, or a seeded session). */
+  handOut(name: string, issued: IssuedSession): void {
+    const { imToken } = issued;
+    this.handedOut.set(name, imToken === undefined ? issued : { ...issued, imToken: this.#tagOf(imToken) });
+  }
+
+  /** A session token pushed as an IM token, as the store keeps it (its tag); a 32-hex IM token as it is. */
+  #tagOf(token: string): string {
+    return /^[A-Za-z0-9_-]{43}$/.test(token) ? sessionTokenTag(sidOf(token)) : token;
+  }
+
+  #tagged(bridge: ImBridge): ImBridge {
+    if (this.sessionTokenFlags.length === 0) return bridge;
+    return {
+      updateToken: (update) => bridge.updateToken({ ...update, token: this.#tagOf(update.token) }),
+      deviceQuit: (uid, flag) => bridge.deviceQuit(uid, flag),
+    };
   }
 
   /** Logs in before the race, straight on the store. */
   async seed(name: string, flag: DeviceFlag): Promise<void> {
     this.seeded.add(name);
-    this.handedOut.set(name, await this.service(this.store, name).issue(loginInput(UID, flag, name)));
+    this.handOut(name, await this.service(this.store, name).issue(loginInput(UID, flag, name)));
   }
 
   session(name: string): IssuedSession {
@@ -219,13 +256,15 @@ export interface SessionScenario {
   readonly sessions?: typeof SessionService;
   /** Sessions write why they ended (ended:<sid>), and the world records who ended each. */
   readonly tombstones?: boolean;
+  /** Flags whose session token is the IM token (compat.octo); their policy must be exclusive. */
+  readonly sessionTokenFlags?: readonly DeviceFlag[];
 }
 
 /** Explores a race of session protocols, each run from a fresh world holding the seeded sessions. */
 export function exploreSessions(scenario: SessionScenario): Promise<Exploration> {
   return explore({
     setup: async () => {
-      const world = await SessionWorld.create(scenario.policies, scenario.im ?? null, scenario.sessions, scenario.limits, scenario.tombstones);
+      const world = await SessionWorld.create(scenario.policies, scenario.im ?? null, scenario.sessions, scenario.limits, scenario.sessionTokenFlags, scenario.tombstones);
       for (const [name, flag] of Object.entries(scenario.seed ?? {})) await world.seed(name, flag);
       return { world, store: world.store };
     },

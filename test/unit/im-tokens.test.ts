@@ -11,6 +11,7 @@ import type { ImBridge, ImDeviceFlag } from '../../src/ports/im-bridge.ts';
 import { defaultDevicePolicies } from '../../src/core/sessions/policy.ts';
 import { ImTokens } from '../../src/core/sessions/im-tokens.ts';
 import { ImQuitQueue } from '../../src/core/sessions/im-quit-queue.ts';
+import { imTokenKey } from '../../src/core/sessions/keys.ts';
 
 const UID = 'u1';
 const WEB = 1;
@@ -96,6 +97,42 @@ describe('the IM token protocol, one interleaving at a time', () => {
     assert.notEqual(token, seeded);
     assert.equal(im.stored.get(WEB), token, 'the IM server holds the token the login handed out');
     assert.equal(await protocolFor(kv, im, live, 'check').current(UID, WEB), token);
+  });
+});
+
+describe('an exclusive flag: a login ended before it answered, and a login\'s own token', () => {
+  const APP = 0;
+
+  it('replaces its own token when it committed after the login that replaced it, and leaves a later winner\'s alone', async () => {
+    const kv = new MemoryKv();
+    const im = new GatedImServer();
+    const live = new Set(['winner']);
+    // The winner (which ended the loser's session) pushed and committed first...
+    const winner = await protocolFor(kv, im, live, 'winner').acquire(UID, APP);
+    // ...then the loser, whose acquire had started before, pushed and committed over it.
+    const loser = await protocolFor(kv, im, live, 'loser').acquire(UID, APP);
+    assert.equal(im.stored.get(APP), loser);
+    // Its session is found ended: the release names the token it committed.
+    assert.equal(await protocolFor(kv, im, live, 'loser').releaseCommitted(UID, APP, loser), 'ok');
+    const now = im.stored.get(APP);
+    assert.notEqual(now, loser, 'the ended login\'s token no longer connects');
+    assert.notEqual(now, winner);
+    assert.equal(await protocolFor(kv, im, live, 'check').current(UID, APP), now, 'the store says the same');
+
+    // A winner that committed after the loser: the loser's release leaves it as it is.
+    const later = await protocolFor(kv, im, live, 'later').acquire(UID, APP);
+    assert.equal(await protocolFor(kv, im, live, 'loser').releaseCommitted(UID, APP, loser), 'ok');
+    assert.equal(im.stored.get(APP), later);
+  });
+
+  it('pushes a given own token as it is and keeps only what it is told to keep', async () => {
+    const kv = new MemoryKv();
+    const im = new GatedImServer();
+    const kept = await protocolFor(kv, im, new Set(['web']), 'login').acquire(UID, APP, { push: 'the-session-token', keep: 'ab'.repeat(16) });
+    assert.equal(kept, 'ab'.repeat(16));
+    assert.equal(im.stored.get(APP), 'the-session-token');
+    assert.equal(await kv.get(imTokenKey(UID, APP)).then((value) => value?.includes('the-session-token') ?? false), false);
+    await assert.rejects(protocolFor(kv, im, new Set(), 'multi').acquire(UID, WEB, { push: 't', keep: 'cd'.repeat(16) }), /exclusive flag only/);
   });
 });
 

@@ -10,7 +10,7 @@ import { octoDeviceNumber } from '../../src/http/routes/octo.ts';
 
 describe('compat config', () => {
   it('is off by default, with no mirror', () => {
-    assert.deepEqual(parseConfig({}).compat, { octo: false, octoRedis: null });
+    assert.deepEqual(parseConfig({}).compat, { octo: false, octoRedis: null, octoQr: false });
   });
 
   it('gives the mirror octo-server\'s defaults', () => {
@@ -29,6 +29,13 @@ describe('compat config', () => {
       (error: Error) => !error.message.includes('hunter2') && /compat\.octo_redis\.url/.test(error.message),
     );
     assert.throws(() => parseConfig({ compat: { octo: 'yes' } }), /compat\.octo/);
+  });
+
+  it('takes the legacy QR only with compat.octo', () => {
+    assert.equal(parseConfig({ compat: { octo: true, octo_qr: true } }).compat.octoQr, true);
+    assert.equal(parseConfig({ compat: { octo: true } }).compat.octoQr, false);
+    assert.throws(() => parseConfig({ compat: { octo_qr: true } }), /compat\.octo_qr: .*compat\.octo: true/);
+    assert.throws(() => parseConfig({ compat: { octo: true, octo_qr: 'maybe' } }), /compat\.octo_qr/);
   });
 });
 

@@ -32,3 +32,13 @@ export function encodeImTokenValue(value: ImTokenValue, random: Random): string 
 export function newImToken(random: Random): string {
   return random.bytes(16).toString('hex');
 }
+
+/**
+ * compat.octo (docs/octo-compat.md §2, 8): on Web and PC the session token itself is WuKongIM's
+ * token, because the TangSengDaoDao web client connects with `token` and ignores `im_token`. The
+ * store never holds a session token (token.ts), so the flag's value keeps this tag of it instead:
+ * the first 16 bytes of SHA-256(token) in hex, read from the sid (which is that hash).
+ */
+export function sessionTokenTag(sid: string): string {
+  return Buffer.from(sid, 'base64url').toString('hex').slice(0, 32);
+}

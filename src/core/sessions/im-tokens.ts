@@ -17,6 +17,12 @@ export interface ImTokensOptions {
   readonly owedQuits: ImQuitQueue;
 }
 
+/** A login's own token as the IM token (compat.octo's Web and PC): pushed as is, kept as its tag. */
+export interface OwnImToken {
+  readonly push: string;
+  readonly keep: string;
+}
+
 /** Whether the IM server was told (a logout still ends the API session when it was not). */
 export type ImOutcome = 'ok' | 'failed';
 
@@ -43,6 +49,8 @@ interface ReleaseMode {
   readonly owedOnly: boolean;
   readonly unheld: boolean;
   readonly dirty: boolean;
+  /** The token the ended session itself committed (a login that ended before it answered). */
+  readonly committed?: string;
 }
 
 /** A release with no special case: not only owed tokens, held ones too, and nothing known dirty. */
@@ -89,16 +97,26 @@ export class ImTokens {
    * replaced or refreshed meanwhile); otherwise a fresh one is created. Exclusive flags never
    * share: each login gets a fresh token at level Master, which kicks the device before it.
    * Throws ImUnavailableError, ImBannedError or ImContentionError; then nothing was committed.
+   *
+   * `own` (exclusive flags only): the login's own token is pushed instead of a fresh one, and `keep`
+   * (its tag, never the token) is committed. Nothing ever pushes a stored token of an exclusive
+   * flag again (a release pushes only fresh ones), so the store need not hold the token itself.
    */
-  async acquire(uid: string, flag: DeviceFlag): Promise<string> {
+  async acquire(uid: string, flag: DeviceFlag, own?: OwnImToken): Promise<string> {
     const { kv, random } = this.#options;
     const bridge = this.#bridge;
     const key = imTokenKey(uid, flag);
     const exclusive = this.#exclusive(flag);
+    if (own !== undefined && !exclusive) throw new Error('a session token can be the IM token of an exclusive flag only');
     let pushed: string | null = null;
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const raw = await kv.get(key);
       const current = parseImTokenValue(raw);
+      if (own !== undefined) {
+        await bridge.updateToken({ uid, token: own.push, flag, level: 'master' });
+        if (await this.#commit(key, raw, { state: 'live', token: own.keep })) return own.keep;
+        continue;
+      }
       const token = !exclusive && current.state === 'live' ? current.token : newImToken(random);
       // A Slave update does not kick: an owed quit, or a token we pushed that someone ended while we
       // did, could still hold a connection. A Master update kicks by itself.
@@ -121,6 +139,16 @@ export class ImTokens {
    */
   release(uid: string, flag: DeviceFlag): Promise<ImOutcome> {
     return this.#release(uid, flag, PLAIN_RELEASE);
+  }
+
+  /**
+   * After a login whose session ended before it answered (replaced, revoked, banned meanwhile):
+   * `committed` is the token its acquire committed. On an exclusive flag the session that replaced
+   * it may have pushed before that commit, so the ended login's token may be the one the IM server
+   * holds: then it is replaced by a fresh one (level master kicks it), never left connecting.
+   */
+  releaseCommitted(uid: string, flag: DeviceFlag, committed: string): Promise<ImOutcome> {
+    return this.#release(uid, flag, { ...PLAIN_RELEASE, committed });
   }
 
   /**
@@ -225,7 +253,9 @@ export class ImTokens {
       // The other session is the login that replaced this one: it pushes a fresh token at level
       // Master, which kicks this device. A quit of ours that may have landed after that push is
       // undone with a fresh token of our own (the current one may still be the ended device's).
-      return dirty ? { quit: false, push: fresh, next: { state: 'live', token: fresh } } : null;
+      // So is a token this ended login committed after the replacing login had pushed its own.
+      const ours = mode.committed !== undefined && current.state === 'live' && current.token === mode.committed;
+      return dirty || ours ? { quit: false, push: fresh, next: { state: 'live', token: fresh } } : null;
     }
     if (!others) return { quit: true, push: null, next: null };
     return { quit: true, push: fresh, next: { state: 'live', token: fresh } };

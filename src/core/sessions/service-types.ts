@@ -32,7 +32,15 @@ export interface SessionServiceOptions {
   readonly endedRetentionMs?: number;
   readonly onEnded?: SessionEndedListener;
   /** The IM server whose per-(uid, flag) token the sessions share (docs/design.md §3.4); none without it. */
-  readonly im?: { readonly bridge: ImBridge; readonly quitRetry: ImQuitRetryOptions };
+  readonly im?: {
+    readonly bridge: ImBridge;
+    readonly quitRetry: ImQuitRetryOptions;
+    /**
+     * Flags whose session token is itself the IM token (compat.octo: the TangSengDaoDao web client
+     * ignores `im_token`; docs/octo-compat.md §2, 8). Their policy must be exclusive.
+     */
+    readonly sessionTokenFlags?: readonly DeviceFlag[];
+  };
 }
 
 export interface IssueInput {

@@ -8,6 +8,7 @@ import { newSessionToken, sidOfPresentedToken } from './token.ts';
 import type { DeviceFlag, SessionLimit } from './policy.ts';
 import { joinSlot, releaseSlot, type LimitSlotDeps, type SlotMember } from './limit-slot.ts';
 import { NO_IM, createSessionIm, type SessionIm } from './session-im.ts';
+import { sessionTokenTag } from './im-token-value.ts';
 import { decodeIndex, decodeIndexEntry, encodeIndexEntry, parseSessionRecord, type IndexEntry, type ListedSession, type RevokeReason, type Session, type SessionRecord } from './record.ts';
 import type { IssueInput, IssuedSession, LogoutOutcome, SessionServiceOptions } from './service-types.ts';
 
@@ -27,12 +28,19 @@ export class SessionService {
   readonly #lastSeen: LastSeenStamps;
   /** The IM side of every session (session-im.ts): the current token, the device_quit calls owed. */
   readonly im: SessionIm;
+  /** Flags whose session token is also the IM token (compat.octo's Web and PC). */
+  readonly #sessionTokenFlags: ReadonlySet<DeviceFlag>;
 
   constructor(options: SessionServiceOptions) {
     this.#kv = options.kv;
     this.#options = options;
     this.#lastSeen = new LastSeenStamps(options.kv, options.touchIntervalMs ?? 60_000);
     const { im } = options;
+    this.#sessionTokenFlags = new Set(im?.sessionTokenFlags ?? []);
+    for (const flag of this.#sessionTokenFlags) {
+      // A released token of a multi flag is rotated and re-pushed: a session token must never be.
+      if (options.policies[flag].mode !== 'exclusive') throw new Error(`device flag ${flag} shares its IM token: it cannot be a session token`);
+    }
     this.im = im === undefined
       ? NO_IM
       : createSessionIm({ ...options, ...im, hasLiveSession: (uid, flag) => this.#hasLiveSession(uid, flag) });
@@ -65,7 +73,8 @@ export class SessionService {
     }
     let imToken: string | null;
     try {
-      imToken = await this.im.loginStep(session.uid, session.device_flag, () => this.#isLive(session.sid));
+      const own = this.#sessionTokenFlags.has(session.device_flag) ? { push: token, keep: sessionTokenTag(session.sid) } : undefined;
+      imToken = await this.im.loginStep(session.uid, session.device_flag, () => this.#isLive(session.sid), own);
     } catch (error) {
       // The IM server refused or was not told: the login leaves nothing behind.
       await this.#undo(session, 'aborted');

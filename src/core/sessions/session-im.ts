@@ -11,7 +11,7 @@ import type { Random } from '../../ports/random.ts';
 import { ImBannedError, ImUnavailableError, type ImBridge } from '../../ports/im-bridge.ts';
 import { LatchkeyError, accountDisabled } from '../errors.ts';
 import type { DeviceFlag, DevicePolicies } from './policy.ts';
-import { ImContentionError, ImTokens, type ImOutcome } from './im-tokens.ts';
+import { ImContentionError, ImTokens, type ImOutcome, type OwnImToken } from './im-tokens.ts';
 import { ImQuitQueue, type DrainReport, type ImQuitRetryOptions } from './im-quit-queue.ts';
 
 export interface SessionIm {
@@ -21,9 +21,10 @@ export interface SessionIm {
    * Throws what the login answers when the IM server refused or could not be told; the caller then
    * undoes the login. `stillLive` is asked after the token is committed: a revoke or ban that ended
    * the session meanwhile may have released the flag before the commit, so it is released again
-   * (whichever of the two looks last sees the other).
+   * (whichever of the two looks last sees the other). `own`: the session token itself is pushed
+   * (compat.octo's Web and PC, ImTokens.acquire) and answered as the IM token.
    */
-  loginStep(uid: string, flag: DeviceFlag, stillLive: () => Promise<boolean>): Promise<string | null>;
+  loginStep(uid: string, flag: DeviceFlag, stillLive: () => Promise<boolean>, own?: OwnImToken): Promise<string | null>;
   /** After one session ended: the flag's token is deleted if it was the last, else rotated. */
   sessionEnded(uid: string, flag: DeviceFlag): Promise<ImOutcome | null>;
   /**
@@ -73,15 +74,15 @@ export function createSessionIm(options: SessionImOptions): SessionIm {
   const owedQuits = new ImQuitQueue(options.kv, options.clock, options.quitRetry);
   const tokens = new ImTokens({ ...options, owedQuits });
   return {
-    async loginStep(uid, flag, stillLive) {
+    async loginStep(uid, flag, stillLive, own) {
       let token: string;
       try {
-        token = await tokens.acquire(uid, flag);
+        token = await tokens.acquire(uid, flag, own);
       } catch (error) {
         throw imLoginError(error);
       }
-      if (!(await stillLive())) await tokens.release(uid, flag);
-      return token;
+      if (!(await stillLive())) await tokens.releaseCommitted(uid, flag, token);
+      return own === undefined ? token : own.push;
     },
     sessionEnded: (uid, flag) => tokens.release(uid, flag),
     loginUndone: async (uid, flag) => {

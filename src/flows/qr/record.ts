@@ -26,6 +26,9 @@ export interface Requester {
   readonly user_agent: string;
 }
 
+/** cookie: an HttpOnly cookie set by loginuuid holds the poll secret; address: the requester's IP and user agent. */
+export type LegacyBinding = { readonly binding: 'cookie' } | { readonly binding: 'address'; readonly poll_secret: string };
+
 export interface QrRecord {
   /** Bumped by every transition, so two writers never produce the same value for one CAS. */
   readonly version: number;
@@ -45,6 +48,12 @@ export interface QrRecord {
   /** Drawn at approval; the auth code is derived from it and the poll secret (secrets.ts), never stored. */
   readonly code_nonce: string | null;
   readonly created_at: number;
+  /**
+   * compat.octo_qr (legacy.ts): how a poller without a poll secret is recognised as the requester.
+   * `poll_secret` is kept (in clear) only for `address`: the server must derive the auth code for
+   * a client that holds no secret. Absent on latchkey's own requests.
+   */
+  readonly legacy?: LegacyBinding;
   /** When the current state lapses: unscanned or unanswered requests, unexchanged codes. */
   readonly expires_at: number;
 }

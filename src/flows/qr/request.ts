@@ -5,7 +5,7 @@
 import { notFound, rateLimited } from '../../core/errors.ts';
 import { qrImage, type QrImage } from './qr-image.ts';
 import { deriveAuthCode, hashSecret, matchesHash, newPollSecret, newRequestId } from './secrets.ts';
-import { recordKey, statusChannel, storeTtlMs, visibleStatus, type QrRecord, type QrStatus, type Requester } from './record.ts';
+import { recordKey, statusChannel, storeTtlMs, visibleStatus, type LegacyBinding, type QrRecord, type QrStatus, type Requester } from './record.ts';
 import { readQrRecord } from './transition.ts';
 import { waitForStatus } from './status-wait.ts';
 import type { PollSlots } from './poll-slots.ts';
@@ -18,7 +18,12 @@ export interface CreatedLoginRequest {
   readonly expires_at: number;
 }
 
-export async function createLoginRequest(deps: QrFlowDeps, requester: Requester, scanUrlPrefix?: string): Promise<CreatedLoginRequest> {
+export async function createLoginRequest(
+  deps: QrFlowDeps,
+  requester: Requester,
+  scanUrlPrefix?: string,
+  legacy?: LegacyBinding['binding'],
+): Promise<CreatedLoginRequest> {
   const uuid = newRequestId(deps.random);
   const pollSecret = newPollSecret(deps.random);
   const now = deps.clock.now();
@@ -33,6 +38,7 @@ export async function createLoginRequest(deps: QrFlowDeps, requester: Requester,
     code_nonce: null,
     created_at: now,
     expires_at: now + deps.config.qr.requestTtlSeconds * 1000,
+    ...(legacy === undefined ? {} : { legacy: legacy === 'cookie' ? { binding: 'cookie' } : { binding: 'address', poll_secret: pollSecret } }),
   };
   // NX: a uuid names one request, ever.
   if (!(await deps.kv.set(recordKey(uuid), JSON.stringify(record), { nx: true, ttlMs: storeTtlMs(record, now) }))) {
@@ -45,6 +51,8 @@ export async function createLoginRequest(deps: QrFlowDeps, requester: Requester,
 export interface LoginStatusView {
   readonly status: QrStatus;
   readonly auth_code?: string;
+  /** compat.octo_qr only: the scanner's uid once scanned (the web client shows the avatar). */
+  readonly uid?: string;
 }
 
 interface Observed {
@@ -61,6 +69,8 @@ export interface PollInput {
   /** The caller's address and this node's long-poll slots: a poll is held only within the caps. */
   readonly clientIp: string;
   readonly slots: PollSlots;
+  /** compat.octo_qr: `scanned` names the scanner's uid, as octo-server's did. */
+  readonly showScanner?: boolean;
 }
 
 const FINAL: ReadonlySet<QrStatus> = new Set(['authed', 'rejected', 'expired']);
@@ -83,7 +93,7 @@ export async function pollLoginStatus(deps: QrFlowDeps, input: PollInput): Promi
   const baseline = input.lastStatus ?? found;
   const settled = (status: QrStatus): boolean => FINAL.has(status) || status !== baseline;
   // News is answered at once and holds nothing, so the cap below never delays an answer.
-  if (settled(found)) return (await observe(deps, input.uuid, pollSecret)).view;
+  if (settled(found)) return (await observe(deps, input.uuid, pollSecret, input.showScanner === true)).view;
   const release = input.slots.take(input.clientIp, input.uuid);
   if (release === null) throw rateLimited(POLL_RETRY_AFTER_SECONDS);
   try {
@@ -91,7 +101,7 @@ export async function pollLoginStatus(deps: QrFlowDeps, input: PollInput): Promi
       kv: deps.kv,
       clock: deps.clock,
       channel: statusChannel(input.uuid),
-      read: () => observe(deps, input.uuid, pollSecret),
+      read: () => observe(deps, input.uuid, pollSecret, input.showScanner === true),
       settled: ({ view }) => settled(view.status),
       lapsesAt: ({ lapsesAt }) => lapsesAt,
       timeoutMs: deps.config.qr.pollTimeoutSeconds * 1000,
@@ -103,11 +113,12 @@ export async function pollLoginStatus(deps: QrFlowDeps, input: PollInput): Promi
   }
 }
 
-async function observe(deps: QrFlowDeps, uuid: string, pollSecret: string): Promise<Observed> {
+async function observe(deps: QrFlowDeps, uuid: string, pollSecret: string, showScanner: boolean): Promise<Observed> {
   const record = await readQrRecord(deps.kv, uuid);
   if (record === null) return { view: { status: 'expired' }, lapsesAt: null };
   const status = visibleStatus(record, deps.clock.now());
   const lapsesAt = status === 'waitScan' || status === 'scanned' || status === 'authed' ? record.expires_at : null;
+  if (status === 'scanned' && showScanner && record.scanner_uid !== null) return { view: { status, uid: record.scanner_uid }, lapsesAt };
   if (status !== 'authed') return { view: { status }, lapsesAt };
   // An approval without a nonce (a record from before codes were derived) has nothing to collect.
   if (record.code_nonce === null) return { view: { status: 'expired' }, lapsesAt: null };

@@ -172,6 +172,9 @@ export function accountRoutes(app: FastifyInstance, runtime: Runtime): void {
     return answer;
   });
 
+  // With compat.octo it answers in octo-server's envelope instead (routes/octo.ts): a wrong
+  // current password is 400 there, since octo's clients sign out on any 401.
+  if (runtime.config.compat.octo) return;
   app.put<{ Body: UpdatePasswordBody }>('/v1/user/updatepassword', {
     onRequest: requireSession,
     schema: {

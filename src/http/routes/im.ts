@@ -1,7 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import type { Runtime } from '../../runtime/runtime.ts';
 import { LatchkeyError, forbidden, notFound } from '../../core/errors.ts';
-import { authenticate, sessionOf } from '../auth.ts';
+import { authenticate, presentedToken, sessionOf } from '../auth.ts';
+import { sameSecret } from '../../core/constant-time.ts';
+import { sessionTokenTag } from '../../core/sessions/im-token-value.ts';
 import { errorResponses } from '../schemas.ts';
 
 /**
@@ -33,7 +35,12 @@ export function imRoutes(app: FastifyInstance, runtime: Runtime): void {
     if (request.query.flag !== undefined && Number(request.query.flag) !== session.device_flag) {
       throw forbidden('a session can only read the IM token of its own device flag');
     }
-    const imToken = await runtime.sessions.im.current(session.uid, session.device_flag);
+    let imToken = await runtime.sessions.im.current(session.uid, session.device_flag);
+    // compat.octo's Web and PC: the session token is the IM token, and the store keeps only its tag
+    // (docs/octo-compat.md §2, 8). Another tag there is a login replacing this one right now.
+    if (runtime.imSessionTokenFlags.includes(session.device_flag)) {
+      imToken = imToken !== null && sameSecret(imToken, sessionTokenTag(session.sid)) ? presentedToken(request) : null;
+    }
     // No live token although the session is live: a rotation is still owed to a down IM server.
     // The retry worker completes it; asking again before its next pass gains nothing.
     if (imToken === null) {

@@ -53,4 +53,5 @@ export const OCTO_ROUTE_MESSAGES = {
   wrongCode: '验证码错误',
   codeGone: '验证码已失效，请重新获取',
   registerOff: '注册通道暂不开放',
+  oldPasswordWrong: '旧密码错误',
 } as const;

@@ -17,7 +17,7 @@ import type { DeviceFlag } from '../../core/sessions/policy.ts';
 import type { Session } from '../../core/sessions/record.ts';
 import type { User } from '../../ports/accounts.ts';
 import { normalizeUsername } from '../../core/usernames.ts';
-import { passwordLogin, register } from '../../flows/password/password-flow.ts';
+import { changePassword, passwordLogin, register } from '../../flows/password/password-flow.ts';
 import { signOut } from '../../flows/session-actions.ts';
 import { sendCode } from '../../flows/code/send-code.ts';
 import { resetPassword } from '../../flows/code/password-reset.ts';
@@ -143,6 +143,7 @@ function octoMessage(code: keyof typeof OCTO_MESSAGES, message: string, details:
   if (code === 'conflict' && field === 'phone') return OCTO_ROUTE_MESSAGES.phoneTaken;
   if (code === 'not_found' && field === 'device') return OCTO_ROUTE_MESSAGES.deviceNotFound;
   if (code === 'invalid_credentials' && message === WRONG_CODE_MESSAGE) return OCTO_ROUTE_MESSAGES.wrongCode;
+  if (code === 'invalid_credentials' && field === 'password') return OCTO_ROUTE_MESSAGES.oldPasswordWrong;
   if (code === 'expired' && message === CODE_GONE_MESSAGE) return OCTO_ROUTE_MESSAGES.codeGone;
   if (code === 'forbidden' && field === undefined && message.startsWith('registration')) return OCTO_ROUTE_MESSAGES.registerOff;
   return OCTO_MESSAGES[code];
@@ -276,6 +277,33 @@ export function octoRoutes(app: FastifyInstance, runtime: Runtime): void {
     }
     if (password === undefined) throw invalidRequest('pwd', 'pwd is required');
     await resetPassword(codes, destination, code, password, auditContext(request));
+    return { status: 200 };
+  });
+
+  // A wrong current password must not be a 401: the clients sign out on any 401.
+  app.put<{ Body: { password: string; new_password: string; revoke_other_sessions?: boolean } }>('/v1/user/updatepassword', {
+    errorHandler,
+    onRequest: requireSession,
+    schema: {
+      tags: ['octo'],
+      summary: 'Change the password (compat.octo): a wrong current password is 400 旧密码错误; every other session ends unless told otherwise',
+      body: {
+        type: 'object',
+        required: ['password', 'new_password'],
+        properties: { password: passwordSchema, new_password: newPasswordSchema, revoke_other_sessions: { type: 'boolean' } },
+      },
+      response: { 200: { type: 'object', properties: { status: { type: 'integer' } } }, ...errorResponses(...BODY_ERRORS, 401, 429) },
+    },
+  }, async (request) => {
+    const { password, new_password: newPassword, revoke_other_sessions: revokeOtherSessions } = request.body;
+    try {
+      await changePassword(runtime, sessionOf(request), { password, newPassword, revokeOtherSessions: revokeOtherSessions ?? true }, auditContext(request));
+    } catch (error) {
+      if (error instanceof LatchkeyError && error.code === 'invalid_credentials') {
+        throw new LatchkeyError('invalid_credentials', 'the current password is wrong', { field: 'password' });
+      }
+      throw error;
+    }
     return { status: 200 };
   });
 
@@ -440,7 +468,7 @@ export function octoRoutes(app: FastifyInstance, runtime: Runtime): void {
     },
   }, async (request) => {
     const { uuid } = request.params;
-    const scanned = await scanLoginRequest(runtime, sessionOf(request), uuid, auditContext(request));
+    const scanned = await legacyAudited(request, 'scan', () => scanLoginRequest(runtime, sessionOf(request), uuid, auditContext(request)));
     // The app sends `auth_code` back to grant_login: here it is the request's public uuid, never a
     // secret (the code the browser exchanges is derived from its poll secret, flows/qr/secrets.ts).
     return { forward: 'native', type: 'loginConfirm', data: { auth_code: uuid, pub_key: '' }, requester: scanned.requester };
@@ -456,7 +484,22 @@ export function octoRoutes(app: FastifyInstance, runtime: Runtime): void {
       response: { 200: { type: 'object', properties: { status: { type: 'integer' } } }, ...errorResponses(401) },
     },
   }, async (request) => {
-    await answerLoginRequest(runtime, sessionOf(request), request.query.auth_code, true, auditContext(request));
+    await legacyAudited(request, 'grant', () => answerLoginRequest(runtime, sessionOf(request), request.query.auth_code, true, auditContext(request)));
     return { status: 200 };
   });
+
+  /** compat.octo_qr: each step of the legacy QR flow is audited as `qr_legacy` too (routes/qr.ts). */
+  async function legacyAudited<T>(request: FastifyRequest, step: string, run: () => Promise<T>): Promise<T> {
+    if (!runtime.config.compat.octoQr) return run();
+    const { uid, sid } = sessionOf(request);
+    try {
+      const result = await run();
+      await runtime.audit.record({ type: 'qr_legacy', uid, sid, result: 'ok', reason: step, context: auditContext(request) });
+      return result;
+    } catch (error) {
+      const reason = `${step}:${error instanceof LatchkeyError ? error.code : 'error'}`;
+      await runtime.audit.record({ type: 'qr_legacy', uid, sid, result: 'fail', reason, context: auditContext(request) });
+      throw error;
+    }
+  }
 }
