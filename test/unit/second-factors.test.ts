@@ -12,7 +12,7 @@ import { openAccountStore, type AccountStore } from '../../src/adapters/db/open.
 import { KyselySecondFactorRepo } from '../../src/adapters/db/second-factor-repo.ts';
 import { TokenCipher } from '../../src/flows/oidc/token-cipher.ts';
 import { disableTotp, enableTotp, regenerateRecoveryCodes, secondFactorStatus, setupTotp, useSecondFactor, type SecondFactorDeps } from '../../src/flows/mfa/second-factors.ts';
-import { TOTP_PERIOD_SECONDS, matchingStep, totpCodeAt } from '../../src/flows/mfa/totp.ts';
+import { TOTP_PERIOD_SECONDS, matchingStep, newTotpSecret, totpCodeAt } from '../../src/flows/mfa/totp.ts';
 import { RECOVERY_CODE_COUNT, recoveryCodeHash } from '../../src/flows/mfa/recovery-codes.ts';
 import { AuditTrail } from '../../src/ops/audit.ts';
 import { cryptoRandom } from '../../src/ports/random.ts';
@@ -21,6 +21,22 @@ import { LatchkeyError } from '../../src/core/errors.ts';
 const STEP_MS = TOTP_PERIOD_SECONDS * 1000;
 const context = { ip: '127.0.0.1', userAgent: 'test' };
 const key = (id: string) => ({ id, key: randomBytes(32) });
+
+describe('TOTP secrets and recovery codes', () => {
+  it('a secret is the Random port\'s 20 bytes in base32, so tests can choose it', () => {
+    const fixed = { bytes: (n: number) => Buffer.alloc(n, 0xff), int: () => 0 };
+    assert.equal(newTotpSecret(fixed), '7'.repeat(32));
+  });
+
+  it('recovery codes are typed loosely (case, spaces, dashes, O for 0, I and L for 1) and nothing else hashes', () => {
+    assert.equal(recoveryCodeHash('u', 'OOOOO-lllll'), recoveryCodeHash('u', '00000-11111'));
+    assert.equal(recoveryCodeHash('u', ' oooooIIIII '), recoveryCodeHash('u', '0000011111'));
+    for (const bad of ['', '0000', '00000-111111', 'uuuuu-uuuuu', '00000_11111', '00000-1111!']) {
+      assert.equal(recoveryCodeHash('u', bad), null, JSON.stringify(bad));
+    }
+    assert.notEqual(recoveryCodeHash('u', '00000-11111'), null);
+  });
+});
 
 describe('TOTP codes', () => {
   const secret = 'JBSWY3DPEHPK3PXP';
@@ -144,6 +160,48 @@ describe('enrolling and using second factors', () => {
     assert.equal(await useSecondFactor(deps, uid, 'recovery', codes[1]!), false, 'old codes died');
     assert.equal(await useSecondFactor(deps, uid, 'recovery', fresh[0]!), true);
     assert.notEqual(recoveryCodeHash(uid, fresh[1]!), recoveryCodeHash('someone-else', fresh[1]!), 'hashes are per account');
+  });
+
+  it('enables only a pending secret: none set up, already on, or replaced by a racing setup is a conflict', async () => {
+    const conflict = (e: unknown) => e instanceof LatchkeyError && e.code === 'conflict';
+    const fresh = await newUser();
+    await assert.rejects(enableTotp(deps, fresh.uid, '123456', context), conflict, 'nothing set up');
+    const { uid, secret } = await enrolled();
+    await assert.rejects(enableTotp(deps, uid, totpCodeAt(secret, now), context), conflict, 'already on');
+    // A setup that replaced the pending secret between this call's read and its write: the write is refused.
+    const racer = await newUser();
+    const first = await setupTotp(deps, racer);
+    const racingDeps = {
+      ...deps,
+      factors: {
+        findTotp: async (id: string) => {
+          const found = await deps.factors.findTotp(id);
+          await setupTotp(deps, racer);
+          return found;
+        },
+        enableTotp: (...args: Parameters<SecondFactorDeps['factors']['enableTotp']>) => deps.factors.enableTotp(...args),
+      } as unknown as SecondFactorDeps['factors'],
+    };
+    await assert.rejects(enableTotp(racingDeps, racer.uid, totpCodeAt(first.secret, now), context), conflict, 'the setup changed meanwhile');
+    assert.equal((await deps.factors.findTotp(racer.uid))?.enabledAt, null);
+  });
+
+  it('a wrong enabling code, or a secret whose key is gone, enables nothing and is audited as a failure', async () => {
+    const user = await newUser();
+    const { secret } = await setupTotp(deps, user);
+    const gone = { ...deps, cipher: new TokenCipher([key('other')], cryptoRandom) };
+    await assert.rejects(enableTotp(gone, user.uid, totpCodeAt(secret, now), context), (e: unknown) => e instanceof LatchkeyError && e.code === 'invalid_credentials');
+    const events = await store.repo.queryAudit({ uid: user.uid, limit: 5 });
+    assert.deepEqual(events.map((e) => [e.type, e.result, e.reason]), [['mfa_enrol', 'fail', 'totp:wrong_code']]);
+    assert.equal((await deps.factors.findTotp(user.uid))?.enabledAt, null);
+  });
+
+  it('a server without a key proves no TOTP code, and regenerating codes is audited', async () => {
+    const { uid, secret } = await enrolled();
+    assert.equal(await useSecondFactor({ ...deps, cipher: null }, uid, 'totp', totpCodeAt(secret, now)), false);
+    await regenerateRecoveryCodes(deps, uid, context);
+    const [latest] = await store.repo.queryAudit({ uid, limit: 1 });
+    assert.deepEqual([latest?.type, latest?.result, latest?.reason], ['mfa_enrol', 'ok', 'recovery_codes']);
   });
 
   it('opens secrets sealed under an older key after rotation, and not once the key is gone', async () => {
