@@ -106,7 +106,7 @@ export const CI_MUTANTS: readonly CiMutant[] = [
   {
     name: 'qr-approver-not-checked',
     file: 'src/flows/qr/approver.ts',
-    patch: [['return session !== null && session.uid === record.scanner_uid && session.expires_at > deps.clock.now();', 'return true;']],
+    patch: [['  return (await approverSession(deps, record)) !== null;', '  return true;']],
     tests: ['test/security/qr-approver.test.ts'],
     breaks: 'a QR exchange does not check that the approving app session is still alive: a logged-out phone keeps granting sessions',
   },
