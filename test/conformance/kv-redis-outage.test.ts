@@ -128,7 +128,10 @@ describe('RedisKv during a Redis outage', { skip: redisServerMissing() }, () => 
       t.diagnostic(`recovered ${Math.round(await waitForRecovery(kv, 5000))} ms after the restart`);
       assert.equal(await kv.set('k', 'after'), true);
       assert.equal(await kv.get('k'), 'after');
-      assert.deepEqual(await kv.incr('n', 10_000), { value: 1, ttlMs: 10_000 });
+      const counted = await kv.incr('n', 10_000);
+      assert.equal(counted.value, 1);
+      // The TTL is read back in the same script; a millisecond boundary inside it reads 9,999.
+      assert.ok(counted.ttlMs > 9_900 && counted.ttlMs <= 10_000, `ttl ${counted.ttlMs}`);
       assert.equal(await kv.ping(), true);
       // The subscription made before the outage is back (ioredis re-subscribes on reconnection).
       await waitFor(async () => messageArrives(kv, 'wake', inbox, `m2-${Date.now()}`));
