@@ -145,7 +145,9 @@ export function sessionEndings<S extends StormSession>(request: StormRequest<S['
       const exchange: RevokeOthers = { sentAt: tick(), respondedAt: Number.POSITIVE_INFINITY, status: 0, keepSid: caller.sid };
       user.revokeOthers.push(exchange);
       counts.revokeOthers += 1;
-      const answer = await request('revoke_others', [200, 401], 'POST', '/v1/user/sessions/revoke_others', caller.token, user);
+      // 403: step_up_required, a session that showed no factor lately (a QR login, or older than
+      // mfa.step_up_seconds) revokes nothing before it steps up (docs/api.md §14).
+      const answer = await request('revoke_others', [200, 401, 403], 'POST', '/v1/user/sessions/revoke_others', caller.token, user);
       exchange.respondedAt = tick();
       exchange.status = answer.status;
       if (answer.status !== 200) return;
@@ -188,7 +190,7 @@ export function verdict(session: StormSession, mayHaveEnded: (session: StormSess
   if (session.endedAt !== null) return 'ended';
   if (session.flag === APP && replacedBy(session) !== undefined) return 'ended';
   if (session.targeted) return 'unknown';
-  if (user.revokeOthers.some((r) => r.keepSid !== session.sid && r.respondedAt > session.loginSentAt)) return 'unknown';
+  if (user.revokeOthers.some((r) => r.keepSid !== session.sid && r.status !== 403 && r.respondedAt > session.loginSentAt)) return 'unknown';
   if (mayHaveEnded(session)) return 'unknown';
   if (session.flag === APP && user.appLogins.some((l) => l.sid !== session.sid && l.respondedAt > session.loginSentAt)) return 'unknown';
   return 'live';
