@@ -72,6 +72,23 @@ describe('Redis Cluster: one read script per master per event-loop turn', { skip
     assert.equal(await calls(cluster, 'evalsha') + await calls(cluster, 'eval'), 3);
   });
 
+  it('a master that lost its script cache (SCRIPT FLUSH, as after a restart) is sent the script again', async () => {
+    assert.deepEqual(await Promise.all(keys.map((key) => kv.get(key))), expected);
+    for (const port of await cluster.masters()) {
+      const node = new Redis({ port, host: '127.0.0.1' });
+      await node.script('FLUSH').finally(() => node.disconnect());
+    }
+    await resetStats(cluster);
+    assert.deepEqual(await Promise.all(keys.map((key) => kv.get(key))), expected);
+    // Each master: the SHA-1 refused (NOSCRIPT), then the script in full; no key read one by one.
+    assert.equal(await calls(cluster, 'eval'), 3);
+    assert.equal(await calls(cluster, 'get'), keys.length);
+    await resetStats(cluster);
+    assert.deepEqual(await Promise.all(keys.map((key) => kv.get(key))), expected);
+    assert.equal(await calls(cluster, 'evalsha'), 3);
+    assert.equal(await calls(cluster, 'eval'), 0);
+  });
+
   it('with a wrong slot map, the keys a node does not serve are read again one by one', async () => {
     const readMany = clusterReadMany(client, PREFIX);
     // Every slot said to be served by one master: the script fails there on the others' keys.

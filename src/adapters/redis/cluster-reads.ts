@@ -6,8 +6,10 @@
  * keys hash everywhere. Sent one by one (ioredis' auto-pipeline), each read was a Command object with
  * its own timer and promise: twice the node's CPU per validation of a single Redis. A script
  * flagged `allow-cross-slot-keys` (Redis 7+, Valkey) may read any key its node serves; its first key
- * is declared, so the client routes it by that key's slot, and the others are passed as
- * arguments, already prefixed.
+ * is declared (a node that does not serve it answers MOVED) and all are passed as arguments,
+ * already prefixed. The script goes straight onto the master's connection, as one command: through
+ * the Cluster client each turn's script also cost a pipeline object, a slot lookup and a deferred
+ * send per master (bench/README.md).
  *
  * Nothing here is cached or kept: every key is read on its node after it was asked for
  * (docs/design.md §3.2, invariant 6). When the slot map was stale, a key moved (the script then
@@ -15,7 +17,8 @@
  * that group's keys are read again one by one, through the client's own redirection handling.
  * Anything else (no answer, a closed connection) fails the batch like any read.
  */
-import type { Cluster, Result } from 'ioredis';
+import { createHash } from 'node:crypto';
+import { Command, type Cluster, type Redis, type Result } from 'ioredis';
 import { attempt, toStoreError } from './redis-connection.ts';
 
 const READ_MANY = {
@@ -25,6 +28,8 @@ local values = {}
 for i = 1, #ARGV do values[i] = redis.call('GET', ARGV[i]) end
 return values`,
 };
+
+const READ_MANY_SHA = createHash('sha1').update(READ_MANY.lua).digest('hex');
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
@@ -69,13 +74,36 @@ export function keySlot(key: string): number {
 export function clusterReadMany(client: Cluster, keyPrefix: string): (keys: readonly string[]) => Promise<(string | null)[]> {
   client.defineCommand('kvClusterReadMany', READ_MANY);
   const one = (key: string) => attempt(() => client.get(key));
-  const readGroup = (keys: readonly string[]): Promise<readonly (string | null)[]> => {
-    if (keys.length === 1) return one(keys[0] as string).then((value) => [value]);
-    return client.kvClusterReadMany(keys[0] as string, ...keys.map((key) => keyPrefix + key)).then(
+  const scripted = new WeakSet<Redis>();
+  const oneByOne = (keys: readonly string[]) => Promise.all(keys.map(one));
+  const throughCluster = (keys: readonly string[]): Promise<readonly (string | null)[]> =>
+    client.kvClusterReadMany(keys[0] as string, ...keys.map((key) => keyPrefix + key)).then(
       (values) => values,
       (error: unknown) => {
         // A reply: the script could not read these keys on that node. Read them one by one.
-        if (error instanceof Error && error.name === 'ReplyError') return Promise.all(keys.map(one));
+        if (error instanceof Error && error.name === 'ReplyError') return oneByOne(keys);
+        throw toStoreError(error);
+      },
+    );
+  const readGroup = (master: string, keys: readonly string[]): Promise<readonly (string | null)[]> => {
+    if (keys.length === 1) return one(keys[0] as string).then((value) => [value]);
+    const node = masterConnection(client, master);
+    if (node === undefined) return throughCluster(keys);
+    const prefixed = keys.map((key) => keyPrefix + key);
+    // A connection's first read sends the script in full (EVAL caches it on the node); later ones
+    // name it by its SHA-1, and a node that lost its script cache (a restart) answers NOSCRIPT.
+    const read = scripted.has(node)
+      ? direct(node, prefixed, 'evalsha').catch((error: unknown) => (isNoScript(error) ? direct(node, prefixed, 'eval') : Promise.reject(error)))
+      : direct(node, prefixed, 'eval').then((values) => {
+        scripted.add(node);
+        return values;
+      });
+    return read.then(
+      (values) => values,
+      (error: unknown) => {
+        // A reply: the script could not read these keys on that node (a moved slot, a key it
+        // does not serve). Read them one by one, through the cluster's redirections.
+        if (error instanceof Error && error.name === 'ReplyError') return oneByOne(keys);
         throw toStoreError(error);
       },
     );
@@ -94,8 +122,8 @@ export function clusterReadMany(client: Cluster, keyPrefix: string): (keys: read
       }
     });
     const values: (string | null)[] = new Array<string | null>(keys.length).fill(null);
-    await Promise.all([...groups.values()].map(async (group) => {
-      const read = await readGroup(group.keys);
+    await Promise.all([...groups].map(async ([master, group]) => {
+      const read = await readGroup(master, group.keys);
       group.at.forEach((at, i) => {
         values[at] = read[i] ?? null;
       });
@@ -103,3 +131,23 @@ export function clusterReadMany(client: Cluster, keyPrefix: string): (keys: read
     return values;
   };
 }
+
+/** The connection of the master at `host:port`, when it is up. */
+function masterConnection(client: Cluster, master: string): Redis | undefined {
+  for (const node of client.nodes('master')) {
+    if (node.status === 'ready' && `${node.options.host}:${node.options.port}` === master) return node;
+  }
+  return undefined;
+}
+
+/**
+ * The read script straight on the master's connection: one command, no pipeline object, no
+ * routing (the slot map has already named the node; a stale map is caught by the node itself).
+ */
+function direct(node: Redis, prefixedKeys: readonly string[], how: 'evalsha' | 'eval'): Promise<(string | null)[]> {
+  const script = how === 'evalsha' ? READ_MANY_SHA : READ_MANY.lua;
+  const command = new Command(how, [script, 1, prefixedKeys[0] as string, ...prefixedKeys], { replyEncoding: 'utf8' });
+  return node.sendCommand(command) as Promise<(string | null)[]>;
+}
+
+const isNoScript = (error: unknown): boolean => error instanceof Error && error.message.startsWith('NOSCRIPT');
