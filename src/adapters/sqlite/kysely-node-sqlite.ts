@@ -7,6 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import type { SqliteDatabase, SqliteStatement } from 'kysely';
+import { holdCheckpoints, releaseCheckpoints } from './checkpointer.ts';
 
 export const MEMORY_PATH = ':memory:';
 
@@ -15,6 +16,7 @@ export const MEMORY_PATH = ':memory:';
  * WAL lets readers run beside the one writer; synchronous=NORMAL is durable across process crashes
  * in WAL mode and only risks the last commits on power loss; busy_timeout makes a second process
  * (or the Kv adapter's own connection) wait for the write lock instead of failing at once.
+ * Its WAL checkpoints run on a worker thread (checkpointer.ts), released by the Kysely wrapper's close.
  */
 export function openNodeSqlite(path: string): DatabaseSync {
   if (path !== MEMORY_PATH) mkdirSync(dirname(path), { recursive: true });
@@ -23,6 +25,7 @@ export function openNodeSqlite(path: string): DatabaseSync {
   db.exec('PRAGMA synchronous = NORMAL');
   db.exec('PRAGMA busy_timeout = 5000');
   db.exec('PRAGMA foreign_keys = ON');
+  holdCheckpoints(path, db);
   return db;
 }
 
@@ -38,6 +41,7 @@ export function kyselyNodeSqlite(db: DatabaseSync): SqliteDatabase {
   return {
     close: () => {
       prepared.clear();
+      releaseCheckpoints(db);
       db.close();
     },
     prepare: (sql) => {

@@ -19,6 +19,7 @@ import type { ExpireMode, Kv, KvMessageHandler, SetOptions } from '../../ports/k
 import { checkSetOptions, checkTtl, parseCounter } from '../kv-arguments.ts';
 import { prepareStatements, SCHEMA, type Statements } from './sqlite-kv-schema.ts';
 import { acquirePubSub, type SharedPubSub } from './sqlite-pubsub.ts';
+import { holdCheckpoints, releaseCheckpoints } from './checkpointer.ts';
 import { ReadBatch } from '../read-batch.ts';
 
 export interface SqliteKvOptions {
@@ -65,6 +66,8 @@ export class SqliteKv implements Kv {
     // CPU. The map only covers reads; writes and the WAL still go through the file.
     this.#db.exec(`PRAGMA mmap_size = ${options.mmapBytes ?? DEFAULT_MMAP_BYTES}`);
     this.#db.exec(SCHEMA);
+    // WAL checkpoints run on a worker thread, not inside a commit on the event loop (checkpointer.ts).
+    holdCheckpoints(options.path, this.#db);
     this.#sql = prepareStatements(this.#db);
     this.#clock = options.clock ?? systemClock;
     this.#pubsub = acquirePubSub(options.path);
@@ -243,6 +246,7 @@ export class SqliteKv implements Kv {
   async close(): Promise<void> {
     clearInterval(this.#sweepTimer);
     this.#pubsub.release();
+    releaseCheckpoints(this.#db);
     if (this.#db.isOpen) this.#db.close();
   }
 
