@@ -51,6 +51,8 @@ export interface ValidateRow {
   readonly p99OfFloor: Spread | null;
   /** Cluster only: req/s ÷ single Redis's, per round. */
   readonly ofRedis: Spread | null;
+  /** Cluster: single Redis's server µs/req ÷ the Cluster's, per round — the req/s ratio if each node had its cores to itself. */
+  readonly ofRedisCpu: Spread | null;
   readonly peer: PeerRatios | null;
 }
 
@@ -142,6 +144,9 @@ function summarize(key: TargetKey, points: readonly RoundPoint[]): ValidateRow {
     // autocannon rounds to 1 ms: a floor p99 of 0 counts as 1.
     p99OfFloor: per(floor, (p, o) => p.load.p99Ms / Math.max(1, o.load.p99Ms)),
     ofRedis: key === 'cluster' ? per('redis', rps) : null,
+    ofRedisCpu: key === 'cluster'
+      ? per('redis', (p, o) => (p.serverCpuMicrosPerRequest === null || o.serverCpuMicrosPerRequest === null ? Number.NaN : o.serverCpuMicrosPerRequest / p.serverCpuMicrosPerRequest))
+      : null,
     peer: null,
   };
 }
@@ -177,6 +182,7 @@ function targetText(row: ValidateRow): string {
   const p99 = TARGET_FLOOR_P99[row.key];
   if (p99 !== undefined && row.p99OfFloor !== null) parts.push(`p99 ≤ ${p99}× ${row.p99OfFloor.median <= p99 ? 'met' : 'MISSED'}`);
   if (row.ofRedis !== null) parts.push(`÷redis ${spreadText(row.ofRedis)} ≥ ${TARGET_CLUSTER_OF_REDIS} ${row.ofRedis.median >= TARGET_CLUSTER_OF_REDIS ? 'met' : 'MISSED'}`);
+  if (row.ofRedisCpu !== null && Number.isFinite(row.ofRedisCpu.median)) parts.push(`(server CPU ÷redis ${spreadText(row.ofRedisCpu)})`);
   return parts.join(', ');
 }
 

@@ -86,10 +86,20 @@ export function clusterReadMany(client: Cluster, keyPrefix: string): (keys: read
       },
     );
   const readGroup = (master: string, keys: readonly string[]): Promise<readonly (string | null)[]> => {
-    if (keys.length === 1) return one(keys[0] as string).then((value) => [value]);
     const node = masterConnection(client, master);
-    if (node === undefined) return throughCluster(keys);
+    if (node === undefined) return keys.length === 1 ? one(keys[0] as string).then((value) => [value]) : throughCluster(keys);
     const prefixed = keys.map((key) => keyPrefix + key);
+    if (prefixed.length === 1) {
+      const get = new Command('get', prefixed, { replyEncoding: 'utf8' });
+      return (node.sendCommand(get) as Promise<string | null>).then(
+        (value) => [value],
+        (error: unknown) => {
+          // MOVED or ASK: the cluster client follows the redirection.
+          if (error instanceof Error && error.name === 'ReplyError') return oneByOne(keys);
+          throw toStoreError(error);
+        },
+      );
+    }
     // A connection's first read sends the script in full (EVAL caches it on the node); later ones
     // name it by its SHA-1, and a node that lost its script cache (a restart) answers NOSCRIPT.
     const read = scripted.has(node)
