@@ -64,6 +64,7 @@ export interface PasskeyView {
   readonly last_used_at: number | null;
 }
 
+const tooManyPasskeys = (): LatchkeyError => new LatchkeyError('conflict', `an account holds at most ${MAX_PASSKEYS} passkeys; remove one first`);
 const registerKey = (sid: string): string => `passkey:register:${sid}`;
 const loginKey = (challenge: string): string => `passkey:login:${createHash('sha256').update(challenge).digest('base64url')}`;
 const userHandle = (uid: string): string => Buffer.from(uid, 'utf8').toString('base64url');
@@ -77,7 +78,8 @@ export function passkeyView(passkey: Passkey): PasskeyView {
 /** POST /v1/user/passkeys/register/options: what the browser's `navigator.credentials.create` takes. */
 export async function registrationOptions(deps: PasskeyDeps, session: Session, user: User): Promise<PublicKeyCredentialCreationOptionsJSON> {
   const existing = await deps.passkeys.repo.list(user.uid);
-  if (existing.length >= MAX_PASSKEYS) throw new LatchkeyError('conflict', `an account holds at most ${MAX_PASSKEYS} passkeys; remove one first`);
+  // Early, so the browser is not asked to make a passkey that cannot be stored; the insert checks again.
+  if (existing.length >= MAX_PASSKEYS) throw tooManyPasskeys();
   const challenge = newChallenge(deps.random);
   const options = await generateRegistrationOptions({
     rpName: deps.passkeys.rp.name,
@@ -133,10 +135,9 @@ export async function verifyRegistration(
     createdAt: deps.clock.now(),
     lastUsedAt: null,
   };
-  if ((await deps.passkeys.repo.count(session.uid)) >= MAX_PASSKEYS) {
-    throw new LatchkeyError('conflict', `an account holds at most ${MAX_PASSKEYS} passkeys; remove one first`);
-  }
-  if (!(await deps.passkeys.repo.add(passkey))) throw new LatchkeyError('conflict', 'this passkey is already registered');
+  const added = await deps.passkeys.repo.add(passkey, MAX_PASSKEYS);
+  if (added === 'full') throw tooManyPasskeys();
+  if (added === 'taken') throw new LatchkeyError('conflict', 'this passkey is already registered');
   deps.metrics.mfa.inc({ event: 'enrol', method: 'passkey', result: 'ok' });
   await deps.audit.record({ type: 'passkey_register', uid: session.uid, sid: session.sid, result: 'ok', reason: 'passkey', context });
   return { id: passkey.id, name: passkey.name };
