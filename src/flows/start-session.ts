@@ -34,11 +34,18 @@ export interface StartSessionDeps {
   readonly events?: EventSink;
 }
 
-export async function startSession(deps: StartSessionDeps, user: User, method: LoginMethod, context: LoginContext, amr?: readonly string[]): Promise<LoginResponse> {
+/**
+ * `amr`: how the login was authenticated beyond its method; `passkeyId`: the passkey a `passkey`
+ * login signed with. Both are kept in the session's record.
+ */
+export async function startSession(
+  deps: StartSessionDeps, user: User, method: LoginMethod, context: LoginContext, amr?: readonly string[], passkeyId?: string,
+): Promise<LoginResponse> {
   let issued: IssuedSession;
   try {
     issued = await deps.sessions.issue({
-      uid: user.uid, flag: context.flag, device: context.device, method, ip: context.ip, userAgent: context.userAgent, ...(amr === undefined ? {} : { amr }),
+      uid: user.uid, flag: context.flag, device: context.device, method, ip: context.ip, userAgent: context.userAgent,
+      ...(amr === undefined ? {} : { amr }), ...(passkeyId === undefined ? {} : { passkeyId }),
     });
   } catch (error) {
     // Refused after the credentials were right: banned meanwhile, a reject_new session limit is full

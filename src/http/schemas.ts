@@ -136,6 +136,7 @@ export const sessionFields = {
   device_model: { type: 'string' },
   method: { type: 'string' },
   amr: { type: 'array', items: { type: 'string' }, description: 'how the login was authenticated beyond `method`: `pwd`/`code` + `otp`/`recovery` for a second step; the IdP\'s `amr` for SSO' },
+  passkey_id: { type: 'string', description: 'a `passkey` login: the passkey it signed with (its id in GET /v1/user/passkeys); removing it ends the session' },
   created_at: { type: 'integer' },
   expires_at: { type: 'integer' },
 } as const;

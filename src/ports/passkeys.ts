@@ -17,9 +17,16 @@ export interface Passkey {
   readonly lastUsedAt: number | null;
 }
 
+/** What adding a passkey did: stored it, found its credential id stored already, or found the account full. */
+export type PasskeyAdded = 'added' | 'taken' | 'full';
+
 export interface PasskeyRepo {
-  /** Adds a passkey; false if its credential id is already stored (for any account). */
-  add(passkey: Passkey): Promise<boolean>;
+  /**
+   * Adds a passkey if its account holds fewer than `max`, checked atomically with the insert, so
+   * concurrent registrations never take an account past `max`. `taken`: its credential id is
+   * already stored (for any account), whatever the count.
+   */
+  add(passkey: Passkey, max: number): Promise<PasskeyAdded>;
   find(id: string): Promise<Passkey | null>;
   list(uid: string): Promise<Passkey[]>;
   count(uid: string): Promise<number>;

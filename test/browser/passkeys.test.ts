@@ -2,8 +2,9 @@
  * Passkeys in a real browser (docs/api.md §14): Chromium with a virtual platform authenticator (the
  * DevTools Protocol's WebAuthn domain: CTAP2, internal transport, resident keys, user verified)
  * registers a passkey through latchkey's options, the session signs out, the passkey alone signs in
- * again, and removing it ends its use. The page is latchkey's own origin on `localhost` (a secure
- * context, and the default rp id), where `navigator.credentials` runs against the API with fetch.
+ * again, and removing it ends its use and the sessions it signed in. The page is latchkey's own
+ * origin on `localhost` (a secure context, and the default rp id), where `navigator.credentials`
+ * runs against the API with fetch.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -89,8 +90,11 @@ describe('passkeys in Chromium with a virtual authenticator', { skip: skipUnless
     const current = await call(server, 'GET', '/v1/user/current', undefined, signedIn.body.token);
     assert.deepEqual([current.body.session.method, current.body.session.device_name], ['passkey', 'Chromium']);
 
-    // The passkey session is proven: it removes the passkey without stepping up.
-    assert.equal((await call(server, 'DELETE', `/v1/user/passkeys/${created.body.id}`, undefined, signedIn.body.token)).status, 200);
+    // The passkey session is proven: it removes the passkey without stepping up, and ends with it.
+    const removed = await call(server, 'DELETE', `/v1/user/passkeys/${created.body.id}`, undefined, signedIn.body.token);
+    assert.deepEqual([removed.status, removed.body.revoked], [200, 1]);
+    const ended = await call(server, 'GET', '/v1/user/current', undefined, signedIn.body.token);
+    assert.deepEqual([ended.status, ended.body.details?.reason], [401, 'passkey_removed']);
     const refused = await ceremony(page, 'login');
     assert.deepEqual([refused.status, refused.body.code], [401, 'invalid_credentials'], 'the authenticator still holds it; latchkey no longer does');
     await context.close();
@@ -131,8 +135,12 @@ describe('passkeys in Chromium with a virtual authenticator', { skip: skipUnless
     await page.locator('#activity').getByText('Signed in with a passkey').first().waitFor();
 
     await card.getByRole('button', { name: 'Remove Work laptop' }).click();
+    await page.getByText('every device signed in with it is signed out (this one too, if you signed in with it)').waitFor();
     await page.locator('#confirm-yes').click();
-    await card.getByText('Passkey removed.').waitFor();
+    // This console signed in with that passkey: removing it signs the console out, and it says why.
+    assert.ok(await onSignInPage(page, local));
+    assert.match(await page.locator('#notice').innerText(), /^Signed out: the passkey you signed in with was removed at \d\d?:\d\d\b/);
+    await signInWithPassword(page, local, 'console-pk', PASSWORD);
     await card.getByText('No passkeys yet.').waitFor();
     assertClean();
     await context.close();

@@ -18,6 +18,7 @@ import { createTestDatabase, type TestDatabase } from '../support/postgres.ts';
 import { skipUnless } from '../support/services.ts';
 
 const now = 1_700_000_000_000;
+const MAX = 20;
 
 function passkey(uid: string, counter = 0): Passkey {
   return { id: randomUUID().replaceAll('-', ''), uid, publicKey: 'pQECAyYgASFY', counter, transports: ['internal', 'hybrid'], name: 'Phone', createdAt: now, lastUsedAt: null };
@@ -53,18 +54,21 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
     it('stores a credential id once, across accounts; reads it back whole', async () => {
       const [a, b] = [await user(), await user()];
       const key = passkey(a, 7);
-      assert.equal(await repo.add(key), true);
-      assert.equal(await repo.add({ ...passkey(b), id: key.id }), false, 'the same credential id for another account');
+      assert.equal(await repo.add(key, MAX), 'added');
+      assert.equal(await repo.add({ ...passkey(b), id: key.id }, MAX), 'taken', 'the same credential id for another account');
+      const used = { ...passkey(a, 2 ** 40), lastUsedAt: now + 5 };
+      assert.equal(await repo.add(used, MAX), 'added');
+      assert.deepEqual(await repo.find(used.id), used, 'a counter past 32 bits and a last use survive the round trip');
       assert.deepEqual(await repo.find(key.id), key);
-      assert.equal(await repo.count(a), 1);
+      assert.equal(await repo.count(a), 2);
       assert.equal(await repo.count(b), 0);
     });
 
     it('renames and removes only the account\'s own passkeys; removeAll counts them', async () => {
       const [a, b] = [await user(), await user()];
       const key = passkey(a);
-      await repo.add(key);
-      await repo.add(passkey(a));
+      await repo.add(key, MAX);
+      await repo.add(passkey(a), MAX);
       assert.equal(await repo.rename(b, key.id, 'pwned'), false);
       assert.equal(await repo.remove(b, key.id), false);
       assert.equal(await repo.rename(a, key.id, 'Laptop'), true);
@@ -78,7 +82,7 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
     it('the counter only rises; a counter-less authenticator (0) keeps working; parallel logins with one value count once', async () => {
       const uid = await user();
       const key = passkey(uid, 5);
-      await repo.add(key);
+      await repo.add(key, MAX);
       assert.equal(await repo.use(key.id, 5, now), false, 'the same counter again (a replay or a clone)');
       assert.equal(await repo.use(key.id, 4, now), false, 'a lower one');
       assert.equal(await repo.use(key.id, 0, now), false, 'a counter of 0 after a real one');
@@ -89,10 +93,30 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
       assert.equal(results.slice(0, 4).filter(Boolean).length <= 1, true, 'one value counts at most once');
 
       const zero = passkey(uid, 0);
-      await repo.add(zero);
+      await repo.add(zero, MAX);
       assert.deepEqual(await Promise.all([repo.use(zero.id, 0, now), repo.use(zero.id, 0, now)]), [true, true]);
       assert.equal((await repo.find(zero.id))?.lastUsedAt, now);
       assert.equal(await repo.use('gone', 10, now), false);
+    });
+
+    it('an account full at max takes no more; its credential ids still answer taken', async () => {
+      const [a, b] = [await user(), await user()];
+      const keys = Array.from({ length: 3 }, () => passkey(a));
+      for (const key of keys) assert.equal(await repo.add(key, 3), 'added');
+      assert.equal(await repo.add(passkey(a), 3), 'full');
+      assert.equal(await repo.add({ ...passkey(a), id: keys[0]!.id }, 3), 'taken', 'a duplicate is told as one, even when full');
+      assert.equal(await repo.add(passkey(b), 3), 'added', 'another account counts its own');
+      assert.equal(await repo.remove(a, keys[0]!.id), true);
+      assert.equal(await repo.add(passkey(a), 3), 'added', 'room again after a removal');
+      assert.equal(await repo.count(a), 3);
+    });
+
+    it('of 60 registrations at once on one account, exactly max land', async () => {
+      const uid = await user();
+      await repo.add(passkey(uid), MAX);
+      const outcomes = await Promise.all(Array.from({ length: 60 }, () => repo.add(passkey(uid), MAX)));
+      assert.deepEqual([outcomes.filter((o) => o === 'added').length, outcomes.filter((o) => o === 'full').length], [MAX - 1, 60 - MAX + 1]);
+      assert.equal(await repo.count(uid), MAX);
     });
   });
 }

@@ -1,9 +1,10 @@
 /**
  * PasskeyRepo on Kysely, in the account database (docs/design.md §4, second factors). Raising the
- * signature counter is one conditional UPDATE whose row count says whether this login counted.
+ * signature counter is one conditional UPDATE whose row count says whether this login counted;
+ * adding a passkey is one conditional INSERT that counts the account's passkeys in the same statement.
  */
-import type { Kysely } from 'kysely';
-import type { Passkey, PasskeyRepo } from '../../ports/passkeys.ts';
+import { PostgresAdapter, sql, type Kysely } from 'kysely';
+import type { Passkey, PasskeyAdded, PasskeyRepo } from '../../ports/passkeys.ts';
 import { guard } from './db-errors.ts';
 import type { Database } from './schema.ts';
 
@@ -51,20 +52,42 @@ export class KyselyPasskeyRepo implements PasskeyRepo {
     this.#db = db.withTables<PasskeyTables>();
   }
 
-  async add(passkey: Passkey): Promise<boolean> {
-    const row: PasskeysTable = {
-      id: passkey.id,
-      uid: passkey.uid,
-      public_key: passkey.publicKey,
-      counter: passkey.counter,
-      transports: JSON.stringify(passkey.transports),
-      name: passkey.name,
-      created_at: passkey.createdAt,
-      last_used_at: passkey.lastUsedAt,
-    };
-    // A credential id already stored (for any account) inserts nothing: the row count says so.
-    const result = await guard(this.#db.insertInto('passkeys').values(row).onConflict((oc) => oc.column('id').doNothing()).executeTakeFirst());
-    return Number(result.numInsertedOrUpdatedRows ?? 0n) > 0;
+  async add(passkey: Passkey, max: number): Promise<PasskeyAdded> {
+    return guard(this.#db.transaction().execute(async (trx): Promise<PasskeyAdded> => {
+      // PostgreSQL (READ COMMITTED) takes a snapshot per statement: two registrations at once would
+      // each count the account's passkeys without the other's uncommitted row, and both would land
+      // past `max`. Locking the account's row first makes the second wait until the first commits;
+      // its INSERT then starts with a new snapshot that counts the first's row. (NO KEY UPDATE:
+      // enough to order registrations, without blocking rows of other tables that reference the
+      // account.) SQLite runs each write statement under its one database write lock, taken before
+      // the statement reads, so there the conditional INSERT alone is atomic, across processes too.
+      if (this.#db.getExecutor().adapter instanceof PostgresAdapter) {
+        await sql`select uid from users where uid = ${passkey.uid} for no key update`.execute(trx);
+      }
+      const inserted = await trx
+        .insertInto('passkeys')
+        .columns(['id', 'uid', 'public_key', 'counter', 'transports', 'name', 'created_at', 'last_used_at'])
+        .expression(trx
+          .selectNoFrom((eb) => [
+            eb.val(passkey.id).as('id'),
+            eb.val(passkey.uid).as('uid'),
+            eb.val(passkey.publicKey).as('public_key'),
+            eb.cast(eb.val(passkey.counter), 'bigint').as('counter'),
+            eb.val(JSON.stringify(passkey.transports)).as('transports'),
+            eb.val(passkey.name).as('name'),
+            eb.cast(eb.val(passkey.createdAt), 'bigint').as('created_at'),
+            eb.cast(eb.val(passkey.lastUsedAt), 'bigint').as('last_used_at'),
+          ])
+          // The count and the insert are one statement (SQLite also needs this WHERE to read the
+          // ON CONFLICT below as the upsert clause, not as part of the SELECT).
+          .where((eb) => eb(eb.selectFrom('passkeys').select((c) => c.fn.countAll<number>().as('n')).where('uid', '=', passkey.uid), '<', max)))
+        // A credential id already stored (for any account) inserts nothing.
+        .onConflict((oc) => oc.column('id').doNothing())
+        .executeTakeFirst();
+      if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) > 0) return 'added';
+      const stored = await trx.selectFrom('passkeys').select('id').where('id', '=', passkey.id).executeTakeFirst();
+      return stored === undefined ? 'full' : 'taken';
+    }));
   }
 
   async find(id: string): Promise<Passkey | null> {

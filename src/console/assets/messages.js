@@ -46,6 +46,7 @@ export function endedWords(ended) {
     case 'password_reset': return t('ended.password_reset', { time });
     case 'expired': return t('ended.expired');
     case 'idp_logout': return t('ended.idp_logout', { time });
+    case 'passkey_removed': return t('ended.passkey_removed', { time });
     default: return fallback;
   }
 }
@@ -124,6 +125,8 @@ export function eventWords(event) {
       if (reason.startsWith('alert:')) return t('event.revoke_alert');
       const others = /^others:(\d+)$/.exec(reason);
       if (others !== null) return tCount('event.revoke_others', Number(others[1]));
+      const passkey = /^passkey:(\d+)$/.exec(reason);
+      if (passkey !== null) return tCount('event.revoke_passkey', Number(passkey[1]));
       return t('event.revoke_admin');
     }
     case 'password_change':

@@ -1,10 +1,13 @@
 import { isDeviceFlag, type DeviceFlag } from './policy.ts';
 
 export type LoginMethod = 'password' | 'register' | 'code' | 'qr' | 'oidc' | 'passkey';
-/** `aborted`: a login undone before it answered (its IM server could not be told, docs/design.md §3.4). */
+/**
+ * `aborted`: a login undone before it answered (its IM server could not be told, docs/design.md §3.4).
+ * `passkey_removed`: the passkey that made the session was removed (its device may be lost).
+ */
 export type RevokeReason =
   | 'logout' | 'revoked' | 'others' | 'replaced' | 'cap' | 'ban' | 'all' | 'password' | 'password_changed' | 'device' | 'aborted' | 'idle'
-  | 'idp_logout';
+  | 'idp_logout' | 'passkey_removed';
 
 export interface DeviceInfo {
   readonly device_id: string;
@@ -26,6 +29,12 @@ export interface SessionRecord extends DeviceInfo {
    * factors): `pwd`/`code` then `otp`/`recovery` for a second step; an SSO login's IdP `amr` claim.
    */
   readonly amr?: readonly string[];
+  /**
+   * The credential id of the passkey a `passkey` login signed with, so removing that passkey ends
+   * the sessions it made (docs/api.md §14). Absent in every other session, and in records written
+   * before it existed: those were made by no passkey this can name.
+   */
+  readonly passkey_id?: string;
 }
 
 export interface Session extends SessionRecord {

@@ -52,6 +52,8 @@ export interface IssueInput {
   readonly userAgent: string;
   /** Authentication methods beyond `method` (a second step, an IdP's `amr`), stored in the record. */
   readonly amr?: readonly string[];
+  /** The passkey a `passkey` login signed with (its credential id), stored in the record. */
+  readonly passkeyId?: string;
 }
 
 export interface IssuedSession {

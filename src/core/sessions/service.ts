@@ -112,6 +112,7 @@ export class SessionService {
       created_at: now,
       expires_at: now + ttlMs,
       ...(input.amr === undefined ? {} : { amr: input.amr }),
+      ...(input.passkeyId === undefined ? {} : { passkey_id: input.passkeyId }),
     };
   }
 
@@ -193,11 +194,25 @@ export class SessionService {
   }
 
   /** Revokes the user's sessions that logged in from this device. */
-  async revokeDevice(uid: string, deviceId: string): Promise<number> {
+  revokeDevice(uid: string, deviceId: string): Promise<number> {
+    return this.#revokeListed(uid, (s) => s.device_id === deviceId, 'device');
+  }
+
+  /**
+   * Revokes the user's sessions that this passkey signed in (its removal). Call it after the
+   * passkey is gone: a login with it that joins the index later sees it gone and undoes itself
+   * (flows/mfa/passkeys.ts), one that joined earlier is found here (docs/design.md §3.2, invariant 5).
+   */
+  revokePasskey(uid: string, passkeyId: string): Promise<number> {
+    return this.#revokeListed(uid, (s) => s.passkey_id === passkeyId, 'passkey_removed');
+  }
+
+  /** Revokes the user's live sessions whose record matches; returns how many this call ended. */
+  async #revokeListed(uid: string, matches: (session: Session) => boolean, reason: RevokeReason): Promise<number> {
     const entries = (await this.list(uid))
-      .filter((s) => s.device_id === deviceId)
+      .filter(matches)
       .map((s) => ({ sid: s.sid, flag: s.device_flag, createdAt: s.created_at, expiresAt: s.expires_at }));
-    const ended = await this.#endEach(uid, entries, 'device');
+    const ended = await this.#endEach(uid, entries, reason);
     await this.im.sweepEnded(uid, ended.map((entry) => entry.flag));
     return ended.length;
   }

@@ -11,7 +11,8 @@ import type { RevokeReason, Session } from './record.ts';
 import { isDeviceFlag, type DeviceFlag } from './policy.ts';
 
 export type EndedReason =
-  | 'logout' | 'replaced' | 'cap' | 'revoked' | 'admin' | 'banned' | 'password_changed' | 'password_reset' | 'expired' | 'idp_logout';
+  | 'logout' | 'replaced' | 'cap' | 'revoked' | 'admin' | 'banned' | 'password_changed' | 'password_reset' | 'expired' | 'idp_logout'
+  | 'passkey_removed';
 
 export interface EndedDetails {
   readonly reason: EndedReason;
@@ -35,6 +36,7 @@ const TOLD: Record<RevokeReason, EndedReason | null> = {
   password_changed: 'password_changed',
   idle: 'expired',
   idp_logout: 'idp_logout',
+  passkey_removed: 'passkey_removed',
   aborted: null,
 };
 

@@ -64,6 +64,7 @@ export interface PasskeyView {
   readonly last_used_at: number | null;
 }
 
+const tooManyPasskeys = (): LatchkeyError => new LatchkeyError('conflict', `an account holds at most ${MAX_PASSKEYS} passkeys; remove one first`);
 const registerKey = (sid: string): string => `passkey:register:${sid}`;
 const loginKey = (challenge: string): string => `passkey:login:${createHash('sha256').update(challenge).digest('base64url')}`;
 const userHandle = (uid: string): string => Buffer.from(uid, 'utf8').toString('base64url');
@@ -77,7 +78,8 @@ export function passkeyView(passkey: Passkey): PasskeyView {
 /** POST /v1/user/passkeys/register/options: what the browser's `navigator.credentials.create` takes. */
 export async function registrationOptions(deps: PasskeyDeps, session: Session, user: User): Promise<PublicKeyCredentialCreationOptionsJSON> {
   const existing = await deps.passkeys.repo.list(user.uid);
-  if (existing.length >= MAX_PASSKEYS) throw new LatchkeyError('conflict', `an account holds at most ${MAX_PASSKEYS} passkeys; remove one first`);
+  // Early, so the browser is not asked to make a passkey that cannot be stored; the insert checks again.
+  if (existing.length >= MAX_PASSKEYS) throw tooManyPasskeys();
   const challenge = newChallenge(deps.random);
   const options = await generateRegistrationOptions({
     rpName: deps.passkeys.rp.name,
@@ -133,10 +135,9 @@ export async function verifyRegistration(
     createdAt: deps.clock.now(),
     lastUsedAt: null,
   };
-  if ((await deps.passkeys.repo.count(session.uid)) >= MAX_PASSKEYS) {
-    throw new LatchkeyError('conflict', `an account holds at most ${MAX_PASSKEYS} passkeys; remove one first`);
-  }
-  if (!(await deps.passkeys.repo.add(passkey))) throw new LatchkeyError('conflict', 'this passkey is already registered');
+  const added = await deps.passkeys.repo.add(passkey, MAX_PASSKEYS);
+  if (added === 'full') throw tooManyPasskeys();
+  if (added === 'taken') throw new LatchkeyError('conflict', 'this passkey is already registered');
   deps.metrics.mfa.inc({ event: 'enrol', method: 'passkey', result: 'ok' });
   await deps.audit.record({ type: 'passkey_register', uid: session.uid, sid: session.sid, result: 'ok', reason: 'passkey', context });
   return { id: passkey.id, name: passkey.name };
@@ -208,7 +209,31 @@ export async function verifyPasskeyLogin(deps: PasskeyDeps, response: Authentica
     throw accountDisabled();
   }
   deps.metrics.mfa.inc({ event: 'verify', method: 'passkey', result: 'ok' });
-  return startSession(deps, user, 'passkey', context);
+  const login = await startSession(deps, user, 'passkey', context, undefined, passkey.id);
+  await requireKeptPasskey(deps, passkey, login, context);
+  return login;
+}
+
+/**
+ * A removal that lands between this login's checks and its session joining the index ends the
+ * sessions it can see, and this one may not be among them. So the login looks for its passkey
+ * again once its session is indexed and undoes itself if it is gone: the removal ends the passkey
+ * first and then its sessions, so whichever runs second sees the other (docs/design.md §3.2,
+ * invariant 5). An account database that does not answer here undoes the login too: nobody may
+ * hold a session of a passkey that could be gone.
+ */
+async function requireKeptPasskey(deps: PasskeyDeps, passkey: Passkey, login: LoginResponse, context: LoginContext): Promise<void> {
+  let kept: boolean;
+  try {
+    kept = (await deps.passkeys.repo.find(passkey.id))?.uid === passkey.uid;
+  } catch (error) {
+    await deps.sessions.revoke(passkey.uid, login.sid, 'aborted').catch(() => false);
+    throw error;
+  }
+  if (kept) return;
+  await deps.sessions.revoke(passkey.uid, login.sid, 'passkey_removed');
+  await deps.audit.record({ type: 'login', uid: passkey.uid, sid: login.sid, result: 'fail', reason: 'passkey:removed', context });
+  throw invalidCredentials();
 }
 
 export async function listPasskeys(deps: Pick<PasskeyDeps, 'passkeys'>, uid: string): Promise<PasskeyView[]> {
@@ -219,8 +244,23 @@ export async function renamePasskey(deps: Pick<PasskeyDeps, 'passkeys'>, uid: st
   if (!(await deps.passkeys.repo.rename(uid, id, name))) throw notFound('passkey');
 }
 
-export async function removePasskey(deps: Pick<PasskeyDeps, 'passkeys' | 'audit' | 'metrics'>, session: Session, id: string, context: AuditContext): Promise<void> {
-  if (!(await deps.passkeys.repo.remove(session.uid, id))) throw notFound('passkey');
-  deps.metrics.mfa.inc({ event: 'remove', method: 'passkey', result: 'ok' });
-  await deps.audit.record({ type: 'passkey_remove', uid: session.uid, sid: session.sid, result: 'ok', reason: 'passkey', context });
+/**
+ * DELETE /v1/user/passkeys/:id: removes the passkey, then ends every session it signed in, this one
+ * included if it was one (its device may be the one that was lost). Answers how many ended. The
+ * order is half of the race with a login in flight (requireKeptPasskey is the other half). A call
+ * whose sweep failed part-way (503) is retried by asking again: the passkey is gone by then, but its
+ * sessions are still swept, and only a call that found neither answers 404.
+ */
+export async function removePasskey(
+  deps: Pick<PasskeyDeps, 'passkeys' | 'sessions' | 'audit' | 'metrics'>, session: Session, id: string, context: AuditContext,
+): Promise<number> {
+  const removed = await deps.passkeys.repo.remove(session.uid, id);
+  const revoked = await deps.sessions.revokePasskey(session.uid, id);
+  if (!removed && revoked === 0) throw notFound('passkey');
+  if (removed) {
+    deps.metrics.mfa.inc({ event: 'remove', method: 'passkey', result: 'ok' });
+    await deps.audit.record({ type: 'passkey_remove', uid: session.uid, sid: session.sid, result: 'ok', reason: 'passkey', context });
+  }
+  if (revoked > 0) await deps.audit.record({ type: 'revoke', uid: session.uid, sid: session.sid, result: 'ok', reason: `passkey:${revoked}`, context });
+  return revoked;
 }

@@ -1,7 +1,7 @@
 /**
  * Passkeys (docs/api.md §14, docs/design.md §4, second factors): register one from a signed-in
  * session (step-up: a stolen token alone must not buy its thief a permanent way in), list, rename,
- * remove (step-up), and sign in with one alone. Bodies are the browser's WebAuthn JSON
+ * remove (step-up; the sessions it signed in end with it), and sign in with one alone. Bodies are the browser's WebAuthn JSON
  * (`PublicKeyCredential.toJSON()`), plus `name` when registering and `flag`/`device` when signing in.
  */
 import type { AddressInfo } from 'node:net';
@@ -195,14 +195,14 @@ export function passkeyRoutes(app: FastifyInstance, runtime: Runtime): void {
     onRequest: requireSession,
     schema: {
       tags: ['mfa'],
-      summary: 'Remove one of this account\'s passkeys; needs step-up',
+      summary: 'Remove one of this account\'s passkeys and end the sessions it signed in (this one too, if it did); needs step-up',
       params: idParams,
-      response: { 200: okSchema, ...errorResponses(400, 401, 403, 404) },
+      response: { 200: { type: 'object', properties: { status: { type: 'integer' }, revoked: { type: 'integer' } } }, ...errorResponses(400, 401, 403, 404) },
     },
   }, async (request) => {
     const session = sessionOf(request);
     await requireStepUp(stepUp, session, await stepUpMethods(session.uid));
-    await removePasskey(deps, session, request.params.id, auditContext(request));
-    return { status: 200 };
+    const revoked = await removePasskey(deps, session, request.params.id, auditContext(request));
+    return { status: 200, revoked };
   });
 }
