@@ -127,7 +127,12 @@ async function startRedisClusterOnce(options: RedisClusterOptions): Promise<Redi
     process: spawn('redis-server', [
       ...(tls === undefined ? ['--port', String(port)] : redisTlsArgs(tls, port)), '--bind', '127.0.0.1', '--cluster-enabled', 'yes',
       '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--cluster-node-timeout', String(options.nodeTimeoutMs ?? 2000),
-      '--save', '', '--appendonly', 'no', '--dir', dir, '--loglevel', 'warning',
+      // A file of its own: a replica's full sync renames the RDB it received to its dbfilename,
+      // syncs the directory, then loads that file by name. With one dump.rdb for all nodes, two
+      // replicas syncing at once (as every replica of a new cluster does) could each load the
+      // other's master's data, and then replicate their own master on top of it: once promoted,
+      // such a replica lacked what its master held before the sync, and held another's keys.
+      '--save', '', '--appendonly', 'no', '--dir', dir, '--dbfilename', `dump-${port}.rdb`, '--loglevel', 'warning',
     ], { stdio: 'ignore' }),
   }));
   const stop = async (): Promise<void> => {

@@ -107,6 +107,15 @@ describe('GETDEL waits for a replica on a Redis Cluster', { skip: skipUnlessRedi
     await cluster?.stop();
   });
 
+  it('every node of the test cluster loads its full sync from a file of its own', () => {
+    // A replica renames the RDB it received to its dbfilename, then loads that file by name: with
+    // one file for all, replicas syncing at once loaded each other's masters' data (and, promoted,
+    // lacked their own master's older writes), which no test here could tell from a Kv bug.
+    const setting = (port: number, name: string) => redisCli(port, 'CONFIG', 'GET', name).split('\n')[1]?.trim();
+    const files = cluster.nodes.map((node) => `${setting(node.port, 'dir')}/${setting(node.port, 'dbfilename')}`);
+    assert.equal(new Set(files).size, cluster.nodes.length, files.join(' '));
+  });
+
   it('asks the master of each key, wherever its slot lives', async () => {
     // Keys spread over the three masters: a WAIT sent to another node's connection would count
     // nothing written and could not fail; here each one must see its own write replicated.
