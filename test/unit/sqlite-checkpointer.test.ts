@@ -4,7 +4,8 @@
  * pages reach the database file; if the worker dies, the connections checkpoint again.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
@@ -90,6 +91,22 @@ describe('SQLite WAL checkpoints on a worker thread', () => {
         db.close();
       }
     }
+  });
+
+  it('a process whose stores were never closed still exits: the worker keeps nothing alive', () => {
+    const script = join(dir, 'unclosed.ts');
+    writeFileSync(script, `
+      const { SqliteKv } = await import(${JSON.stringify(new URL('../../src/adapters/sqlite/sqlite-kv.ts', import.meta.url).href)});
+      const { openAccountStore } = await import(${JSON.stringify(new URL('../../src/adapters/db/open.ts', import.meta.url).href)});
+      const kv = new SqliteKv({ path: ${JSON.stringify(join(dir, 'unclosed.db'))} });
+      await kv.set('k', 'v');
+      await openAccountStore(${JSON.stringify(`sqlite:${join(dir, 'unclosed.db')}`)});
+      console.log('done');`);
+    const child = spawnSync(process.execPath, [script], { encoding: 'utf8', timeout: 20_000 });
+    assert.equal(child.stdout.trim(), 'done', child.stderr);
+    assert.equal(child.stderr, '', 'the worker ran (a failed one warns)');
+    assert.equal(child.signal, null, 'killed by the timeout: something kept the process alive');
+    assert.equal(child.status, 0);
   });
 
   it("the Kv and the account database share one worker per file, stopped when both have closed", async () => {

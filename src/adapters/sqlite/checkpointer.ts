@@ -94,8 +94,6 @@ function start(file: string): Checkpointer {
   const worker = new Worker(new URL('./checkpoint-worker.ts', import.meta.url), {
     workerData: { file, intervalMs: CHECKPOINT_INTERVAL_MS },
   });
-  // A server's exit never waits for its checkpoints: the WAL is as durable as the database file.
-  worker.unref();
   const checkpointer: Checkpointer = { worker, connections: new Set(), running: true, checkpoints: 0, waiting: new Set() };
   checkpointers.set(file, checkpointer);
   worker.on('message', (report: CheckpointReport) => {
@@ -115,5 +113,8 @@ function start(file: string): Checkpointer {
   };
   worker.on('error', (error) => stopped(`failed (${error.message})`));
   worker.on('exit', (code) => stopped(`exited with code ${code}`));
+  // A process's exit never waits for its checkpoints: the WAL is as durable as the database file.
+  // (After the listeners: adding a 'message' listener refs the worker's port again.)
+  worker.unref();
   return checkpointer;
 }
