@@ -117,6 +117,8 @@ describe('passkeys in Chromium with a virtual authenticator', { skip: skipUnless
     await card.getByText('Passkey added.').waitFor();
     assert.equal((await cdp.send('WebAuthn.getCredentials', { authenticatorId })).credentials.length, 1);
     const items = card.locator('#passkeys li[data-passkey]');
+    // The notice may show before the list is drawn again: wait for the item, then count.
+    await items.first().waitFor();
     assert.equal(await items.count(), 1);
     assert.match(await items.first().innerText(), /Never used/);
 
@@ -169,6 +171,7 @@ describe('passkeys in Chromium with a virtual authenticator', { skip: skipUnless
     await form.getByRole('button', { name: 'Confirm' }).click();
     await card.getByText('Passkey added.').waitFor();
     assert.equal(await form.isVisible(), false);
+    await card.locator('#passkeys li[data-passkey]').first().waitFor();
     assert.equal(await card.locator('#passkeys li[data-passkey]').count(), 1);
     assertClean();
     await context.close();
