@@ -53,8 +53,13 @@ export const RETURN_PAGES = ['/account', '/admin'];
 /** Where the sign-in page finds why this tab's session ended (this tab's sessionStorage only). */
 export const ENDED_KEY = 'latchkey.ended';
 
+/** Set once this page has left: calls answered 401 at once (a list and a count) leave only once. */
+let leaving = false;
+
 /** @param {Record<string, unknown>} [ended] the 401's details: why the session ended, when known */
 export function signInAgain(ended) {
+  if (leaving) return;
+  leaving = true;
   if (ended !== undefined) sessionStorage.setItem(ENDED_KEY, JSON.stringify(ended));
   const query = new URLSearchParams({ signed_out: '1' });
   if (RETURN_PAGES.includes(location.pathname)) query.set('next', location.pathname);
