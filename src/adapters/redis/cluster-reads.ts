@@ -18,25 +18,15 @@
  * Anything else (no answer, a closed connection) fails the batch like any read.
  */
 import { createHash } from 'node:crypto';
-import { Command, type Cluster, type Redis, type Result } from 'ioredis';
+import { Command, type Cluster, type Redis } from 'ioredis';
 import { attempt, toStoreError } from './redis-connection.ts';
 
-const READ_MANY = {
-  numberOfKeys: 1,
-  lua: `#!lua flags=no-writes,allow-cross-slot-keys
+const READ_MANY = `#!lua flags=no-writes,allow-cross-slot-keys
 local values = {}
 for i = 1, #ARGV do values[i] = redis.call('GET', ARGV[i]) end
-return values`,
-};
+return values`;
 
-const READ_MANY_SHA = createHash('sha1').update(READ_MANY.lua).digest('hex');
-
-declare module 'ioredis' {
-  interface RedisCommander<Context> {
-    /** `first` routes the script; `prefixedKeys` (including first, with the key prefix) are read. */
-    kvClusterReadMany(first: string, ...prefixedKeys: string[]): Result<(string | null)[], Context>;
-  }
-}
+const READ_MANY_SHA = createHash('sha1').update(READ_MANY).digest('hex');
 
 /** CRC16-XMODEM of every byte value, as Redis's crc16.c tabulates it. */
 const CRC16 = Uint16Array.from({ length: 256 }, (_, byte) => {
@@ -72,33 +62,21 @@ export function keySlot(key: string): number {
 
 /** Reads many keys of a Cluster: one script per master, one value (or null) per key, in order. */
 export function clusterReadMany(client: Cluster, keyPrefix: string): (keys: readonly string[]) => Promise<(string | null)[]> {
-  client.defineCommand('kvClusterReadMany', READ_MANY);
-  const one = (key: string) => attempt(() => client.get(key));
   const scripted = new WeakSet<Redis>();
-  const oneByOne = (keys: readonly string[]) => Promise.all(keys.map(one));
-  const throughCluster = (keys: readonly string[]): Promise<readonly (string | null)[]> =>
-    client.kvClusterReadMany(keys[0] as string, ...keys.map((key) => keyPrefix + key)).then(
-      (values) => values,
-      (error: unknown) => {
-        // A reply: the script could not read these keys on that node. Read them one by one.
-        if (error instanceof Error && error.name === 'ReplyError') return oneByOne(keys);
-        throw toStoreError(error);
-      },
-    );
+  /** Through the Cluster client, which follows MOVED and ASK and waits out a reconnecting node. */
+  const oneByOne = (keys: readonly string[]) => Promise.all(keys.map((key) => attempt(() => client.get(key))));
+  /** A reply (a moved slot, a key the node does not serve): read the keys again one by one. Anything else fails the batch. */
+  const orOneByOne = (keys: readonly string[]) => (error: unknown): Promise<(string | null)[]> => {
+    if (error instanceof Error && error.name === 'ReplyError') return oneByOne(keys);
+    throw toStoreError(error);
+  };
   const readGroup = (master: string, keys: readonly string[]): Promise<readonly (string | null)[]> => {
+    // No slot map yet, or the master's connection is not up: the Cluster client's own path.
     const node = masterConnection(client, master);
-    if (node === undefined) return keys.length === 1 ? one(keys[0] as string).then((value) => [value]) : throughCluster(keys);
+    if (node === undefined) return oneByOne(keys);
     const prefixed = keys.map((key) => keyPrefix + key);
     if (prefixed.length === 1) {
-      const get = new Command('get', prefixed, { replyEncoding: 'utf8' });
-      return (node.sendCommand(get) as Promise<string | null>).then(
-        (value) => [value],
-        (error: unknown) => {
-          // MOVED or ASK: the cluster client follows the redirection.
-          if (error instanceof Error && error.name === 'ReplyError') return oneByOne(keys);
-          throw toStoreError(error);
-        },
-      );
+      return (node.sendCommand(new Command('get', prefixed, { replyEncoding: 'utf8' })) as Promise<string | null>).then((value) => [value], orOneByOne(keys));
     }
     // A connection's first read sends the script in full (EVAL caches it on the node); later ones
     // name it by its SHA-1, and a node that lost its script cache (a restart) answers NOSCRIPT.
@@ -108,21 +86,12 @@ export function clusterReadMany(client: Cluster, keyPrefix: string): (keys: read
         scripted.add(node);
         return values;
       });
-    return read.then(
-      (values) => values,
-      (error: unknown) => {
-        // A reply: the script could not read these keys on that node (a moved slot, a key it
-        // does not serve). Read them one by one, through the cluster's redirections.
-        if (error instanceof Error && error.name === 'ReplyError') return oneByOne(keys);
-        throw toStoreError(error);
-      },
-    );
+    return read.catch(orOneByOne(keys));
   };
   return async (keys) => {
     const groups = new Map<string, { keys: string[]; at: number[] }>();
     keys.forEach((key, at) => {
-      // Before the slot map is known every key lands in one group; the script then fails and the
-      // keys are read one by one.
+      // Before the slot map is known every key lands in one group, read one by one.
       const node = client.slots[keySlot(keyPrefix + key)]?.[0] ?? '';
       const group = groups.get(node);
       if (group === undefined) groups.set(node, { keys: [key], at: [at] });
@@ -155,7 +124,7 @@ function masterConnection(client: Cluster, master: string): Redis | undefined {
  * routing (the slot map has already named the node; a stale map is caught by the node itself).
  */
 function direct(node: Redis, prefixedKeys: readonly string[], how: 'evalsha' | 'eval'): Promise<(string | null)[]> {
-  const script = how === 'evalsha' ? READ_MANY_SHA : READ_MANY.lua;
+  const script = how === 'evalsha' ? READ_MANY_SHA : READ_MANY;
   const command = new Command(how, [script, 1, prefixedKeys[0] as string, ...prefixedKeys], { replyEncoding: 'utf8' });
   return node.sendCommand(command) as Promise<(string | null)[]>;
 }
